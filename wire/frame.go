@@ -126,7 +126,6 @@ type FrameReader struct {
 	lenBuf  [frameLengthSize]byte
 	dec     *msgpack.Decoder
 	decSrc  bytes.Reader
-	retired bool
 }
 
 // NewFrameReader returns a reader that rejects frames over maxSize bytes
@@ -174,14 +173,21 @@ func (fr *FrameReader) DecodeHeader(f *Frame, v any) error {
 }
 
 // DecodeHeader decodes a msgpack header into v (a pointer to one of this
-// package's request or response types). It allocates a decoder: streams
-// should use FrameReader.DecodeHeader instead.
+// package's request or response types). For the hot headers (produce, fetch,
+// subscribe data and credit) it decodes straight from the bytes; for the others
+// it allocates a decoder: streams should use FrameReader.DecodeHeader.
 func DecodeHeader(header []byte, v any) error {
+	if hp, ok := v.(headerParser); ok {
+		return parseHeader(hp, header)
+	}
 	var src bytes.Reader
 	return decodeHeader(msgpack.NewDecoder(&src), &src, header, v)
 }
 
 func decodeHeader(dec *msgpack.Decoder, src *bytes.Reader, header []byte, v any) error {
+	if hp, ok := v.(headerParser); ok {
+		return parseHeader(hp, header)
+	}
 	src.Reset(header)
 	dec.ResetReader(src)
 	if err := dec.Decode(v); err != nil {
@@ -243,9 +249,13 @@ func (fw *FrameWriter) AppendFrame(fh FrameHeader, header any, payload ...[]byte
 		plen += len(p)
 	}
 	fw.buf.b = append(fw.buf.b[:0], make([]byte, FrameFixedSize)...)
-	fw.enc.ResetWriter(&fw.buf)
-	if err := fw.enc.Encode(header); err != nil {
-		return nil, fmt.Errorf("wire: encode %T: %w", header, err)
+	if ha, ok := header.(headerAppender); ok {
+		fw.buf.b = ha.appendMsgpack(fw.buf.b)
+	} else {
+		fw.enc.ResetWriter(&fw.buf)
+		if err := fw.enc.Encode(header); err != nil {
+			return nil, fmt.Errorf("wire: encode %T: %w", header, err)
+		}
 	}
 	hlen := len(fw.buf.b) - FrameFixedSize
 	AppendFramePrefix(fw.buf.b[:0], fh, hlen, plen)
@@ -278,5 +288,13 @@ func (a *appendBuffer) Write(p []byte) (int, error) {
 // WriteByte lets msgpack's encoder skip its own bufio wrapper.
 func (a *appendBuffer) WriteByte(c byte) error {
 	a.b = append(a.b, c)
+	return nil
+}
+
+// parseHeader decodes a hot header without a msgpack.Decoder.
+func parseHeader(hp headerParser, header []byte) error {
+	if err := hp.parseMsgpack(header); err != nil {
+		return fmt.Errorf("%w: header %T: %v", ErrMalformedFrame, hp, err)
+	}
 	return nil
 }
