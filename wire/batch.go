@@ -45,6 +45,10 @@ const (
 	CodecMask = 0x07
 	// AttrControl marks a control batch (no records for consumers).
 	AttrControl = 0x08
+	// attrReserved are the attribute bits version 1 leaves unused; a batch
+	// with any of them set was written by something this reader does not
+	// understand and is rejected.
+	attrReserved = 0xF0
 )
 
 // Codec is the compression codec of a batch's records section.
@@ -152,6 +156,8 @@ func ParseBatchHeader(b []byte, maxSize int) (BatchHeader, int, error) {
 		return h, 0, fmt.Errorf("%w: have %d of %d bytes", ErrShortBatch, len(b), size)
 	case h.Version != BatchVersion:
 		return h, 0, fmt.Errorf("%w: version %d", ErrCorruptBatch, h.Version)
+	case h.Attributes&attrReserved != 0:
+		return h, 0, fmt.Errorf("%w: reserved attribute bits %#x", ErrCorruptBatch, h.Attributes&attrReserved)
 	case h.Codec() > CodecLZ4:
 		return h, 0, fmt.Errorf("%w: unknown codec %d", ErrCorruptBatch, h.Codec())
 	case h.RecordCount < 0:

@@ -120,12 +120,12 @@ func parseFrameBody(body []byte) (Frame, error) {
 // FrameReader reads frames from a stream, reusing one buffer. It is not safe
 // for concurrent use.
 type FrameReader struct {
-	r       io.Reader
-	max     int
-	buf     []byte
-	lenBuf  [frameLengthSize]byte
-	dec     *msgpack.Decoder
-	decSrc  bytes.Reader
+	r      io.Reader
+	max    int
+	buf    []byte
+	lenBuf [frameLengthSize]byte
+	dec    *msgpack.Decoder
+	decSrc bytes.Reader
 }
 
 // NewFrameReader returns a reader that rejects frames over maxSize bytes
