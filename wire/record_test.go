@@ -160,7 +160,7 @@ func TestBatchLZ4FallsBackWhenNotSmaller(t *testing.T) {
 		value[i] = byte(rng.Uint32())
 	}
 	for _, recs := range [][]testRecord{
-		{{ts: 1, value: value}},        // random bytes
+		{{ts: 1, value: value}},       // random bytes
 		{{ts: 1, value: []byte("x")}}, // tiny
 	} {
 		batch := buildRecords(t, recs, CodecLZ4)

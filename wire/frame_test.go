@@ -1,0 +1,175 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+)
+
+func TestParseFrameRoundTrip(t *testing.T) {
+	fh := FrameHeader{API: APIProduce, Version: Version, Corr: 77}
+	hdr, err := EncodeHeader(&ProduceRequest{Topic: "t", Partition: 2, Acks: AcksAll, TimeoutMs: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := buildRecords(t, sampleRecords(), CodecNone)
+	b := AppendFrame([]byte("x"), fh, hdr, payload)[1:]
+	f, n, err := ParseFrame(append(bytes.Clone(b), "next"...), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(b) || f.Size() != n || f.FrameHeader != fh || !bytes.Equal(f.Header, hdr) || !bytes.Equal(f.Payload, payload) {
+		t.Fatalf("parsed %+v size %d of %d", f.FrameHeader, n, len(b))
+	}
+	var req ProduceRequest
+	if err := DecodeHeader(f.Header, &req); err != nil || req.Topic != "t" || req.Acks != AcksAll {
+		t.Fatalf("header %+v: %v", req, err)
+	}
+}
+
+func TestParseFrameRejects(t *testing.T) {
+	good := AppendFrame(nil, FrameHeader{API: APIFetch}, []byte{0x90}, []byte("payload"))
+	mod := func(f func(b []byte)) []byte { b := bytes.Clone(good); f(b); return b }
+	cases := []struct {
+		name string
+		b    []byte
+		max  int
+		want error
+	}{
+		{"no length", good[:3], 0, ErrShortFrame},
+		{"cut", good[:len(good)-1], 0, ErrShortFrame},
+		{"too large", good, len(good) - 1, ErrFrameTooLarge},
+		{"too large by default", mod(func(b []byte) { binary.LittleEndian.PutUint32(b, DefaultMaxFrameSize) }), 0, ErrFrameTooLarge},
+		{"below fixed fields", mod(func(b []byte) { binary.LittleEndian.PutUint32(b, 11) }), 0, ErrMalformedFrame},
+		{"header past end", mod(func(b []byte) { binary.LittleEndian.PutUint32(b[12:], 100) }), 0, ErrMalformedFrame},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, _, err := ParseFrame(c.b, c.max); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	if _, n, err := ParseFrame(good, len(good)); err != nil || n != len(good) {
+		t.Fatalf("exact limit: %d %v", n, err)
+	}
+}
+
+func TestFrameWriterReader(t *testing.T) {
+	small := buildRecords(t, sampleRecords(), CodecNone)
+	large := bytes.Repeat([]byte("L"), 3*smallPayload)
+	type sent struct {
+		fh      FrameHeader
+		header  any
+		payload [][]byte
+	}
+	frames := []sent{
+		{FrameHeader{APIProduce, 0, 1}, &ProduceRequest{Topic: "a", Partition: 1, Acks: 1, TimeoutMs: 5}, [][]byte{small}},
+		{FrameHeader{APIProduce, 0, 2}, &ProduceRequest{Topic: "a", Partition: 2}, [][]byte{small, large}},
+		{FrameHeader{APIFetch, 0, 3}, &FetchResponse{Error: ErrNotLeader, Message: "leader b1", HighWatermark: 4}, nil},
+		{FrameHeader{APIMetadata, 0, 4}, &MetadataRequest{Topics: []string{"a", "b"}}, nil},
+		{FrameHeader{APISubscribeCredit, 0, 5}, &SubscribeCredit{Bytes: 1 << 20}, nil},
+	}
+	var buf bytes.Buffer
+	fw := NewFrameWriter(&buf)
+	for _, f := range frames {
+		if err := fw.WriteFrame(f.fh, f.header, f.payload...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := NewFrameReader(&buf, 0)
+	for i, want := range frames {
+		f, err := fr.Next()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if f.FrameHeader != want.fh || !bytes.Equal(f.Payload, bytes.Join(want.payload, nil)) {
+			t.Fatalf("frame %d: %+v with %d payload bytes", i, f.FrameHeader, len(f.Payload))
+		}
+		got := reflect.New(reflect.TypeOf(want.header).Elem()).Interface()
+		if err := fr.DecodeHeader(&f, got); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want.header) {
+			t.Fatalf("frame %d: header %+v, want %+v", i, got, want.header)
+		}
+	}
+	if _, err := fr.Next(); err != io.EOF {
+		t.Fatalf("end of stream: %v", err)
+	}
+}
+
+func TestFrameReaderRejects(t *testing.T) {
+	good := AppendFrame(nil, FrameHeader{API: APIFetch}, []byte{0x90}, []byte("payload"))
+	cases := []struct {
+		name string
+		in   []byte
+		max  int
+		want error
+	}{
+		{"cut in length", good[:2], 0, ErrShortFrame},
+		{"cut in body", good[:len(good)-1], 0, ErrShortFrame},
+		{"cut after length", good[:4], 0, ErrShortFrame},
+		{"too large", good, len(good) - 1, ErrFrameTooLarge},
+		{"below fixed fields", binary.LittleEndian.AppendUint32(nil, 3), 0, ErrMalformedFrame},
+		{"header past end", func() []byte {
+			b := bytes.Clone(good)
+			binary.LittleEndian.PutUint32(b[12:], 1000)
+			return b
+		}(), 0, ErrMalformedFrame},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := NewFrameReader(bytes.NewReader(c.in), c.max).Next(); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	// A malformed header is reported by DecodeHeader, for hot and cold types.
+	f, _, _ := ParseFrame(AppendFrame(nil, FrameHeader{}, []byte{0x91, 0xc3}, nil), 0)
+	fr := NewFrameReader(nil, 0)
+	for _, v := range []any{new(SubscribeCredit), new(MetadataRequest)} {
+		if err := fr.DecodeHeader(&f, v); !errors.Is(err, ErrMalformedFrame) {
+			t.Fatalf("%T: %v", v, err)
+		}
+	}
+	f.Header = []byte{0x91, 0x90, 0x00} // valid MetadataRequest, then a trailing byte
+	if err := fr.DecodeHeader(&f, new(MetadataRequest)); !errors.Is(err, ErrMalformedFrame) {
+		t.Fatalf("trailing byte: %v", err)
+	}
+}
+
+// TestFrameCodecNoAllocs: encoding and decoding a hot header through the
+// stream codecs allocates nothing.
+func TestFrameCodecNoAllocs(t *testing.T) {
+	fw := NewFrameWriter(io.Discard)
+	req := &ProduceRequest{Topic: "orders", Partition: 1, Acks: AcksAll, TimeoutMs: 1000}
+	payload := make([]byte, 1024)
+	frame, err := fw.AppendFrame(FrameHeader{API: APIProduce}, req, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame = bytes.Clone(frame)
+	src := bytes.NewReader(frame)
+	fr := NewFrameReader(src, 0)
+	var got ProduceRequest
+	n := testing.AllocsPerRun(100, func() {
+		if _, err := fw.AppendFrame(FrameHeader{API: APIProduce}, req, payload); err != nil {
+			t.Fatal(err)
+		}
+		src.Reset(frame)
+		f, err := fr.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fr.DecodeHeader(&f, &got); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 || got != *req {
+		t.Fatalf("%v allocs; decoded %+v", n, got)
+	}
+}
