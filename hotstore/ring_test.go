@@ -67,12 +67,13 @@ func fillPattern(b []byte, base int64, gen uint64) {
 
 // checkRun verifies that out is a contiguous run of well-formed entries of one
 // generation, starting with the entry containing offset and ending at next.
-// It returns the generation.
-func checkRun(out []byte, offset, next int64) (uint64, error) {
+// It returns the number of entries.
+func checkRun(out []byte, offset, next int64) (int, error) {
 	var gen uint64
 	want := offset
 	pattern := make([]byte, 0, 16<<10)
-	for i := 0; len(out) > 0; i++ {
+	i := 0
+	for ; len(out) > 0; i++ {
 		if len(out) < entryHeader {
 			return 0, fmt.Errorf("entry %d: %d trailing bytes", i, len(out))
 		}
@@ -107,7 +108,7 @@ func checkRun(out []byte, offset, next int64) (uint64, error) {
 	if want != next {
 		return 0, fmt.Errorf("run ends at %d, Read returned next %d", want, next)
 	}
-	return gen, nil
+	return i, nil
 }
 
 // model is the log as appended since the last reset.
