@@ -7,8 +7,8 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// Record batch header layout (DESIGN.md section 4). These offsets are part of
-// the wire and on-disk format: changing any of them breaks every stored log.
+// Record batch header layout (drawn in the package doc). These offsets are part
+// of the wire and on-disk format: changing any of them breaks every stored log.
 const (
 	offBaseOffset     = 0  // int64, set by the leader
 	offLength         = 8  // uint32, bytes that follow this field (from byte 12)

@@ -9,16 +9,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Frame layout (DESIGN.md section 5). Frames are little-endian, like batches, so
-// a client needs only one byte order:
-//
-//	u32 length        bytes that follow this field
-//	u16 api
-//	u16 api version
-//	u32 correlation id
-//	u32 header length
-//	    msgpack header
-//	    payload        raw record batches, the rest of the frame
+// Frame layout: see the package doc. Frames are little-endian, like batches, so
+// a client needs only one byte order.
 const (
 	// FrameFixedSize is the size of the fixed fields, length included.
 	FrameFixedSize = 16
