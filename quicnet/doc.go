@@ -5,10 +5,10 @@
 //
 // # Handshake
 //
-// Every connection is QUIC (quic-go) with TLS 1.3 and ALPN [ALPN]
-// ("rafka/1"); Listen and Dial force both on the *tls.Config they are given,
-// and a peer offering another protocol fails the handshake (TLS alert
-// no_application_protocol). [ServerTLSConfig] loads a certificate and key,
+// Every connection is QUIC (quic-go) with TLS 1.3 and the application
+// protocol (ALPN) "rafka/1", the constant [ALPN]; Listen and Dial force both
+// on the *tls.Config they are given, and a peer offering another protocol
+// fails the handshake (TLS alert no_application_protocol). [ServerTLSConfig] loads a certificate and key,
 // or, for development, generates a self-signed one (ECDSA P-256, 10 years,
 // SANs localhost, 127.0.0.1, ::1 and the host name) once in
 // DataDir/tls/ and reuses it on restart; [SelfSignedCertPath] tells a client
