@@ -1,0 +1,566 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rafka/rafka/wire"
+)
+
+// Log is a partition's log: an ordered list of segments, the last of which
+// (the active segment) takes appends. See doc.go for the contract and the lock
+// order.
+type Log struct {
+	dir string
+	fs  FS
+
+	// lifeMu serialises Close and SetOptions, which stop and start the
+	// fsync goroutines.
+	lifeMu sync.Mutex
+
+	// syncMu serialises fsync rounds (syncOnce), so that durable only grows.
+	syncMu sync.Mutex
+
+	// mu guards the fields below and the writer state of every segment. It is
+	// held across the pwrite of an append (that is what orders appends) and
+	// across a roll.
+	mu     sync.Mutex
+	opts   Options
+	active *segment
+	closed bool
+
+	// Published state, written under mu, read lock-free.
+	segs     atomic.Pointer[[]*segment] // immutable list, oldest first
+	start    atomic.Int64
+	next     atomic.Int64
+	size     atomic.Int64
+	durable  atomic.Int64 // every offset below it is fsynced
+	isClosed atomic.Bool
+	mode     atomic.Int64 // FsyncMode in force
+	maxBatch atomic.Int64
+	sticky   atomic.Pointer[error] // first fsync failure; set once
+
+	// gcMu guards the group-commit handoff (a leaf lock).
+	gcMu     sync.Mutex
+	pending  *round // the round the next waiters join; nil until one does
+	syncerOn bool   // a syncer goroutine is serving rounds
+
+	kick chan struct{} // wakes the syncer; capacity 1
+	stop chan struct{} // closed to stop the fsync goroutines
+	wg   sync.WaitGroup
+}
+
+// round is one group-commit fsync. Its fields are written before done is
+// closed.
+type round struct {
+	done chan struct{}
+	err  error
+}
+
+// AppendResult gives the offsets an Append assigned.
+type AppendResult struct {
+	BaseOffset int64 // base offset of the first batch
+	LastOffset int64 // last offset of the last batch
+	NextOffset int64 // the log's next offset after the append
+}
+
+// Open opens the log in dir, creating dir and an empty first segment as
+// needed, and recovers it: see doc.go. The recovered data is fsynced before
+// Open returns.
+func Open(dir string, opts Options) (*Log, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	fs := opts.FS
+	if err := fs.MkdirAll(dir); err != nil {
+		return nil, ioError("mkdir", dir, err)
+	}
+	bases, orphans, err := listSegments(fs, dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range orphans {
+		opts.Logger.Info("segment: removing orphan index file", "dir", dir, "file", name)
+		if err := fs.Remove(dir + "/" + name); err != nil {
+			return nil, ioError("remove", name, err)
+		}
+	}
+	var segs []*segment
+	fail := func(err error) (*Log, error) {
+		for _, s := range segs {
+			s.release()
+		}
+		return nil, err
+	}
+	if len(bases) == 0 {
+		s, err := createSegment(fs, dir, 0, opts.SegmentBytes)
+		if err != nil {
+			return nil, err
+		}
+		segs = append(segs, s)
+		if err := fs.SyncDir(dir); err != nil {
+			return fail(ioError("fsync", dir, err))
+		}
+	}
+	for i, base := range bases {
+		var s *segment
+		var err error
+		if i < len(bases)-1 {
+			s, err = openSealed(fs, dir, base, &opts)
+		} else {
+			s, err = recoverActive(fs, dir, base, &opts)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if i > 0 {
+			if prev := segs[i-1].next.Load(); prev != base {
+				s.release()
+				return fail(fmt.Errorf("%w: %s: segment ends at offset %d but the next one starts at %d",
+					ErrCorrupt, dir, prev, base))
+			}
+		}
+		segs = append(segs, s)
+	}
+	act := segs[len(segs)-1]
+	if err := act.logF.Sync(); err != nil {
+		return fail(ioError("fsync", act.logName, err))
+	}
+	l := &Log{dir: dir, fs: fs, opts: opts, active: act, kick: make(chan struct{}, 1)}
+	var size int64
+	for _, s := range segs {
+		size += s.written.Load()
+	}
+	l.segs.Store(&segs)
+	l.start.Store(segs[0].base)
+	l.next.Store(act.next.Load())
+	l.durable.Store(act.next.Load())
+	l.size.Store(size)
+	l.maxBatch.Store(int64(opts.MaxBatchBytes))
+	l.mode.Store(int64(opts.Fsync.Mode))
+	l.startGoroutines(opts.Fsync)
+	return l, nil
+}
+
+func (l *Log) warn(msg string, err error) {
+	l.opts.Logger.Warn("segment: "+msg, "dir", l.dir, "err", err)
+}
+
+func (l *Log) stickyErr() error {
+	if p := l.sticky.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// validateAppend checks every batch of an append and returns how many
+// offsets they occupy.
+func validateAppend(batches []byte, maxBatch int) (int64, error) {
+	if len(batches) == 0 {
+		return 0, fmt.Errorf("segment: empty append: %w", wire.ErrCorruptBatch)
+	}
+	if len(batches) >= maxAppendBytes {
+		return 0, fmt.Errorf("segment: append of %d bytes: %w", len(batches), wire.ErrBatchTooLarge)
+	}
+	var offsets int64
+	for p, i := 0, 0; p < len(batches); i++ {
+		h, n, err := wire.VerifyBatch(batches[p:], maxBatch)
+		if err != nil {
+			if errors.Is(err, wire.ErrShortBatch) {
+				err = fmt.Errorf("%w: %w", wire.ErrCorruptBatch, err)
+			}
+			return 0, fmt.Errorf("segment: batch %d at byte %d: %w", i, p, err)
+		}
+		offsets += int64(h.OffsetCount())
+		p += n
+	}
+	if offsets > math.MaxUint32 {
+		return 0, fmt.Errorf("segment: append spans %d offsets: %w", offsets, wire.ErrBatchTooLarge)
+	}
+	return offsets, nil
+}
+
+// Append stores one or more complete, concatenated batches. It verifies all
+// of them first (header, checksum, MaxBatchBytes) and stores nothing if any is
+// bad; the error then wraps wire.ErrCorruptBatch or wire.ErrBatchTooLarge. It
+// stamps each batch's base offset (consecutive from NextOffset) and term in
+// the caller's buffer, writes them with one pwrite and publishes them to
+// readers. It does not wait for fsync: see WaitDurable. Safe for concurrent
+// use.
+func (l *Log) Append(batches []byte, term uint64) (AppendResult, error) {
+	offsets, err := validateAppend(batches, int(l.maxBatch.Load()))
+	if err != nil {
+		return AppendResult{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return AppendResult{}, ErrClosed
+	}
+	if err := l.stickyErr(); err != nil {
+		return AppendResult{}, err
+	}
+	n := int64(len(batches))
+	if err := l.makeRoomLocked(n, offsets); err != nil {
+		return AppendResult{}, err
+	}
+	s := l.active
+	base := s.next.Load()
+	next := base
+	for p := 0; p < len(batches); {
+		h, sz, err := wire.ParseBatchHeader(batches[p:], readLimit)
+		if err != nil { // the caller changed the buffer during the call
+			return AppendResult{}, fmt.Errorf("segment: batch at byte %d changed during append: %w", p, err)
+		}
+		wire.SetBaseOffset(batches[p:], next)
+		wire.SetTerm(batches[p:], term)
+		next += int64(h.OffsetCount())
+		p += sz
+	}
+	pos := s.written.Load()
+	if _, err := s.logF.WriteAt(batches, pos); err != nil {
+		// Nothing is published; the next append overwrites what was written.
+		return AppendResult{}, ioError("write", s.logName, err)
+	}
+	l.indexLocked(s, batches, pos)
+	if pos == 0 {
+		s.created = l.opts.Now()
+	}
+	s.written.Store(pos + n)
+	s.next.Store(next)
+	l.size.Add(n)
+	l.next.Store(next)
+	return AppendResult{BaseOffset: base, LastOffset: next - 1, NextOffset: next}, nil
+}
+
+// indexLocked adds index entries for the batches just written at pos, updates
+// the running max timestamp and publishes the new index snapshot.
+func (l *Log) indexLocked(s *segment, batches []byte, pos int64) {
+	interval := int64(l.opts.IndexIntervalBytes)
+	maxTs := s.maxTs.Load()
+	added := false
+	for p := 0; p < len(batches); {
+		h, sz, _ := wire.ParseBatchHeader(batches[p:], readLimit)
+		at := pos + int64(p)
+		if at-s.lastIdxPos >= interval {
+			s.idxBuf, s.tixBuf = appendEntry(s.idxBuf, s.tixBuf, uint32(h.BaseOffset-s.base), uint32(at), maxTs)
+			s.lastIdxPos = at
+			added = true
+		}
+		maxTs = max(maxTs, h.MaxTimestamp)
+		p += sz
+	}
+	if added {
+		s.ix.Store(&index{idx: s.idxBuf, tix: s.tixBuf})
+		if len(s.idxBuf)/idxEntrySize-s.flushed >= 512 {
+			if err := s.flushIndexLocked(); err != nil {
+				l.warn("index write failed; it will be rebuilt on open", err)
+			}
+		}
+	}
+	s.maxTs.Store(maxTs)
+}
+
+// makeRoomLocked rolls the active segment when an append of n bytes and
+// offsets would overfill it or it is too old, and grows an empty segment that
+// is too small for the append.
+func (l *Log) makeRoomLocked(n, offsets int64) error {
+	s := l.active
+	w := s.written.Load()
+	if w == 0 {
+		if n > s.capacity {
+			return s.growLocked(n)
+		}
+		return nil
+	}
+	roll := w+n > l.opts.SegmentBytes || w+n > s.capacity ||
+		s.next.Load()+offsets-s.base > math.MaxUint32
+	if age := l.opts.SegmentMaxAge; age > 0 && l.opts.Now().Sub(s.created) >= age {
+		roll = true
+	}
+	if !roll {
+		return nil
+	}
+	return l.rollLocked(n)
+}
+
+// rollLocked seals the active segment and starts a new one. The new files are
+// created (and preallocated) first, so running out of space leaves the old
+// segment active and untouched; then the old one is sealed (synced and
+// trimmed) before the new one is published. A failed fsync of the old segment
+// is sticky.
+func (l *Log) rollLocked(n int64) error {
+	old := l.active
+	ns, err := createSegment(l.fs, l.dir, old.next.Load(), max(l.opts.SegmentBytes, n))
+	if err != nil {
+		return err
+	}
+	if err := old.sealLocked(l.warn); err != nil {
+		ns.release()
+		_ = ns.removeFiles()
+		return l.fail(err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		l.warn("directory fsync failed", err)
+	}
+	list := append(cloneList(l.segs.Load()), ns)
+	l.segs.Store(&list)
+	l.active = ns
+	return nil
+}
+
+func cloneList(p *[]*segment) []*segment {
+	if p == nil {
+		return nil
+	}
+	return append([]*segment(nil), (*p)...)
+}
+
+// fail records a failed fsync as the sticky error and returns it.
+func (l *Log) fail(err error) error {
+	e := fmt.Errorf("%w: %w", ErrSyncFailed, err)
+	if l.sticky.CompareAndSwap(nil, &e) {
+		l.opts.Logger.Error("segment: fsync failed; refusing appends until reopened", "dir", l.dir, "err", err)
+	}
+	return l.stickyErr()
+}
+
+// View is a zero-copy read result: whole batches in one segment's mapping.
+// The bytes stay valid until Release; the segment is unmapped only when its
+// last View is released.
+type View struct {
+	seg  *segment
+	b    []byte
+	next int64
+	done atomic.Bool
+}
+
+// Bytes returns the batches. Do not use them after Release.
+func (v *View) Bytes() []byte { return v.b }
+
+// NextOffset is the offset after the last batch of the view: where the next
+// Read continues.
+func (v *View) NextOffset() int64 { return v.next }
+
+// Release drops the view's reference. It is idempotent.
+func (v *View) Release() {
+	if v.seg != nil && v.done.CompareAndSwap(false, true) {
+		v.seg.release()
+	}
+}
+
+func (l *Log) outOfRange(offset int64) error {
+	return fmt.Errorf("%w: offset %d, log holds [%d, %d)", ErrOffsetOutOfRange, offset, l.start.Load(), l.next.Load())
+}
+
+// findLocked-free lookup: the segment whose range holds offset, from the
+// published list (nil if none).
+func findSegment(list []*segment, offset int64) *segment {
+	i := sort.Search(len(list), func(i int) bool { return list[i].base > offset }) - 1
+	if i < 0 {
+		return nil
+	}
+	return list[i]
+}
+
+// Read returns whole batches starting with the one that contains offset,
+// from one segment, at most maxBytes in total but always at least one batch.
+// Every batch returned has been verified (header, checksum, offset
+// continuity); corrupt data gives ErrCorrupt and is never returned. offset ==
+// NextOffset gives an empty View; an offset outside [StartOffset, NextOffset]
+// gives ErrOffsetOutOfRange. Safe for concurrent use; it never waits for
+// appends.
+func (l *Log) Read(offset int64, maxBytes int) (*View, error) {
+	for range 4 {
+		if l.isClosed.Load() {
+			return nil, ErrClosed
+		}
+		// Load order matters: next before the list (a roll publishes the new
+		// list before the offsets in it), start before the list (retention
+		// moves start before dropping the segment).
+		next := l.next.Load()
+		if offset == next {
+			return &View{next: offset}, nil
+		}
+		if offset < l.start.Load() || offset > next {
+			return nil, l.outOfRange(offset)
+		}
+		s := findSegment(*l.segs.Load(), offset)
+		if s == nil || !s.acquire() {
+			continue // deleted by retention meanwhile; recheck the range
+		}
+		b, vnext, err := s.read(offset, maxBytes)
+		if err != nil {
+			s.release()
+			return nil, err
+		}
+		return &View{seg: s, b: b, next: vnext}, nil
+	}
+	return nil, l.outOfRange(offset)
+}
+
+// OffsetForTimestamp returns the base offset of the first batch whose
+// MaxTimestamp is >= tsMs, or NextOffset when there is none. It uses the time
+// index (.tix) and walks at most about IndexIntervalBytes of headers, unless
+// timestamps go backwards for long stretches.
+func (l *Log) OffsetForTimestamp(tsMs int64) (int64, error) {
+	for range 4 {
+		if l.isClosed.Load() {
+			return 0, ErrClosed
+		}
+		next := l.next.Load()
+		var found *segment
+		for _, s := range *l.segs.Load() {
+			if s.written.Load() > 0 && s.maxTs.Load() >= tsMs {
+				found = s
+				break
+			}
+		}
+		if found == nil {
+			return next, nil
+		}
+		if !found.acquire() {
+			continue
+		}
+		off, ok, err := found.offsetForTime(tsMs)
+		found.release()
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return off, nil
+		}
+		return 0, fmt.Errorf("%w: %s: newest timestamp %d not found by a scan", ErrCorrupt, found.logName, found.maxTs.Load())
+	}
+	return l.next.Load(), nil
+}
+
+// StartOffset is the first offset the log holds.
+func (l *Log) StartOffset() int64 { return l.start.Load() }
+
+// NextOffset is the offset the next appended batch gets.
+func (l *Log) NextOffset() int64 { return l.next.Load() }
+
+// Size is the number of bytes of batches stored (not counting preallocation
+// or indexes).
+func (l *Log) Size() int64 { return l.size.Load() }
+
+// Segments is the number of segments.
+func (l *Log) Segments() int { return len(*l.segs.Load()) }
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// EnforceRetention deletes the oldest whole segments that retention allows:
+// while the log holds more than RetentionBytes, and those whose newest batch
+// is older than RetentionAge. It never removes the active segment, so the
+// log can stay above RetentionBytes by up to one segment. Files go at once;
+// mappings go when the last View on them is released.
+func (l *Log) EnforceRetention() (removed int, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	now := l.opts.Now().UnixMilli()
+	var errs []error
+	for {
+		list := *l.segs.Load()
+		if len(list) < 2 {
+			break
+		}
+		s := list[0]
+		byTime := l.opts.RetentionAge > 0 && s.maxTs.Load() < now-l.opts.RetentionAge.Milliseconds()
+		bySize := l.opts.RetentionBytes > 0 && l.size.Load() > l.opts.RetentionBytes
+		if !byTime && !bySize {
+			break
+		}
+		rest := append([]*segment(nil), list[1:]...)
+		l.start.Store(rest[0].base)
+		l.segs.Store(&rest)
+		l.size.Add(-s.written.Load())
+		if err := s.removeFiles(); err != nil {
+			errs = append(errs, err)
+		}
+		// Persist each deletion before the next, so a crash can only leave a
+		// prefix deleted, never a hole.
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			errs = append(errs, ioError("fsync", l.dir, err))
+		}
+		s.release()
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
+
+// SetOptions changes the settings of an open log: roll, retention, fsync
+// policy, index interval, batch limit, logger and clock. FS cannot change and
+// is ignored. Zero fields take their defaults, as in Open.
+func (l *Log) SetOptions(o Options) error {
+	l.lifeMu.Lock()
+	defer l.lifeMu.Unlock()
+	o.FS = l.fs
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	old := l.opts.Fsync
+	l.opts = o
+	l.maxBatch.Store(int64(o.MaxBatchBytes))
+	l.mu.Unlock()
+	if old != o.Fsync {
+		l.stopGoroutines()
+		l.mode.Store(int64(o.Fsync.Mode))
+		l.startGoroutines(o.Fsync)
+	}
+	return nil
+}
+
+// Close stops the fsync goroutines, fsyncs what was appended (under every
+// policy: a clean shutdown loses nothing, for one fsync), trims the active
+// segment's preallocated tail and drops the log's references; mappings go
+// when the last View is released. Appends, reads and waits fail with
+// ErrClosed afterwards. It is idempotent and returns the sticky fsync error,
+// if any.
+func (l *Log) Close() error {
+	l.lifeMu.Lock()
+	defer l.lifeMu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.isClosed.Store(true)
+	l.mu.Unlock()
+
+	l.stopGoroutines()
+	err := l.syncOnce()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.active
+	if ferr := s.flushIndexLocked(); ferr != nil {
+		l.warn("index write failed; it will be rebuilt on open", ferr)
+	}
+	// Safe while mapped: only bytes past written go (see sealLocked).
+	if terr := s.logF.Truncate(s.written.Load()); terr != nil {
+		l.warn("cannot trim preallocated tail", ioError("truncate", s.logName, terr))
+	}
+	for _, s := range *l.segs.Load() {
+		s.release()
+	}
+	empty := []*segment{}
+	l.segs.Store(&empty)
+	return err
+}

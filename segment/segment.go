@@ -1,0 +1,390 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/rafka/rafka/wire"
+)
+
+// File name suffixes of a segment (on-disk format).
+const (
+	logSuffix = ".log"
+	idxSuffix = ".idx"
+	tixSuffix = ".tix"
+	// nameDigits is the width of the zero-padded base offset in file names.
+	nameDigits = 20
+)
+
+// readLimit is the batch size limit applied when reading stored data: sizes
+// were checked against MaxBatchBytes on append, and a later, smaller limit
+// must not make old batches unreadable. The mapping bounds every read anyway.
+const readLimit = math.MaxInt32
+
+func segPath(dir string, base int64, suffix string) string {
+	return filepath.Join(dir, fmt.Sprintf("%0*d%s", nameDigits, base, suffix))
+}
+
+// segment is one <base>.log file with its .idx and .tix files.
+//
+// Readers touch only data[:written], the index snapshot and the atomics, after
+// acquiring a reference; the writer fields are guarded by Log.mu.
+type segment struct {
+	base                      int64
+	fs                        FS
+	logName, idxName, tixName string
+	logF, idxF, tixF          File
+
+	// data maps the .log file read-only. For the active segment its length is
+	// the capacity (the preallocated size); bytes past written are never read.
+	// It is replaced only while written == 0 (see growLocked), when no reader
+	// can be looking at it.
+	data []byte
+	// idxMap and tixMap map the index files of a sealed segment; the index
+	// snapshot points into them.
+	idxMap, tixMap []byte
+
+	written atomic.Int64 // bytes of whole, published batches
+	next    atomic.Int64 // offset after the last published batch
+	maxTs   atomic.Int64 // largest MaxTimestamp published; math.MinInt64 when empty
+	ix      atomic.Pointer[index]
+	// refs counts the Log's own reference (while the segment is listed) plus
+	// one per reader or View. The mapping and files go when it drops to 0.
+	refs atomic.Int64
+
+	// Writer state, guarded by Log.mu.
+	capacity       int64     // bytes preallocated and mapped
+	idxBuf, tixBuf []byte    // every index entry (active segment)
+	flushed        int       // entries already written to the index files
+	lastIdxPos     int64     // position of the last index entry (0: none)
+	created        time.Time // when its first batch arrived (age roll)
+	sealed         bool
+}
+
+// acquire takes a reader reference; it fails once the segment is being torn
+// down (the count reached zero).
+func (s *segment) acquire() bool {
+	for range 1000 {
+		n := s.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+	return false
+}
+
+// release drops a reference; the last one unmaps and closes the files.
+func (s *segment) release() {
+	n := s.refs.Add(-1)
+	if n > 0 {
+		return
+	}
+	if n < 0 {
+		panic("BUG: segment: reference count below zero")
+	}
+	s.teardown()
+}
+
+// teardown unmaps and closes everything; errors are irrelevant at this point
+// (read-only mappings, descriptors whose data was synced or is abandoned).
+func (s *segment) teardown() {
+	for _, m := range [][]byte{s.data, s.idxMap, s.tixMap} {
+		if m != nil {
+			_ = s.logF.Unmap(m)
+		}
+	}
+	s.data, s.idxMap, s.tixMap = nil, nil, nil
+	for _, f := range []File{s.logF, s.idxF, s.tixF} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+func newSegment(fs FS, dir string, base int64) *segment {
+	s := &segment{
+		base:    base,
+		fs:      fs,
+		logName: segPath(dir, base, logSuffix),
+		idxName: segPath(dir, base, idxSuffix),
+		tixName: segPath(dir, base, tixSuffix),
+	}
+	s.next.Store(base)
+	s.maxTs.Store(math.MinInt64)
+	s.ix.Store(&index{})
+	s.refs.Store(1)
+	return s
+}
+
+// openFiles opens (creating when create is set, truncating with trunc) the
+// three files of s.
+func (s *segment) openFiles(create, trunc bool) error {
+	flag := os.O_RDWR
+	if create {
+		flag |= os.O_CREATE
+	}
+	if trunc {
+		flag |= os.O_TRUNC
+	}
+	var err error
+	if s.logF, err = s.fs.OpenFile(s.logName, flag, 0o644); err != nil {
+		return ioError("open", s.logName, err)
+	}
+	if s.idxF, err = s.fs.OpenFile(s.idxName, flag|os.O_CREATE, 0o644); err != nil {
+		return ioError("open", s.idxName, err)
+	}
+	if s.tixF, err = s.fs.OpenFile(s.tixName, flag|os.O_CREATE, 0o644); err != nil {
+		return ioError("open", s.tixName, err)
+	}
+	return nil
+}
+
+// preallocate reserves capacity bytes for the log file. File systems without
+// fallocate are fine: pwrite then allocates as it goes.
+func (s *segment) preallocate(capacity int64) error {
+	if err := s.logF.Allocate(capacity); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return ioError("fallocate", s.logName, err)
+	}
+	return nil
+}
+
+// createSegment makes a new, empty, preallocated and mapped segment.
+func createSegment(fs FS, dir string, base, capacity int64) (*segment, error) {
+	s := newSegment(fs, dir, base)
+	err := s.openFiles(true, true)
+	if err == nil {
+		err = s.preallocate(capacity)
+	}
+	if err == nil {
+		s.data, err = s.logF.Map(int(capacity))
+		if err != nil {
+			err = ioError("mmap", s.logName, err)
+		}
+	}
+	if err != nil {
+		s.teardown()
+		s.removeFiles()
+		return nil, err
+	}
+	s.capacity = capacity
+	return s, nil
+}
+
+// removeFiles unlinks the segment's files, the log first so that a crash in
+// between leaves only orphan index files, which Open deletes.
+func (s *segment) removeFiles() error {
+	var errs []error
+	for _, name := range []string{s.logName, s.idxName, s.tixName} {
+		if err := s.fs.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, ioError("remove", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// growLocked enlarges the mapping of the empty active segment so that one
+// append of n bytes fits. Safe only while written == 0: no reader selects an
+// empty segment, so nobody holds a slice of the old mapping.
+func (s *segment) growLocked(n int64) error {
+	if s.written.Load() != 0 {
+		panic("BUG: segment: growing a non-empty segment")
+	}
+	if err := s.preallocate(n); err != nil {
+		return err
+	}
+	m, err := s.logF.Map(int(n))
+	if err != nil {
+		return ioError("mmap", s.logName, err)
+	}
+	_ = s.logF.Unmap(s.data)
+	s.data, s.capacity = m, n
+	return nil
+}
+
+// flushIndexLocked writes index entries not yet in the index files. Index
+// files are rebuilt by recovery, so a failure is reported but not fatal.
+func (s *segment) flushIndexLocked() error {
+	n := len(s.idxBuf) / idxEntrySize
+	if n == s.flushed {
+		return nil
+	}
+	if _, err := s.idxF.WriteAt(s.idxBuf[s.flushed*idxEntrySize:], int64(s.flushed*idxEntrySize)); err != nil {
+		return ioError("write", s.idxName, err)
+	}
+	if _, err := s.tixF.WriteAt(s.tixBuf[s.flushed*tixEntrySize:], int64(s.flushed*tixEntrySize)); err != nil {
+		return ioError("write", s.tixName, err)
+	}
+	s.flushed = n
+	return nil
+}
+
+// sealLocked finishes the active segment before a roll: index files written
+// and synced, the log synced and its preallocated tail cut off, and the index
+// switched to mappings of its files. The log file stays mapped while it is
+// truncated: the cut removes only bytes past written, which no reader touches
+// (SIGBUS comes only from touching pages wholly past the end of the file).
+// A failure of the log fsync is returned; the rest is best effort, because
+// Open rebuilds index files and trims a zero tail of a sealed segment.
+func (s *segment) sealLocked(warn func(msg string, err error)) error {
+	w := s.written.Load()
+	if err := s.flushIndexLocked(); err != nil {
+		warn("index write failed; it will be rebuilt on open", err)
+	}
+	if err := s.logF.Truncate(w); err != nil {
+		warn("cannot trim preallocated tail", ioError("truncate", s.logName, err))
+	}
+	if err := s.logF.Sync(); err != nil {
+		return ioError("fsync", s.logName, err)
+	}
+	for _, f := range []struct {
+		f    File
+		name string
+	}{{s.idxF, s.idxName}, {s.tixF, s.tixName}} {
+		if err := f.f.Sync(); err != nil {
+			warn("index fsync failed", ioError("fsync", f.name, err))
+		}
+	}
+	s.sealed = true
+	n := s.flushed
+	if n == 0 || n != len(s.idxBuf)/idxEntrySize {
+		return nil // keep the heap index
+	}
+	im, err1 := s.idxF.Map(n * idxEntrySize)
+	tm, err2 := s.tixF.Map(n * tixEntrySize)
+	if err1 != nil || err2 != nil {
+		if im != nil {
+			_ = s.idxF.Unmap(im)
+		}
+		if tm != nil {
+			_ = s.tixF.Unmap(tm)
+		}
+		return nil
+	}
+	s.idxMap, s.tixMap = im, tm
+	s.ix.Store(&index{idx: im, tix: tm})
+	s.idxBuf, s.tixBuf = nil, nil
+	return nil
+}
+
+// seek finds the batch containing offset among the first w bytes: it starts
+// at the index entry at or below offset and walks batch headers, checking
+// offset continuity. A bad index entry (for example a damaged .idx of a sealed
+// segment) falls back to a walk from the start of the segment.
+func (s *segment) seek(offset, w int64) (int64, wire.BatchHeader, error) {
+	data := s.data[:w]
+	start, want := int64(0), s.base
+	rel := offset - s.base
+	if rel > math.MaxUint32 {
+		rel = math.MaxUint32
+	}
+	if pos, erel, ok := s.ix.Load().floor(uint32(rel)); ok && int64(pos) < w {
+		start, want = int64(pos), s.base+int64(erel)
+	}
+	for {
+		pos, exp := start, want
+		var err error
+		for pos < w {
+			var h wire.BatchHeader
+			var n int
+			h, n, err = wire.ParseBatchHeader(data[pos:], readLimit)
+			if err == nil && h.BaseOffset != exp {
+				err = fmt.Errorf("base offset %d, expected %d", h.BaseOffset, exp)
+			}
+			if err != nil {
+				break
+			}
+			if offset < h.NextOffset() {
+				return pos, h, nil
+			}
+			pos += int64(n)
+			exp = h.NextOffset()
+		}
+		if start != 0 {
+			start, want = 0, s.base
+			continue
+		}
+		if err == nil {
+			err = errors.New("offset not found before the end of written data")
+		}
+		return 0, wire.BatchHeader{}, fmt.Errorf("%w: %s at position %d looking for offset %d: %w", ErrCorrupt, s.logName, pos, offset, err)
+	}
+}
+
+// read returns whole, verified batches from the one containing offset, at
+// most maxBytes but at least one batch. A batch that fails verification is
+// never returned: the first one is an ErrCorrupt, a later one ends the read
+// early (the next read reports it).
+func (s *segment) read(offset int64, maxBytes int) ([]byte, int64, error) {
+	w := s.written.Load()
+	start, h, err := s.seek(offset, w)
+	if err != nil {
+		return nil, 0, err
+	}
+	data := s.data[:w]
+	pos, exp := start, h.BaseOffset
+	for pos < w {
+		h, n, err := wire.VerifyBatch(data[pos:], readLimit)
+		if err == nil && h.BaseOffset != exp {
+			err = fmt.Errorf("base offset %d, expected %d", h.BaseOffset, exp)
+		}
+		if err != nil {
+			if pos == start {
+				return nil, 0, fmt.Errorf("%w: %s batch at offset %d (position %d): %w", ErrCorrupt, s.logName, exp, pos, err)
+			}
+			break
+		}
+		if pos > start && pos-start+int64(n) > int64(maxBytes) {
+			break
+		}
+		pos += int64(n)
+		exp = h.NextOffset()
+	}
+	return data[start:pos], exp, nil
+}
+
+// offsetForTime returns the base offset of the first batch whose MaxTimestamp
+// is >= ts, or ok == false when no published batch of s has one.
+func (s *segment) offsetForTime(ts int64) (int64, bool, error) {
+	w := s.written.Load()
+	data := s.data[:w]
+	start, want := int64(0), s.base
+	if pos, erel, ok := s.ix.Load().beforeTime(ts); ok && int64(pos) < w {
+		start, want = int64(pos), s.base+int64(erel)
+	}
+	for {
+		pos, exp := start, want
+		var err error
+		for pos < w {
+			var h wire.BatchHeader
+			var n int
+			h, n, err = wire.ParseBatchHeader(data[pos:], readLimit)
+			if err == nil && h.BaseOffset != exp {
+				err = fmt.Errorf("base offset %d, expected %d", h.BaseOffset, exp)
+			}
+			if err != nil {
+				break
+			}
+			if h.MaxTimestamp >= ts {
+				return h.BaseOffset, true, nil
+			}
+			pos += int64(n)
+			exp = h.NextOffset()
+		}
+		if err == nil {
+			return 0, false, nil
+		}
+		if start != 0 {
+			start, want = 0, s.base
+			continue
+		}
+		return 0, false, fmt.Errorf("%w: %s at position %d: %w", ErrCorrupt, s.logName, pos, err)
+	}
+}
