@@ -1,0 +1,410 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/wire"
+)
+
+// Client is a connection to a Rafka cluster: it holds one QUIC connection per
+// broker it talks to, a metadata cache, and the producers and consumers made
+// from it. It is safe for concurrent use.
+type Client struct {
+	cfg config
+	log *slog.Logger
+	tls *tls.Config
+
+	// ctx is the client's lifetime: Close cancels it with ErrClosed, which
+	// aborts dials, backoffs and the goroutines of producers and consumers.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	corr atomic.Uint32 // correlation ids of control requests
+	meta metadataCache
+	wg   sync.WaitGroup // go-away watchers, one per connection
+
+	// mu guards the fields below.
+	mu        sync.Mutex
+	closed    bool
+	conns     map[string]*connSlot // by broker address
+	retired   []*quic.Conn         // replaced after a go-away; closed by Close
+	rr        int                  // round-robin cursor for control calls
+	producers map[*Producer]struct{}
+	consumers map[*Consumer]struct{}
+}
+
+// connSlot is one broker connection, dialed once by the first caller; the
+// others wait for done.
+type connSlot struct {
+	done      chan struct{} // closed when the dial finished
+	conn      *quic.Conn    // set before done is closed, nil on error
+	err       error
+	goingAway atomic.Bool // the broker announced its shutdown: open no more streams
+}
+
+// usable reports whether a finished slot can carry new streams.
+func (s *connSlot) usable() bool {
+	return s.err == nil && s.conn.Context().Err() == nil && !s.goingAway.Load()
+}
+
+// New returns a client for the cluster reachable through the configured
+// bootstrap brokers. It fetches cluster metadata once, so a client that
+// returns without error has reached a broker.
+func New(ctx context.Context, opts ...Option) (*Client, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	tlsConf, err := buildTLS(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{
+		cfg:       cfg,
+		log:       log,
+		tls:       tlsConf,
+		conns:     make(map[string]*connSlot),
+		producers: make(map[*Producer]struct{}),
+		consumers: make(map[*Consumer]struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.meta.init(cfg.brokers)
+	if _, err := c.fetchMetadata(ctx, nil); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("client: bootstrap: %w", err)
+	}
+	return c, nil
+}
+
+func buildTLS(cfg *config) (*tls.Config, error) {
+	if cfg.tls != nil {
+		t := cfg.tls.Clone()
+		if len(t.NextProtos) == 0 {
+			t.NextProtos = []string{quicnet.ALPN}
+		}
+		return t, nil
+	}
+	t, err := quicnet.ClientTLSConfig(quicnet.TLSFiles{CAFile: cfg.caFile, InsecureSkipVerify: cfg.insecure})
+	if err != nil {
+		return nil, fmt.Errorf("client: tls: %w", err)
+	}
+	return t, nil
+}
+
+// Close closes every producer (without flushing: undelivered records fail
+// with ErrClosed) and consumer made from the client, then the connections.
+// It is idempotent and returns once the client's goroutines have exited.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	producers := make([]*Producer, 0, len(c.producers))
+	for p := range c.producers {
+		producers = append(producers, p)
+	}
+	consumers := make([]*Consumer, 0, len(c.consumers))
+	for cs := range c.consumers {
+		consumers = append(consumers, cs)
+	}
+	c.mu.Unlock()
+
+	c.cancel(ErrClosed)
+	for _, p := range producers {
+		p.abort(ErrClosed)
+	}
+	for _, cs := range consumers {
+		cs.Close()
+	}
+
+	c.mu.Lock()
+	slots, retired := c.conns, c.retired
+	c.conns, c.retired = nil, nil
+	c.mu.Unlock()
+	for _, s := range slots {
+		<-s.done // dials end promptly: their context derives from c.ctx
+		if s.conn != nil {
+			s.conn.CloseWithError(quicnet.CodeNormal, "client closed")
+		}
+	}
+	for _, conn := range retired {
+		conn.CloseWithError(quicnet.CodeNormal, "client closed")
+	}
+	c.wg.Wait()
+	return nil
+}
+
+// conn returns the connection to addr, dialing it if there is none or the
+// previous one has ended.
+func (c *Client) conn(ctx context.Context, addr string) (*quic.Conn, error) {
+	for range 3 { // a slot found dead is replaced; a fresh dial decides
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		s := c.conns[addr]
+		if s != nil {
+			select {
+			case <-s.done:
+				if !s.usable() {
+					if s.err == nil && s.conn.Context().Err() == nil {
+						c.retired = append(c.retired, s.conn)
+					}
+					delete(c.conns, addr)
+					s = nil
+				}
+			default:
+			}
+		}
+		if s == nil {
+			s = &connSlot{done: make(chan struct{})}
+			c.conns[addr] = s
+			c.mu.Unlock()
+			c.dial(ctx, addr, s)
+		} else {
+			c.mu.Unlock()
+		}
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if s.usable() {
+			return s.conn, nil
+		}
+		if s.err != nil {
+			return nil, s.err
+		}
+	}
+	return nil, transport(fmt.Errorf("client: connection to %s keeps closing", addr))
+}
+
+// dial fills s. The dial is bounded by the dial timeout, the caller's context
+// and the client's lifetime.
+func (c *Client) dial(ctx context.Context, addr string, s *connSlot) {
+	defer close(s.done)
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.dialTimeout)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel)
+	defer stop()
+	conn, err := quicnet.Dial(dctx, addr, c.tls, quicnet.Config{Logger: c.log})
+	switch {
+	case err != nil && c.ctx.Err() != nil:
+		s.err = ErrClosed
+	case err != nil && ctx.Err() != nil:
+		s.err = ctx.Err()
+	case err != nil:
+		s.err = transport(fmt.Errorf("client: dial %s: %w", addr, err))
+	default:
+		s.conn = conn
+		c.log.Debug("connected", "broker", addr)
+		c.wg.Go(func() {
+			// A broker going away finishes what is in flight; new streams
+			// go to a fresh connection (or, after a metadata refresh,
+			// elsewhere). The broker closes this one after its linger.
+			if quicnet.WaitGoAway(c.ctx, conn) == nil {
+				s.goingAway.Store(true)
+				c.log.Debug("broker going away", "broker", addr)
+			}
+		})
+	}
+}
+
+// openStream opens a bidirectional stream to addr.
+func (c *Client) openStream(ctx context.Context, addr string) (*quic.Stream, error) {
+	conn, err := c.conn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, transport(fmt.Errorf("client: open stream to %s: %w", addr, err))
+	}
+	return st, nil
+}
+
+// roundTrip sends one control request on its own stream and decodes the one
+// response frame into resp.
+func (c *Client) roundTrip(ctx context.Context, addr string, api wire.API, req, resp any) error {
+	st, err := c.openStream(ctx, addr)
+	if err != nil {
+		return err
+	}
+	// Control requests go ahead of bulk data on the same connection.
+	st.SetPriority(1, false)
+	defer st.CancelRead(quicnet.StreamCodeDone)
+	stop := context.AfterFunc(ctx, func() {
+		st.CancelWrite(quicnet.StreamCodeDone)
+		st.CancelRead(quicnet.StreamCodeDone)
+	})
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		st.SetDeadline(dl)
+	}
+	fail := func(op string, err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrMalformedFrame) {
+			return fmt.Errorf("client: %s %s to %s: %w", op, api, addr, err)
+		}
+		return transport(fmt.Errorf("client: %s %s to %s: %w", op, api, addr, err))
+	}
+	corr := c.corr.Add(1)
+	fw := wire.NewFrameWriter(st)
+	if err := fw.WriteFrame(wire.FrameHeader{API: api, Version: wire.Version, Corr: corr}, req); err != nil {
+		return fail("write", err)
+	}
+	if err := st.Close(); err != nil {
+		return fail("write", err)
+	}
+	fr := wire.NewFrameReader(st, c.cfg.maxFrameBytes)
+	f, err := fr.Next()
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return fail("read", err)
+	}
+	if f.API != api || f.Corr != corr {
+		return protocolErrorf("%s to %s answered with api %d corr %d, want %d/%d", api, addr, f.API, f.Corr, api, corr)
+	}
+	if err := fr.DecodeHeader(&f, resp); err != nil {
+		return fmt.Errorf("client: %s from %s: %w", api, addr, err)
+	}
+	return nil
+}
+
+// controlCall sends a control request with retries. target picks the broker
+// for each attempt (attempt counts from 0); errOf extracts the response's
+// error code. Retriable broker codes and transport failures are retried with
+// backoff; NOT_LEADER and transport failures also invalidate metadata for
+// topic (when not empty).
+func controlCall[Resp any](ctx context.Context, c *Client, api wire.API, req any,
+	target func(ctx context.Context, attempt int) (string, error), topic string,
+	errOf func(*Resp) error,
+) (*Resp, error) {
+	var lastErr error
+	for attempt := 0; attempt <= c.cfg.retries; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, backoff(attempt, c.cfg.backoffBase, c.cfg.backoffMax)); err != nil {
+				return nil, fmt.Errorf("client: %s: %w (last error: %w)", api, err, lastErr)
+			}
+		}
+		resp, err := controlAttempt(ctx, c, api, req, target, attempt, errOf)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		if c.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		if !retriable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		if topic != "" && (errors.Is(err, ErrNotLeader) || isTransport(err)) {
+			c.meta.invalidate(topic)
+		}
+		c.log.Debug("control request failed, retrying", "api", api.String(), "attempt", attempt, "err", err)
+	}
+	return nil, lastErr
+}
+
+func controlAttempt[Resp any](ctx context.Context, c *Client, api wire.API, req any,
+	target func(ctx context.Context, attempt int) (string, error), attempt int,
+	errOf func(*Resp) error,
+) (*Resp, error) {
+	actx, cancel := c.callContext(ctx)
+	defer cancel()
+	addr, err := target(actx, attempt)
+	if err != nil {
+		return nil, err
+	}
+	resp := new(Resp)
+	if err := c.roundTrip(actx, addr, api, req, resp); err != nil {
+		if ctx.Err() == nil && actx.Err() != nil {
+			return nil, transport(fmt.Errorf("client: %s to %s: no answer within %v", api, addr, c.cfg.requestTimeout))
+		}
+		return nil, err
+	}
+	if err := errOf(resp); err != nil {
+		return nil, fmt.Errorf("client: %s: %w", api, err)
+	}
+	return resp, nil
+}
+
+// callContext bounds one control attempt by the control timeout when ctx has
+// no earlier deadline, and by the client's lifetime.
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := c.cfg.requestTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		d = time.Until(dl)
+	}
+	actx, cancel := context.WithTimeout(ctx, d)
+	stop := context.AfterFunc(c.ctx, cancel)
+	return actx, func() { stop(); cancel() }
+}
+
+// anyBroker picks a broker for a request any broker can answer, moving to
+// the next known broker on every attempt.
+func (c *Client) anyBroker(_ context.Context, attempt int) (string, error) {
+	addrs := c.meta.brokerAddrs()
+	if len(addrs) == 0 {
+		return "", ErrNoBrokers
+	}
+	c.mu.Lock()
+	if attempt == 0 {
+		c.rr++
+	}
+	i := c.rr
+	c.mu.Unlock()
+	return addrs[(i+attempt)%len(addrs)], nil
+}
+
+// register records a producer or consumer so Close can close it; it fails
+// when the client is closed.
+func (c *Client) register(p *Producer, cs *Consumer) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if p != nil {
+		c.producers[p] = struct{}{}
+	}
+	if cs != nil {
+		c.consumers[cs] = struct{}{}
+	}
+	return nil
+}
+
+func (c *Client) unregister(p *Producer, cs *Consumer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.producers, p)
+	delete(c.consumers, cs)
+}

@@ -1,0 +1,743 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/wire"
+)
+
+// StartOffset says where consumption of a partition starts. The zero value
+// is Earliest().
+type StartOffset struct {
+	kind   startKind
+	offset int64
+	time   time.Time
+}
+
+type startKind uint8
+
+const (
+	startEarliest startKind = iota
+	startLatest
+	startOffset
+	startTime
+)
+
+// Earliest starts at the first record still in the log.
+func Earliest() StartOffset { return StartOffset{kind: startEarliest} }
+
+// Latest starts after the last record: only records produced from now on.
+func Latest() StartOffset { return StartOffset{kind: startLatest} }
+
+// AtOffset starts at offset n (n >= 0).
+func AtOffset(n int64) StartOffset { return StartOffset{kind: startOffset, offset: n} }
+
+// AtTime starts at the first record whose timestamp is at or after t (the
+// log end when there is none).
+func AtTime(t time.Time) StartOffset { return StartOffset{kind: startTime, time: t} }
+
+// Assignment is one partition for a consumer to read.
+type Assignment struct {
+	Topic     string
+	Partition int32
+	Start     StartOffset
+}
+
+// Consumer reads assigned partitions through subscribe streams: each
+// partition's leader pushes committed batches as they appear, within a byte
+// credit the consumer grants back as the application polls (WithCreditBytes).
+// A stream that breaks, or a partition whose leader moves, is subscribed
+// again from the offset after the last record received. Poll and Assign may
+// be called from different goroutines.
+//
+// Locking: Consumer.mu guards the consumer's fields and the fields of its
+// partitions and subscriptions marked so; subscription.wmu serialises credit
+// writes and is taken without Consumer.mu held.
+type Consumer struct {
+	c   *Client
+	cfg consumerConfig
+
+	// ctx ends the consumer's goroutines; Close cancels it.
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	wg        sync.WaitGroup // subscription readers and resubscribers
+	closeOnce sync.Once
+
+	mu     sync.Mutex
+	closed bool
+	gen    uint64 // assignment generation; Assign bumps it
+	parts  map[topicPartition]*consPart
+	subs   map[*subscription]struct{} // streams whose reader runs
+	queue  []*chunk                   // received, not yet polled, in arrival order
+	head   int                        // records of queue[0] already polled
+	errs   []error                    // partition failures for Poll to report
+	ready  chan struct{}              // closed and replaced when queue or errs grow
+}
+
+// consPart is one assigned partition; guarded by Consumer.mu.
+type consPart struct {
+	tp       topicPartition
+	next     int64         // offset of the next record to hand out, or wire.OffsetLatest/Earliest until resolved
+	sub      *subscription // nil while being subscribed (again)
+	failures int           // consecutive subscription failures
+}
+
+// chunk is the records of one data frame.
+type chunk struct {
+	sub   *subscription
+	recs  []*Record
+	bytes int64 // the frame's payload size, returned as credit once polled
+}
+
+// subscription is one subscribe stream to one broker.
+type subscription struct {
+	cs   *Consumer
+	addr string
+	gen  uint64
+	corr uint32
+	st   *quic.Stream
+	fr   *wire.FrameReader
+
+	// Guarded by Consumer.mu.
+	parts       map[topicPartition]*consPart
+	dead        bool  // stopped: its data is dropped
+	outstanding int64 // credit granted minus payload received
+	buffered    int64 // payload received and not yet polled
+
+	wmu sync.Mutex // serialises writes of credit frames
+	fw  *wire.FrameWriter
+}
+
+// NewConsumer returns a consumer with nothing assigned.
+func (c *Client) NewConsumer(opts ...ConsumerOption) (*Consumer, error) {
+	cfg := defaultConsumerConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cs := &Consumer{
+		c:     c,
+		cfg:   cfg,
+		parts: make(map[topicPartition]*consPart),
+		subs:  make(map[*subscription]struct{}),
+		ready: make(chan struct{}),
+	}
+	cs.ctx, cs.cancel = context.WithCancelCause(c.ctx)
+	if err := c.register(nil, cs); err != nil {
+		cs.cancel(err)
+		return nil, err
+	}
+	return cs, nil
+}
+
+// Assign replaces the consumer's assignment with as: records of partitions
+// no longer assigned are dropped, even if already received but not polled.
+// It resolves the start offsets and opens one subscribe stream per leader
+// broker before returning. Partitions that fail for good (unknown topic or
+// partition, offset out of range) are left out and reported in the error;
+// the others stay assigned.
+func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
+	seen := make(map[topicPartition]bool, len(as))
+	starts := make([]int64, len(as))
+	for i, a := range as {
+		tp := topicPartition{a.Topic, a.Partition}
+		switch {
+		case a.Topic == "" || a.Partition < 0:
+			return fmt.Errorf("client: assign %s/%d: invalid partition", a.Topic, a.Partition)
+		case seen[tp]:
+			return fmt.Errorf("client: assign %s/%d: assigned twice", a.Topic, a.Partition)
+		}
+		seen[tp] = true
+		switch a.Start.kind {
+		case startEarliest:
+			starts[i] = wire.OffsetEarliest
+		case startLatest:
+			starts[i] = wire.OffsetLatest
+		case startOffset:
+			if a.Start.offset < 0 {
+				return fmt.Errorf("client: assign %s/%d: offset %d", a.Topic, a.Partition, a.Start.offset)
+			}
+			starts[i] = a.Start.offset
+		case startTime:
+			off, err := cs.c.ListOffset(ctx, a.Topic, a.Partition, a.Start.time.UnixMilli())
+			if err != nil {
+				return fmt.Errorf("client: assign: %w", err)
+			}
+			starts[i] = off
+		}
+	}
+
+	cs.mu.Lock()
+	if cs.closed {
+		cs.mu.Unlock()
+		return ErrClosed
+	}
+	cs.gen++
+	gen := cs.gen
+	old := cs.stopAllLocked()
+	cs.parts = make(map[topicPartition]*consPart, len(as))
+	clear(cs.queue)
+	cs.queue, cs.head, cs.errs = nil, 0, nil
+	parts := make([]*consPart, len(as))
+	for i, a := range as {
+		p := &consPart{tp: topicPartition{a.Topic, a.Partition}, next: starts[i]}
+		cs.parts[p.tp] = p
+		parts[i] = p
+	}
+	cs.mu.Unlock()
+	for _, s := range old {
+		s.stop()
+	}
+
+	var errs, retry []error
+	var later []*consPart
+	groups := make(map[string][]*consPart)
+	for _, p := range parts {
+		addr, err := cs.c.leaderAddr(ctx, p.tp.topic, p.tp.partition, false)
+		switch {
+		case err == nil:
+			groups[addr] = append(groups[addr], p)
+		case retriable(err) && ctx.Err() == nil:
+			later = append(later, p)
+			retry = append(retry, err)
+		default:
+			cs.drop(p, nil)
+			errs = append(errs, err)
+		}
+	}
+	for addr, group := range groups {
+		l, err := cs.open(ctx, gen, addr, group)
+		later = append(later, l...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(later) > 0 {
+		cs.mu.Lock()
+		if cs.gen == gen {
+			cs.resubscribeLocked(gen, later)
+		}
+		cs.mu.Unlock()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("client: assign: %w", err)
+	}
+	return nil
+}
+
+// stopAllLocked marks every subscription dead and returns them for stopping.
+func (cs *Consumer) stopAllLocked() []*subscription {
+	subs := make([]*subscription, 0, len(cs.subs))
+	for s := range cs.subs {
+		s.dead = true
+		subs = append(subs, s)
+	}
+	for _, p := range cs.parts {
+		p.sub = nil
+	}
+	return subs
+}
+
+// drop removes a partition from the assignment; err (if any) goes to Poll.
+func (cs *Consumer) drop(p *consPart, err error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.dropLocked(p, err)
+}
+
+func (cs *Consumer) dropLocked(p *consPart, err error) {
+	if cs.parts[p.tp] != p {
+		return
+	}
+	delete(cs.parts, p.tp)
+	if err != nil {
+		cs.errs = append(cs.errs, err)
+		cs.notifyLocked()
+	}
+}
+
+func (cs *Consumer) notifyLocked() {
+	close(cs.ready)
+	cs.ready = make(chan struct{})
+}
+
+// open subscribes parts at addr and starts the stream's reader. It returns
+// the partitions to try again later (retriable failures) and the errors of
+// partitions dropped for good.
+func (cs *Consumer) open(ctx context.Context, gen uint64, addr string, parts []*consPart) ([]*consPart, error) {
+	cs.mu.Lock()
+	offsets := make([]wire.SubscribePartition, len(parts))
+	for i, p := range parts {
+		offsets[i] = wire.SubscribePartition{Topic: p.tp.topic, Partition: p.tp.partition, Offset: p.next}
+	}
+	cs.mu.Unlock()
+	s, results, err := cs.subscribe(ctx, addr, gen, offsets)
+	if err != nil {
+		if retriable(err) && cs.ctx.Err() == nil {
+			return parts, nil
+		}
+		for _, p := range parts {
+			cs.drop(p, nil)
+		}
+		return nil, err
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.gen != gen || cs.closed {
+		s.stop()
+		return nil, nil
+	}
+	var later []*consPart
+	var errs []error
+	for i, p := range parts {
+		if cs.parts[p.tp] != p {
+			continue
+		}
+		r := &results[i]
+		if err := wire.AsError(r.Error, r.Message); err != nil {
+			err = fmt.Errorf("client: subscribe %s/%d: %w", p.tp.topic, p.tp.partition, err)
+			if retriable(err) {
+				later = append(later, p)
+			} else {
+				cs.dropLocked(p, nil)
+				errs = append(errs, err)
+			}
+			continue
+		}
+		p.sub, p.next = s, r.Offset
+		s.parts[p.tp] = p
+	}
+	if len(s.parts) == 0 {
+		s.dead = true
+		s.stop()
+	} else {
+		cs.subs[s] = struct{}{}
+		cs.wg.Add(1)
+		go s.readLoop()
+	}
+	return later, errors.Join(errs...)
+}
+
+// subscribe opens a stream to addr and runs the subscribe handshake.
+func (cs *Consumer) subscribe(ctx context.Context, addr string, gen uint64, ps []wire.SubscribePartition) (*subscription, []wire.SubscribePartitionResult, error) {
+	ctx, cancelCall := cs.c.callContext(ctx)
+	defer cancelCall()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopClose := context.AfterFunc(cs.ctx, func() { cancel(ErrClosed) })
+	defer stopClose()
+	st, err := cs.c.openStream(ctx, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	st.SetPriority(2, false) // credit frames ahead of bulk produce data
+	s := &subscription{
+		cs:          cs,
+		addr:        addr,
+		gen:         gen,
+		corr:        cs.c.corr.Add(1),
+		st:          st,
+		fr:          wire.NewFrameReader(st, cs.c.cfg.maxFrameBytes),
+		fw:          wire.NewFrameWriter(st),
+		parts:       make(map[topicPartition]*consPart, len(ps)),
+		outstanding: cs.cfg.creditBytes,
+	}
+	stopCancel := context.AfterFunc(ctx, s.stop)
+	defer stopCancel()
+	fail := func(err error) (*subscription, []wire.SubscribePartitionResult, error) {
+		s.stop()
+		if c := context.Cause(ctx); c != nil {
+			return nil, nil, c
+		}
+		return nil, nil, err
+	}
+	req := &wire.SubscribeRequest{Partitions: ps, Credit: cs.cfg.creditBytes}
+	if err := s.fw.WriteFrame(wire.FrameHeader{API: wire.APISubscribe, Version: wire.Version, Corr: s.corr}, req); err != nil {
+		return fail(transport(fmt.Errorf("client: subscribe at %s: %w", addr, err)))
+	}
+	f, err := s.fr.Next()
+	if err != nil {
+		return fail(transport(fmt.Errorf("client: subscribe at %s: %w", addr, err)))
+	}
+	if f.API != wire.APISubscribe || f.Corr != s.corr {
+		return fail(protocolErrorf("%s answered subscribe with api %d corr %d", addr, f.API, f.Corr))
+	}
+	var resp wire.SubscribeResponse
+	if err := s.fr.DecodeHeader(&f, &resp); err != nil {
+		return fail(fmt.Errorf("client: subscribe at %s: %w", addr, err))
+	}
+	if err := wire.AsError(resp.Error, resp.Message); err != nil {
+		return fail(fmt.Errorf("client: subscribe at %s: %w", addr, err))
+	}
+	if len(resp.Partitions) != len(ps) {
+		return fail(protocolErrorf("%s answered %d partitions of %d", addr, len(resp.Partitions), len(ps)))
+	}
+	return s, resp.Partitions, nil
+}
+
+// stop ends the stream; its reader then exits.
+func (s *subscription) stop() {
+	s.st.CancelRead(quicnet.StreamCodeDone)
+	s.st.CancelWrite(quicnet.StreamCodeDone)
+}
+
+// resubscribeLocked starts a goroutine that subscribes parts again after a
+// backoff.
+func (cs *Consumer) resubscribeLocked(gen uint64, parts []*consPart) {
+	if cs.closed || len(parts) == 0 {
+		return
+	}
+	cs.wg.Add(1)
+	go cs.resubscribe(gen, parts)
+}
+
+func (cs *Consumer) resubscribe(gen uint64, parts []*consPart) {
+	defer cs.wg.Done()
+	for len(parts) > 0 {
+		cs.mu.Lock()
+		attempt := 0
+		kept := parts[:0]
+		for _, p := range parts {
+			if cs.gen != gen || cs.parts[p.tp] != p {
+				continue
+			}
+			p.failures++
+			if p.failures > cs.cfg.retries {
+				cs.dropLocked(p, fmt.Errorf("client: consume %s/%d: gave up after %d subscription failures: %w",
+					p.tp.topic, p.tp.partition, p.failures, ErrNoBrokers))
+				continue
+			}
+			attempt = max(attempt, p.failures)
+			kept = append(kept, p)
+		}
+		parts = kept
+		cs.mu.Unlock()
+		if len(parts) == 0 {
+			return
+		}
+		if sleepCtx(cs.ctx, backoff(attempt, cs.cfg.backoffBase, cs.cfg.backoffMax)) != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(cs.ctx, cs.c.cfg.requestTimeout)
+		var later []*consPart
+		groups := make(map[string][]*consPart)
+		for _, p := range parts {
+			addr, err := cs.c.leaderAddr(ctx, p.tp.topic, p.tp.partition, true)
+			switch {
+			case err == nil:
+				groups[addr] = append(groups[addr], p)
+			case retriable(err) || ctx.Err() != nil:
+				later = append(later, p)
+			default:
+				cs.drop(p, fmt.Errorf("client: consume %s/%d: %w", p.tp.topic, p.tp.partition, err))
+			}
+		}
+		for addr, group := range groups {
+			l, err := cs.open(ctx, gen, addr, group)
+			later = append(later, l...)
+			if err != nil {
+				cs.mu.Lock()
+				cs.errs = append(cs.errs, err)
+				cs.notifyLocked()
+				cs.mu.Unlock()
+			}
+		}
+		cancel()
+		parts = later
+	}
+}
+
+func (s *subscription) readLoop() {
+	cs := s.cs
+	defer cs.wg.Done()
+	defer func() {
+		cs.mu.Lock()
+		delete(cs.subs, s)
+		cs.mu.Unlock()
+	}()
+	var (
+		it  wire.RecordIter
+		hdr wire.SubscribeData
+	)
+	for {
+		f, err := s.fr.Next()
+		if err != nil {
+			s.failed(transport(fmt.Errorf("client: subscription at %s: %w", s.addr, err)))
+			return
+		}
+		if f.API != wire.APISubscribeData {
+			s.failed(protocolErrorf("%s sent api %d on a subscribe stream", s.addr, f.API))
+			return
+		}
+		hdr = wire.SubscribeData{}
+		if err := s.fr.DecodeHeader(&f, &hdr); err != nil {
+			s.failed(fmt.Errorf("client: subscription at %s: %w", s.addr, err))
+			return
+		}
+		tp := topicPartition{hdr.Topic, hdr.Partition}
+		n := int64(len(f.Payload))
+		cs.mu.Lock()
+		s.outstanding -= n
+		p := s.parts[tp]
+		next := int64(0)
+		if p != nil {
+			next = p.next
+		}
+		dead := s.dead
+		cs.mu.Unlock()
+		if dead {
+			return
+		}
+		if err := wire.AsError(hdr.Error, hdr.Message); err != nil {
+			s.partitionFailed(p, fmt.Errorf("client: consume %s/%d: %w", tp.topic, tp.partition, err))
+			s.sendCredit()
+			continue
+		}
+		var recs []*Record
+		if p != nil {
+			recs, err = decodeRecords(f.Payload, tp, next, &it)
+			if err != nil {
+				s.failed(fmt.Errorf("client: consume %s/%d from %s: %w", tp.topic, tp.partition, s.addr, err))
+				return
+			}
+		}
+		cs.mu.Lock()
+		if len(recs) > 0 && !s.dead && s.parts[tp] == p {
+			cs.queue = append(cs.queue, &chunk{sub: s, recs: recs, bytes: n})
+			s.buffered += n
+			p.next = recs[len(recs)-1].Offset + 1
+			p.failures = 0
+			cs.notifyLocked()
+		}
+		cs.mu.Unlock()
+		s.sendCredit()
+	}
+}
+
+// creditLocked returns the credit to grant now, and counts it as granted:
+// when the bytes the broker may still send plus those waiting to be polled
+// fall below half the window, grant what brings them back to the window.
+func (s *subscription) creditLocked() int64 {
+	w := s.cs.cfg.creditBytes
+	if s.dead || s.outstanding+s.buffered >= w/2 {
+		return 0
+	}
+	g := w - s.outstanding - s.buffered
+	s.outstanding += g
+	return g
+}
+
+// sendCredit grants credit if due. A failed write is ignored here: the
+// reader sees the stream fail.
+func (s *subscription) sendCredit() {
+	s.cs.mu.Lock()
+	g := s.creditLocked()
+	s.cs.mu.Unlock()
+	if g == 0 {
+		return
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	fh := wire.FrameHeader{API: wire.APISubscribeCredit, Version: wire.Version, Corr: s.corr}
+	s.fw.WriteFrame(fh, &wire.SubscribeCredit{Bytes: g})
+}
+
+// partitionFailed handles a data frame carrying an error: the broker ended
+// that partition's part of the stream.
+func (s *subscription) partitionFailed(p *consPart, err error) {
+	cs := s.cs
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if p == nil || s.dead || s.parts[p.tp] != p {
+		return
+	}
+	delete(s.parts, p.tp)
+	p.sub = nil
+	if retriable(err) {
+		cs.resubscribeLocked(s.gen, []*consPart{p})
+	} else {
+		cs.dropLocked(p, err)
+	}
+	if len(s.parts) == 0 {
+		s.dead = true
+		s.stop()
+	}
+}
+
+// failed handles the end of the stream: its partitions are subscribed again.
+func (s *subscription) failed(err error) {
+	cs := s.cs
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if s.dead {
+		return
+	}
+	s.dead = true
+	s.stop()
+	parts := make([]*consPart, 0, len(s.parts))
+	for _, p := range s.parts {
+		p.sub = nil
+		parts = append(parts, p)
+	}
+	s.parts = nil
+	if cs.closed || cs.ctx.Err() != nil {
+		return
+	}
+	cs.c.log.Debug("subscription ended", "broker", s.addr, "err", err)
+	cs.resubscribeLocked(s.gen, parts)
+}
+
+// decodeRecords turns a data frame's batches into records at or after next,
+// skipping control batches. The records share one copy of the payload (and,
+// for compressed batches, one arena), so they outlive the frame buffer.
+func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.RecordIter) ([]*Record, error) {
+	buf := bytes.Clone(payload)
+	var (
+		recs  []Record
+		arena []byte
+		wr    wire.Record
+	)
+	own := func(b []byte, copyIt bool) []byte {
+		switch {
+		case b == nil:
+			return nil
+		case len(b) == 0:
+			return []byte{}
+		case !copyIt:
+			return b
+		}
+		start := len(arena)
+		arena = append(arena, b...)
+		return arena[start:len(arena):len(arena)]
+	}
+	bi := wire.NewBatchIter(buf, 0)
+	for batch, h, ok := bi.Next(); ok; batch, h, ok = bi.Next() {
+		if h.IsControl() || h.LastOffset() < next {
+			continue
+		}
+		if err := it.Reset(batch); err != nil {
+			return nil, err
+		}
+		compressed := h.Codec() != wire.CodecNone
+		for it.Next(&wr) {
+			if wr.Offset < next {
+				continue
+			}
+			r := Record{
+				Topic:     tp.topic,
+				Partition: tp.partition,
+				Key:       own(wr.Key, compressed),
+				Value:     own(wr.Value, compressed),
+				Timestamp: time.UnixMilli(wr.Timestamp),
+				Offset:    wr.Offset,
+			}
+			if n := wr.Headers.Len(); n > 0 {
+				r.Headers = make([]Header, 0, n)
+				for k, v := range wr.Headers.All() {
+					r.Headers = append(r.Headers, Header{Key: string(k), Value: own(v, compressed)})
+				}
+			}
+			recs = append(recs, r)
+		}
+		if err := it.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if err := bi.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]*Record, len(recs))
+	for i := range recs {
+		out[i] = &recs[i]
+	}
+	return out, nil
+}
+
+// Poll returns the next records, up to WithMaxPollRecords, in offset order
+// per partition; it blocks until there are some or ctx is done. A partition
+// that failed for good is reported once, as an error, and is no longer
+// assigned.
+func (cs *Consumer) Poll(ctx context.Context) ([]*Record, error) {
+	for {
+		cs.mu.Lock()
+		if cs.closed {
+			cs.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if len(cs.errs) > 0 {
+			err := errors.Join(cs.errs...)
+			cs.errs = nil
+			cs.mu.Unlock()
+			return nil, err
+		}
+		if len(cs.queue) > 0 {
+			out, credit := cs.takeLocked()
+			cs.mu.Unlock()
+			for _, s := range credit {
+				s.sendCredit()
+			}
+			return out, nil
+		}
+		ready := cs.ready
+		cs.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-cs.ctx.Done():
+			return nil, ErrClosed
+		}
+	}
+}
+
+// takeLocked removes up to maxPollRecords records from the queue and returns
+// the subscriptions whose buffered bytes went down.
+func (cs *Consumer) takeLocked() ([]*Record, []*subscription) {
+	limit := cs.cfg.maxPollRecords
+	out := make([]*Record, 0, min(limit, len(cs.queue[0].recs)-cs.head))
+	var credit []*subscription
+	for len(cs.queue) > 0 && len(out) < limit {
+		ch := cs.queue[0]
+		k := min(len(ch.recs)-cs.head, limit-len(out))
+		out = append(out, ch.recs[cs.head:cs.head+k]...)
+		cs.head += k
+		if cs.head == len(ch.recs) {
+			cs.queue[0] = nil
+			cs.queue = cs.queue[1:]
+			cs.head = 0
+			ch.sub.buffered -= ch.bytes
+			credit = append(credit, ch.sub)
+		}
+	}
+	return out, credit
+}
+
+// Close ends every subscription and waits for the consumer's goroutines. It
+// is idempotent.
+func (cs *Consumer) Close() error {
+	cs.closeOnce.Do(func() {
+		cs.mu.Lock()
+		cs.closed = true
+		cs.gen++
+		subs := cs.stopAllLocked()
+		cs.queue = nil
+		cs.mu.Unlock()
+		cs.cancel(ErrClosed)
+		for _, s := range subs {
+			s.stop()
+		}
+		cs.wg.Wait()
+		cs.c.unregister(nil, cs)
+	})
+	return nil
+}

@@ -1,0 +1,41 @@
+// Package client is the Go SDK of Rafka: a Client holds the QUIC connections
+// to the brokers and a metadata cache, and makes Producers, Consumers and
+// admin calls. It speaks the protocol of package wire only.
+//
+// Contract in short:
+//   - Every blocking call takes a context; Close methods are idempotent and
+//     return once their goroutines are gone.
+//   - Broker errors come back as *wire.Error; test them with errors.Is
+//     against the sentinels below (errors.Is(err, client.ErrNotLeader)).
+//     Only retriable codes and transport failures are retried.
+//   - A Producer batches per partition (linger, max batch bytes), pipelines
+//     requests on one stream per broker and keeps produce order per
+//     partition through retries (see Producer). Delivery is at least once.
+//   - A Consumer reads assigned partitions over subscribe streams with byte
+//     credit, in offset order per partition.
+//
+// Usage:
+//
+//	c, err := client.New(ctx,
+//		client.WithBrokers("127.0.0.1:9092"),
+//		client.WithCAFile("/var/lib/rafka/tls/cert.pem"))
+//	if err != nil { ... }
+//	defer c.Close()
+//	if err := c.CreateTopic(ctx, "events", 4, nil); err != nil && !errors.Is(err, client.ErrTopicAlreadyExists) { ... }
+//
+//	p, err := c.NewProducer(client.WithLinger(5*time.Millisecond), client.WithCompression(client.CompressionLZ4))
+//	if err != nil { ... }
+//	err = p.Produce(ctx, &client.Record{Topic: "events", Partition: client.AnyPartition, Key: []byte("user-1"), Value: v},
+//		func(r *client.Record, err error) { /* stored at r.Partition/r.Offset, or failed */ })
+//	err = p.Close(ctx) // flushes
+//
+//	cs, err := c.NewConsumer()
+//	if err != nil { ... }
+//	defer cs.Close()
+//	err = cs.Assign(ctx, client.Assignment{Topic: "events", Partition: 0, Start: client.Earliest()})
+//	for {
+//		recs, err := cs.Poll(ctx)
+//		if err != nil { ... }
+//		for _, r := range recs { ... }
+//	}
+package client

@@ -1,0 +1,610 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rafka/rafka/wire"
+)
+
+// Producer batches records per partition and sends the batches to the
+// partitions' leaders, one long-lived stream per broker with pipelined
+// requests. It is safe for concurrent use.
+//
+// # Delivery and order
+//
+// Delivery is at least once. Each record produced without error gets exactly
+// one delivery callback: with its offset once the broker acknowledged its
+// batch, or with the error that made the producer give up (a non-retriable
+// broker error, WithRetries exhausted, or the producer closed first).
+// Callbacks of one partition run in produce order, from a producer goroutine:
+// keep them short and do not call Flush or Close from them.
+//
+// Records of one partition are stored in produce order, even with several
+// requests in flight and retries: when a request fails with a retriable error
+// (or its stream breaks), the producer stops sending on that partition, waits
+// for the answers to the requests sent after it, and sends all of them again
+// in their original order, whatever their own answers were. A request the
+// broker had stored before the failure is therefore stored twice, the second
+// copy in order; no record is ever stored before one produced earlier on its
+// partition except as such a duplicate.
+//
+// # Internals
+//
+// A partition's records go into its open batch until the batch is full or
+// its linger expires; then the batch is sealed into the partition's ready
+// queue. A sink (one per broker) owns a stream and two goroutines: the writer
+// seals lingering batches, builds and sends ready batches while the
+// in-flight bounds allow, and the reader matches answers (in order) to the
+// sink's FIFO of sent batches. A partition that saw a retriable failure is
+// "recovering": the writer skips it, and once it has nothing in flight a
+// recovery goroutine backs off, refreshes metadata and attaches it to its
+// (possibly new) leader's sink with the batches to redo in front.
+type Producer struct {
+	c   *Client
+	cfg producerConfig
+
+	// ctx ends the producer's goroutines; abort cancels it.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup // sinks and recoveries
+
+	builders sync.Pool // *wire.BatchBuilder
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// mu guards the fields below and every partState, sink and batch field
+	// documented as guarded by it. Never held while calling the application
+	// (callbacks, partitioner) or doing network I/O.
+	mu         sync.Mutex
+	closing    bool  // Close began: Produce fails
+	abortErr   error // set once by abort: everything fails with it
+	parts      map[topicPartition]*partState
+	sinks      map[string]*sink // by broker address
+	bufUsed    int64
+	spaceFreed chan struct{} // closed and replaced when buffer bytes are released
+	pending    int           // records produced and not yet completed
+	idle       chan struct{} // closed and replaced when pending drops to zero
+	flushing   int           // Flush calls waiting: linger is skipped
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+type pendingRecord struct {
+	r  *Record
+	cb func(*Record, error)
+}
+
+// batch is a group of records of one partition sent in one request. All
+// fields are guarded by Producer.mu except builder and data, which belong to
+// whoever holds the batch outside the queues: Produce while it is open, then
+// the sink writer that took it from the ready queue.
+type batch struct {
+	part     *partState
+	builder  *wire.BatchBuilder // until built
+	data     []byte             // the encoded batch, once built
+	recs     []pendingRecord
+	bytes    int64     // buffer bytes reserved for the records
+	deadline time.Time // while open: when the linger seals it
+	attempts int       // times sent, plus failed attempts to route it
+	corr     uint32
+	sentAt   time.Time
+}
+
+// partState is one partition's queues; guarded by Producer.mu.
+type partState struct {
+	tp       topicPartition
+	sink     *sink    // the leader's sink; nil while unrouted or recovering
+	open     *batch   // accepting records
+	ready    []*batch // sealed, to send, in order
+	inflight []*batch // taken by the sink writer, in order
+	redo     []*batch // to send again after recovery, in order
+	lastErr  error    // the last retriable failure
+	failures int      // consecutive recoveries, for the backoff
+	// recovering: a retriable failure happened; send nothing new until the
+	// recovery ran. recoveryRunning: its goroutine exists.
+	recovering, recoveryRunning bool
+}
+
+func (ps *partState) hasWork() bool {
+	return ps.open != nil || len(ps.ready) > 0 || len(ps.inflight) > 0 || len(ps.redo) > 0
+}
+
+type completion struct {
+	b    *batch
+	err  error
+	base int64 // offset of the first record, -1 when unknown
+}
+
+// NewProducer returns a producer using the client's connections.
+func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
+	cfg := defaultProducerConfig()
+	cfg.partitioner = NewHashPartitioner()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	p := &Producer{
+		c:          c,
+		cfg:        cfg,
+		parts:      make(map[topicPartition]*partState),
+		sinks:      make(map[string]*sink),
+		spaceFreed: make(chan struct{}),
+		idle:       make(chan struct{}),
+	}
+	p.builders.New = func() any { return wire.NewBatchBuilder() }
+	p.ctx, p.cancel = context.WithCancelCause(c.ctx)
+	if err := c.register(p, nil); err != nil {
+		p.cancel(err)
+		return nil, err
+	}
+	return p, nil
+}
+
+// Produce queues r for its partition and returns; onDelivery (may be nil) is
+// called once the record is stored or has definitely failed. It blocks while
+// the producer's buffer is full (WithBufferBytes), until ctx is done. An error
+// means the record was not queued and onDelivery will not be called: ctx's
+// error, ErrClosed, or a problem with the record or its topic (for example
+// ErrUnknownTopicOrPartition).
+func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Record, error)) error {
+	if r == nil || r.Topic == "" {
+		return errors.New("client: produce: record without topic")
+	}
+	if r.Partition < AnyPartition {
+		return fmt.Errorf("client: produce: partition %d", r.Partition)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := p.usable(); err != nil {
+		return err
+	}
+	tm, err := p.c.topicMetadata(ctx, r.Topic, false)
+	if err != nil {
+		return fmt.Errorf("client: produce to %q: %w", r.Topic, err)
+	}
+	part := r.Partition
+	if part == AnyPartition {
+		part = p.cfg.partitioner.Partition(r, tm)
+	}
+	pm := tm.partition(part)
+	if pm == nil {
+		return fmt.Errorf("client: produce to %s/%d: %w", r.Topic, part,
+			&wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: "no such partition"})
+	}
+	size := int64(wire.MaxRecordSize(r.Key, r.Value, r.Headers))
+	if size+wire.BatchHeaderSize > wire.DefaultMaxBatchSize {
+		return fmt.Errorf("client: produce to %s/%d: record of %d bytes: %w", r.Topic, part, size,
+			&wire.Error{Code: wire.ErrMessageTooLarge, Message: "record larger than the largest batch"})
+	}
+	if r.Timestamp.IsZero() {
+		r.Timestamp = time.Now()
+	}
+	r.Partition, r.Offset = part, -1
+	if err := p.reserve(ctx, size); err != nil {
+		return err
+	}
+
+	p.mu.Lock()
+	if err := p.usableLocked(); err != nil {
+		p.releaseLocked(size)
+		p.mu.Unlock()
+		return err
+	}
+	tp := topicPartition{r.Topic, part}
+	ps := p.parts[tp]
+	if ps == nil {
+		ps = &partState{tp: tp}
+		p.parts[tp] = ps
+	}
+	if ps.sink == nil && !ps.recovering {
+		if pm.LeaderAddr != "" {
+			p.attachLocked(ps, pm.LeaderAddr)
+		} else {
+			p.startRecoveryLocked(ps, &wire.Error{Code: wire.ErrNotLeader, Message: "no leader known"})
+		}
+	}
+	var sealed, wake bool
+	if ob := ps.open; ob != nil && ob.builder.Size()+int(size) > p.cfg.maxBatchBytes {
+		p.sealLocked(ps)
+		sealed = true
+	}
+	if ps.open == nil {
+		b := p.builders.Get().(*wire.BatchBuilder)
+		b.Reset()
+		ps.open = &batch{part: ps, builder: b, deadline: time.Now().Add(p.cfg.linger)}
+		wake = true // the writer's linger timer must learn of the new batch
+	}
+	ob := ps.open
+	ob.builder.Append(r.Timestamp.UnixMilli(), r.Key, r.Value, r.Headers)
+	ob.recs = append(ob.recs, pendingRecord{r: r, cb: onDelivery})
+	ob.bytes += size
+	p.pending++
+	if ob.builder.Size() >= p.cfg.maxBatchBytes {
+		p.sealLocked(ps)
+		sealed = true
+	}
+	s := ps.sink
+	p.mu.Unlock()
+
+	if sealed {
+		p.cfg.partitioner.BatchSealed(tp.topic, tp.partition)
+	}
+	if s != nil && (sealed || wake) {
+		s.signal()
+	}
+	return nil
+}
+
+// ProduceSync produces rs and waits until every one of them is stored or has
+// failed; it returns the records' errors joined. Partitions it wrote to send
+// their open batches at once rather than after the linger. When ctx ends
+// first it returns ctx's error; records already queued are still delivered.
+func (p *Producer) ProduceSync(ctx context.Context, rs ...*Record) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	var (
+		mu        sync.Mutex
+		errs      []error
+		remaining = len(rs)
+		done      = make(chan struct{})
+	)
+	finish := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if remaining--; remaining == 0 {
+			close(done)
+		}
+	}
+	cb := func(_ *Record, err error) { finish(err) }
+	for _, r := range rs {
+		if err := p.Produce(ctx, r, cb); err != nil {
+			finish(err)
+		}
+	}
+	p.sendNow(rs)
+	select {
+	case <-done:
+		return errors.Join(errs...)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sendNow ends the linger of the open batches of rs's partitions.
+func (p *Producer) sendNow(rs []*Record) {
+	var sinks []*sink
+	p.mu.Lock()
+	for _, r := range rs {
+		ps := p.parts[topicPartition{r.Topic, r.Partition}]
+		if ps == nil || ps.open == nil || ps.open.deadline.IsZero() {
+			continue
+		}
+		ps.open.deadline = time.Time{}
+		if ps.sink != nil {
+			sinks = append(sinks, ps.sink)
+		}
+	}
+	p.mu.Unlock()
+	for _, s := range sinks {
+		s.signal()
+	}
+}
+
+// Flush sends every buffered record at once (ignoring the linger) and waits
+// until nothing is pending: every record produced before the call, and any
+// produced meanwhile, has been delivered or has failed, and its callback has
+// returned.
+func (p *Producer) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	if p.pending == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	p.flushing++
+	idle := p.idle
+	sinks := make([]*sink, 0, len(p.sinks))
+	for _, s := range p.sinks {
+		sinks = append(sinks, s)
+	}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.flushing--
+		p.mu.Unlock()
+	}()
+	for _, s := range sinks {
+		s.signal()
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("client: flush: %w", ctx.Err())
+	case <-p.ctx.Done():
+		return context.Cause(p.ctx) // abort fails what is pending
+	}
+}
+
+// Close flushes (bounded by ctx), then stops the producer; records still
+// pending when ctx ends fail with ErrClosed. It returns the flush error and
+// is idempotent: later calls return the first call's result.
+func (p *Producer) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closing = true
+		p.mu.Unlock()
+		p.closeErr = p.Flush(ctx)
+		if errors.Is(p.closeErr, ErrClosed) {
+			p.closeErr = nil // the client closed first: nothing more to report
+		}
+		p.abort(ErrClosed)
+	})
+	return p.closeErr
+}
+
+// abort stops every goroutine of the producer, then fails whatever is left
+// with err. It runs once; Client.Close calls it directly.
+func (p *Producer) abort(err error) {
+	p.mu.Lock()
+	if p.abortErr != nil {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return
+	}
+	p.abortErr, p.closing = err, true
+	close(p.spaceFreed)
+	p.spaceFreed = make(chan struct{})
+	p.mu.Unlock()
+
+	p.cancel(err)
+	p.wg.Wait()
+
+	var done []completion
+	p.mu.Lock()
+	for _, ps := range p.parts {
+		for _, q := range [][]*batch{ps.redo, ps.inflight, ps.ready} {
+			for _, b := range q {
+				done = append(done, completion{b: b, err: err, base: -1})
+			}
+		}
+		if ps.open != nil {
+			done = append(done, completion{b: ps.open, err: err, base: -1})
+		}
+		ps.redo, ps.inflight, ps.ready, ps.open = nil, nil, nil, nil
+	}
+	p.mu.Unlock()
+	p.complete(done)
+	p.c.unregister(p, nil)
+}
+
+func (p *Producer) usable() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.usableLocked()
+}
+
+func (p *Producer) usableLocked() error {
+	if p.closing || p.abortErr != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+// reserve takes n bytes of the buffer, waiting for space until ctx is done. A
+// record is admitted into an empty buffer whatever its size, so one larger
+// than the buffer cannot block forever.
+func (p *Producer) reserve(ctx context.Context, n int64) error {
+	for {
+		p.mu.Lock()
+		if err := p.usableLocked(); err != nil {
+			p.mu.Unlock()
+			return err
+		}
+		if p.bufUsed == 0 || p.bufUsed+n <= p.cfg.bufferBytes {
+			p.bufUsed += n
+			p.mu.Unlock()
+			return nil
+		}
+		freed := p.spaceFreed
+		p.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *Producer) releaseLocked(n int64) {
+	if n == 0 {
+		return
+	}
+	p.bufUsed -= n
+	close(p.spaceFreed)
+	p.spaceFreed = make(chan struct{})
+}
+
+// complete runs the delivery callbacks of finished batches in order, then
+// releases their buffer bytes (so Flush returns only after the callbacks).
+func (p *Producer) complete(cs []completion) {
+	if len(cs) == 0 {
+		return
+	}
+	for _, c := range cs {
+		for i, pr := range c.b.recs {
+			if c.err == nil && c.base >= 0 {
+				pr.r.Offset = c.base + int64(i)
+			}
+			if pr.cb != nil {
+				pr.cb(pr.r, c.err)
+			}
+		}
+	}
+	p.mu.Lock()
+	for _, c := range cs {
+		p.releaseLocked(c.b.bytes)
+		p.pending -= len(c.b.recs)
+		if c.b.builder != nil {
+			p.builders.Put(c.b.builder)
+			c.b.builder = nil
+		}
+		c.b.recs, c.b.data = nil, nil
+	}
+	if p.pending == 0 {
+		close(p.idle)
+		p.idle = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// sealLocked closes ps's open batch to new records and queues it.
+func (p *Producer) sealLocked(ps *partState) {
+	ps.ready = append(ps.ready, ps.open)
+	ps.open = nil
+}
+
+// attachLocked routes ps to the sink of addr, starting the sink if needed.
+func (p *Producer) attachLocked(ps *partState, addr string) {
+	s := p.sinks[addr]
+	if s == nil {
+		s = newSink(p, addr)
+		p.sinks[addr] = s
+		p.wg.Add(1)
+		go s.run()
+	}
+	s.parts = append(s.parts, ps)
+	ps.sink = s
+	s.signal()
+}
+
+func (p *Producer) detachLocked(ps *partState) {
+	s := ps.sink
+	if s == nil {
+		return
+	}
+	for i, q := range s.parts {
+		if q == ps {
+			s.parts = append(s.parts[:i], s.parts[i+1:]...)
+			break
+		}
+	}
+	ps.sink = nil
+}
+
+// startRecoveryLocked marks ps as recovering from err and, once it has
+// nothing in flight, starts its recovery goroutine.
+func (p *Producer) startRecoveryLocked(ps *partState, err error) {
+	ps.recovering = true
+	if err != nil {
+		ps.lastErr = err
+	}
+	if ps.recoveryRunning || len(ps.inflight) > 0 || p.abortErr != nil {
+		return
+	}
+	p.detachLocked(ps)
+	ps.recoveryRunning = true
+	p.wg.Add(1)
+	go p.recover(ps)
+}
+
+// recover waits out the backoff, finds the partition's leader again and
+// resumes sending there, redo batches first. Routing failures count as
+// attempts of the first batch, so recovery ends after at most
+// WithRetries+1 rounds per batch.
+func (p *Producer) recover(ps *partState) {
+	defer p.wg.Done()
+	for {
+		p.mu.Lock()
+		ps.failures++
+		attempt := ps.failures
+		p.mu.Unlock()
+		if err := sleepCtx(p.ctx, backoff(attempt, p.cfg.backoffBase, p.cfg.backoffMax)); err != nil {
+			return // aborted: abort fails the batches
+		}
+		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
+		addr, err := p.c.leaderAddr(ctx, ps.tp.topic, ps.tp.partition, true)
+		cancel()
+
+		p.mu.Lock()
+		if p.abortErr != nil {
+			p.mu.Unlock()
+			return
+		}
+		ps.ready = append(ps.redo, ps.ready...)
+		ps.redo = nil
+		var done []completion
+		switch {
+		case err == nil:
+			done = p.dropExhaustedLocked(ps)
+			ps.recovering, ps.recoveryRunning = false, false
+			if ps.hasWork() {
+				p.attachLocked(ps, addr)
+			}
+			p.mu.Unlock()
+			p.complete(done)
+			return
+		case !retriable(err) && p.ctx.Err() == nil:
+			// The topic or partition is gone: nothing queued can succeed.
+			for _, b := range ps.ready {
+				done = append(done, completion{b: b, err: err, base: -1})
+			}
+			if ps.open != nil {
+				done = append(done, completion{b: ps.open, err: err, base: -1})
+			}
+			ps.ready, ps.open = nil, nil
+			ps.recovering, ps.recoveryRunning, ps.failures = false, false, 0
+			p.mu.Unlock()
+			p.complete(done)
+			return
+		}
+		ps.lastErr = err
+		if len(ps.ready) == 0 && ps.open != nil {
+			p.sealLocked(ps)
+		}
+		if len(ps.ready) > 0 {
+			ps.ready[0].attempts++
+		}
+		done = p.dropExhaustedLocked(ps)
+		if !ps.hasWork() {
+			ps.recovering, ps.recoveryRunning = false, false
+			p.mu.Unlock()
+			p.complete(done)
+			return
+		}
+		p.mu.Unlock()
+		p.complete(done)
+	}
+}
+
+// dropExhaustedLocked removes the ready batches that used up their retries.
+func (p *Producer) dropExhaustedLocked(ps *partState) []completion {
+	var done []completion
+	kept := ps.ready[:0]
+	for _, b := range ps.ready {
+		if b.attempts > p.cfg.retries {
+			err := fmt.Errorf("client: produce to %s/%d: gave up after %d attempts: %w",
+				ps.tp.topic, ps.tp.partition, b.attempts, ps.lastErr)
+			done = append(done, completion{b: b, err: err, base: -1})
+			continue
+		}
+		kept = append(kept, b)
+	}
+	clear(ps.ready[len(kept):])
+	ps.ready = kept
+	return done
+}

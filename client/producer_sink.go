@@ -1,0 +1,410 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/wire"
+)
+
+// sink is a producer's stream to one broker. Its goroutine (run) opens the
+// stream and is the writer; a reader goroutine it owns matches answers to
+// the FIFO of sent batches. Either side's failure ends both, and run hands
+// the sink's partitions to recovery.
+type sink struct {
+	p        *Producer
+	addr     string
+	maxBytes int64 // in-flight bytes bound over all partitions
+
+	wake     chan struct{} // capacity 1: work may be available
+	failed   chan struct{} // closed by fail
+	failOnce sync.Once
+
+	st *quic.Stream // set by run before the reader starts
+
+	// Guarded by Producer.mu.
+	err           error // first failure
+	parts         []*partState
+	fifo          []*batch // written and awaiting an answer, in write order
+	inflightBytes int64
+	corr          uint32
+	rotate        int // start of the next scan of parts, for fairness
+}
+
+func newSink(p *Producer, addr string) *sink {
+	return &sink{
+		p:        p,
+		addr:     addr,
+		maxBytes: int64(p.cfg.maxInFlight) * int64(p.cfg.maxBatchBytes),
+		wake:     make(chan struct{}, 1),
+		failed:   make(chan struct{}),
+	}
+}
+
+func (s *sink) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sink) fail(err error) {
+	s.p.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.p.mu.Unlock()
+	s.failOnce.Do(func() { close(s.failed) })
+}
+
+func (s *sink) run() {
+	p := s.p
+	defer p.wg.Done()
+	ctx, cancel := context.WithTimeout(p.ctx, p.c.cfg.dialTimeout)
+	st, err := p.c.openStream(ctx, s.addr)
+	cancel()
+	if err == nil {
+		s.st = st
+		// On abort, unblock the reader and a writer stuck on flow control;
+		// data already written still goes out (Close below sends FIN).
+		stop := context.AfterFunc(p.ctx, func() {
+			st.CancelRead(quicnet.StreamCodeDone)
+			st.SetWriteDeadline(time.Now())
+		})
+		readerDone := make(chan struct{})
+		go func() {
+			defer close(readerDone)
+			s.readLoop()
+		}()
+		err = s.writeLoop()
+		if p.ctx.Err() != nil {
+			st.Close()
+		} else {
+			st.CancelWrite(quicnet.StreamCodeDone)
+		}
+		st.CancelRead(quicnet.StreamCodeDone)
+		<-readerDone
+		stop()
+	}
+	if p.ctx.Err() == nil {
+		p.c.log.Debug("produce stream ended", "broker", s.addr, "err", err)
+	}
+	s.shutdown(err)
+}
+
+func (s *sink) writeLoop() error {
+	p := s.p
+	fw := wire.NewFrameWriter(s.st)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var (
+		take   []*batch
+		sealed []topicPartition
+	)
+	for {
+		var next time.Time
+		var err error
+		take, sealed, next, err = s.collect(take[:0], sealed[:0])
+		if err != nil {
+			return err
+		}
+		for _, tp := range sealed {
+			p.cfg.partitioner.BatchSealed(tp.topic, tp.partition)
+		}
+		if len(take) > 0 {
+			if err := s.send(fw, take); err != nil {
+				return err
+			}
+			clear(take)
+			continue
+		}
+		var tick <-chan time.Time
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+			tick = timer.C
+		}
+		select {
+		case <-s.wake:
+		case <-tick:
+		case <-s.failed:
+		case <-p.ctx.Done():
+			return context.Cause(p.ctx)
+		}
+		timer.Stop()
+	}
+}
+
+// collect seals the batches whose linger expired (all of them while
+// flushing) and takes the ready batches the in-flight bounds allow. It
+// returns the earliest linger deadline still pending.
+func (s *sink) collect(take []*batch, sealed []topicPartition) ([]*batch, []topicPartition, time.Time, error) {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.err != nil {
+		return take, sealed, time.Time{}, s.err
+	}
+	now := time.Now()
+	var next time.Time
+	flush := p.flushing > 0 || p.closing
+	n := len(s.parts)
+	s.rotate++
+	for i := range n {
+		ps := s.parts[(s.rotate+i)%n]
+		if ps.recovering {
+			continue
+		}
+		if ob := ps.open; ob != nil {
+			if flush || !now.Before(ob.deadline) {
+				p.sealLocked(ps)
+				sealed = append(sealed, ps.tp)
+			} else if next.IsZero() || ob.deadline.Before(next) {
+				next = ob.deadline
+			}
+		}
+		for len(ps.ready) > 0 && len(ps.inflight) < p.cfg.maxInFlight {
+			b := ps.ready[0]
+			if s.inflightBytes > 0 && s.inflightBytes+b.bytes > s.maxBytes {
+				break
+			}
+			ps.ready[0] = nil
+			ps.ready = ps.ready[1:]
+			b.attempts++
+			ps.inflight = append(ps.inflight, b)
+			s.inflightBytes += b.bytes
+			take = append(take, b)
+		}
+	}
+	return take, sealed, next, nil
+}
+
+// send builds the taken batches, queues them for their answers and writes
+// them, in order. The batches are this goroutine's until they enter the
+// FIFO, so building happens without the lock.
+func (s *sink) send(fw *wire.FrameWriter, take []*batch) error {
+	p := s.p
+	var buildErrs map[*batch]error
+	for _, b := range take {
+		if b.data != nil {
+			continue // a retry: built before
+		}
+		data, err := b.builder.Build(p.cfg.codec)
+		p.builders.Put(b.builder)
+		b.builder = nil
+		if err != nil {
+			if buildErrs == nil {
+				buildErrs = make(map[*batch]error)
+			}
+			buildErrs[b] = err
+			continue
+		}
+		b.data = data
+	}
+
+	var done []completion
+	timeout := p.cfg.requestTimeout
+	p.mu.Lock()
+	now := time.Now()
+	out := take[:0]
+	for _, b := range take {
+		if err := buildErrs[b]; err != nil {
+			b.part.inflight = removeBatch(b.part.inflight, b)
+			s.inflightBytes -= b.bytes
+			done = append(done, completion{b: b, base: -1,
+				err: fmt.Errorf("client: produce to %s/%d: %w", b.part.tp.topic, b.part.tp.partition, err)})
+			if b.part.recovering && len(b.part.inflight) == 0 {
+				p.startRecoveryLocked(b.part, nil)
+			}
+			continue
+		}
+		s.corr++
+		b.corr, b.sentAt = s.corr, now
+		if p.cfg.acks != AcksNone {
+			if len(s.fifo) == 0 {
+				s.st.SetReadDeadline(now.Add(timeout))
+			}
+			s.fifo = append(s.fifo, b)
+		}
+		out = append(out, b)
+	}
+	p.mu.Unlock()
+	p.complete(done)
+	done = done[:0]
+
+	req := wire.ProduceRequest{Acks: int8(p.cfg.acks), TimeoutMs: int32(min(timeout.Milliseconds(), 1<<31-1))}
+	for _, b := range out {
+		req.Topic, req.Partition = b.part.tp.topic, b.part.tp.partition
+		s.st.SetWriteDeadline(time.Now().Add(timeout))
+		fh := wire.FrameHeader{API: wire.APIProduce, Version: wire.Version, Corr: b.corr}
+		if err := fw.WriteFrame(fh, &req, b.data); err != nil {
+			if p.ctx.Err() != nil {
+				return context.Cause(p.ctx)
+			}
+			return transport(fmt.Errorf("client: produce to %s: %w", s.addr, err))
+		}
+	}
+	if p.cfg.acks != AcksNone {
+		return nil
+	}
+	// Without answers a batch is done once written.
+	p.mu.Lock()
+	for _, b := range out {
+		ps := b.part
+		if len(ps.inflight) == 0 || ps.inflight[0] != b {
+			panic("BUG: client: unacknowledged batches left out of order")
+		}
+		ps.inflight[0] = nil
+		ps.inflight = ps.inflight[1:]
+		s.inflightBytes -= b.bytes
+		done = append(done, completion{b: b, base: -1})
+	}
+	p.mu.Unlock()
+	p.complete(done)
+	return nil
+}
+
+func removeBatch(q []*batch, b *batch) []*batch {
+	for i, x := range q {
+		if x == b {
+			copy(q[i:], q[i+1:])
+			q[len(q)-1] = nil
+			return q[:len(q)-1]
+		}
+	}
+	return q
+}
+
+func (s *sink) readLoop() {
+	p := s.p
+	fr := wire.NewFrameReader(s.st, p.c.cfg.maxFrameBytes)
+	var resp wire.ProduceResponse
+	for {
+		f, err := fr.Next()
+		if err != nil {
+			switch {
+			case p.ctx.Err() != nil:
+				err = context.Cause(p.ctx)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				err = transport(fmt.Errorf("client: produce to %s: no answer within %v", s.addr, p.cfg.requestTimeout))
+			default:
+				err = transport(fmt.Errorf("client: produce answers from %s: %w", s.addr, err))
+			}
+			s.fail(err)
+			return
+		}
+		if f.API != wire.APIProduce {
+			s.fail(protocolErrorf("%s answered a produce request with api %d", s.addr, f.API))
+			return
+		}
+		resp = wire.ProduceResponse{}
+		if err := fr.DecodeHeader(&f, &resp); err != nil {
+			s.fail(fmt.Errorf("client: produce answer from %s: %w", s.addr, err))
+			return
+		}
+		done, err := s.handle(f.Corr, &resp)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		p.complete(done)
+		s.signal()
+	}
+}
+
+// handle applies one answer to the batch at the head of the FIFO.
+func (s *sink) handle(corr uint32, resp *wire.ProduceResponse) ([]completion, error) {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(s.fifo) == 0 {
+		return nil, protocolErrorf("%s sent a produce answer (corr %d) nobody asked for", s.addr, corr)
+	}
+	b := s.fifo[0]
+	if b.corr != corr {
+		return nil, protocolErrorf("%s answered corr %d, expected %d", s.addr, corr, b.corr)
+	}
+	s.fifo[0] = nil
+	s.fifo = s.fifo[1:]
+	if len(s.fifo) > 0 {
+		s.st.SetReadDeadline(s.fifo[0].sentAt.Add(p.cfg.requestTimeout))
+	} else {
+		s.st.SetReadDeadline(time.Time{})
+	}
+	s.inflightBytes -= b.bytes
+	ps := b.part
+	if len(ps.inflight) == 0 || ps.inflight[0] != b {
+		panic("BUG: client: produce answers out of partition order")
+	}
+	ps.inflight[0] = nil
+	ps.inflight = ps.inflight[1:]
+
+	var done []completion
+	err := wire.AsError(resp.Error, resp.Message)
+	switch {
+	case err == nil && !ps.recovering:
+		ps.failures = 0
+		done = append(done, completion{b: b, base: resp.BaseOffset})
+	case err == nil || resp.Error.Retriable():
+		// Stored or not, it is sent again after the batch that failed
+		// before it, so that the partition keeps produce order.
+		ps.redo = append(ps.redo, b)
+		if err != nil {
+			p.startRecoveryLocked(ps, fmt.Errorf("client: produce to %s/%d via %s: %w", ps.tp.topic, ps.tp.partition, s.addr, err))
+		}
+	default:
+		done = append(done, completion{b: b, base: -1,
+			err: fmt.Errorf("client: produce to %s/%d: %w", ps.tp.topic, ps.tp.partition, err)})
+	}
+	if ps.recovering && len(ps.inflight) == 0 {
+		p.startRecoveryLocked(ps, nil)
+	}
+	return done, nil
+}
+
+// shutdown hands the partitions of a dead sink to recovery: what was in
+// flight is sent again, in order, after the backoff.
+func (s *sink) shutdown(err error) {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sinks[s.addr] == s {
+		delete(p.sinks, s.addr)
+	}
+	if s.err == nil {
+		s.err = err
+	}
+	parts := s.parts
+	s.parts, s.fifo, s.inflightBytes = nil, nil, 0
+	for _, ps := range parts {
+		ps.sink = nil
+		if p.abortErr != nil {
+			continue
+		}
+		sent := len(ps.inflight) > 0
+		ps.redo = append(ps.redo, ps.inflight...)
+		ps.inflight = nil
+		if !ps.hasWork() {
+			ps.recovering = false
+			continue
+		}
+		if !sent && !ps.recovering {
+			// Nothing reached the broker (the stream could not be opened):
+			// count the failure against the first batch so that retries end.
+			if len(ps.ready) == 0 && ps.open != nil {
+				p.sealLocked(ps)
+			}
+			if len(ps.ready) > 0 {
+				ps.ready[0].attempts++
+			}
+		}
+		p.startRecoveryLocked(ps, err)
+	}
+}
