@@ -520,3 +520,56 @@ func TestNewPanicsOnBadBudget(t *testing.T) {
 	}()
 	New(0)
 }
+
+func TestAppendReusesChunks(t *testing.T) {
+	r := New(1 << 20)
+	data := makeEntry(0, 1, 0, 1000)
+	off := int64(0)
+	appendOne := func() {
+		r.Append(off, off+1, data)
+		off++
+	}
+	for range 4 << 10 { // fill the ring and wrap it several times
+		appendOne()
+	}
+	if allocs := testing.AllocsPerRun(5000, appendOne); allocs != 0 {
+		t.Fatalf("Append allocates %v times per call once the ring is full", allocs)
+	}
+}
+
+func TestPinnedChunkIsNotReused(t *testing.T) {
+	const size = 1000
+	r := New(32 << 10) // 4 KiB chunks, four entries each
+	for i := range int64(4) {
+		r.Append(i, i+1, makeEntry(i, i+1, 0, size))
+	}
+	f := r.first.Load()
+	c := r.pin(f)
+	if c == nil {
+		t.Fatal("cannot pin the oldest chunk")
+	}
+	want := bytes.Clone(c.data[:c.used])
+	// Wrap the ring many times: the pinned chunk is evicted but must not be
+	// written again while pinned.
+	for i := int64(4); i < 400; i++ {
+		r.Append(i, i+1, makeEntry(i, i+1, 0, size))
+		if r.slots[f&r.mask].Load() == c {
+			t.Fatal("pinned chunk back in a slot")
+		}
+	}
+	if r.pin(f) != nil {
+		t.Fatal("evicted chunk pinned again")
+	}
+	if !bytes.Equal(c.data[:len(want)], want) || c.seq.Load() != f {
+		t.Fatal("pinned chunk was recycled")
+	}
+	c.unpin()
+	// Once unpinned, it is reused again eventually... or left to the GC:
+	// either way the ring keeps working.
+	for i := int64(400); i < 500; i++ {
+		r.Append(i, i+1, makeEntry(i, i+1, 0, size))
+	}
+	if _, next, ok := r.Read(499, 0, nil); !ok || next != 500 {
+		t.Fatalf("Read(499) = %d, %v", next, ok)
+	}
+}
