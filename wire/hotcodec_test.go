@@ -78,6 +78,11 @@ func TestHotHeadersMatchReflection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A header passed by value encodes the same way.
+		byValue, err := msgpack.Marshal(reflect.ValueOf(c.v).Elem().Interface())
+		if err != nil || !bytes.Equal(byValue, want) {
+			t.Fatalf("%s: by value %x (%v), want %x", c.name, byValue, err, want)
+		}
 		direct := c.v.(headerAppender).appendMsgpack(nil)
 		if !bytes.Equal(viaEncoder, want) || !bytes.Equal(direct, want) {
 			t.Fatalf("%s: EncodeMsgpack %x, appendMsgpack %x, reflection %x", c.name, viaEncoder, direct, want)

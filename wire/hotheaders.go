@@ -5,7 +5,7 @@ import "github.com/vmihailenco/msgpack/v5"
 // Codecs of the hot headers; see hotcodec.go for the rules they follow.
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
-func (m *ProduceRequest) EncodeMsgpack(e *msgpack.Encoder) error {
+func (m ProduceRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 	return firstErr(e.EncodeArrayLen(4), e.EncodeString(m.Topic), e.EncodeInt32(m.Partition),
 		e.EncodeInt8(m.Acks), e.EncodeInt32(m.TimeoutMs))
 }
@@ -16,7 +16,7 @@ func (m *ProduceRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 		decInt8(d, &m.Acks), decInt32(d, &m.TimeoutMs))
 }
 
-func (m *ProduceRequest) appendMsgpack(b []byte) []byte {
+func (m ProduceRequest) appendMsgpack(b []byte) []byte {
 	b = mpString(mpArray(b, 4), m.Topic)
 	return mpInt32(mpInt8(mpInt32(b, m.Partition), m.Acks), m.TimeoutMs)
 }
@@ -28,7 +28,7 @@ func (m *ProduceRequest) parseMsgpack(b []byte) error {
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
-func (m *ProduceResponse) EncodeMsgpack(e *msgpack.Encoder) error {
+func (m ProduceResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 	return firstErr(e.EncodeArrayLen(4), e.EncodeUint16(uint16(m.Error)), e.EncodeString(m.Message),
 		e.EncodeInt64(m.BaseOffset), e.EncodeInt64(m.LastOffset))
 }
@@ -39,7 +39,7 @@ func (m *ProduceResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 		decInt64(d, &m.BaseOffset), decInt64(d, &m.LastOffset))
 }
 
-func (m *ProduceResponse) appendMsgpack(b []byte) []byte {
+func (m ProduceResponse) appendMsgpack(b []byte) []byte {
 	b = mpString(mpUint16(mpArray(b, 4), uint16(m.Error)), m.Message)
 	return mpInt64(mpInt64(b, m.BaseOffset), m.LastOffset)
 }
@@ -51,7 +51,7 @@ func (m *ProduceResponse) parseMsgpack(b []byte) error {
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
-func (m *FetchRequest) EncodeMsgpack(e *msgpack.Encoder) error {
+func (m FetchRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 	return firstErr(e.EncodeArrayLen(6), e.EncodeString(m.Topic), e.EncodeInt32(m.Partition),
 		e.EncodeInt64(m.Offset), e.EncodeInt32(m.MaxBytes), e.EncodeInt32(m.MinBytes), e.EncodeInt32(m.MaxWaitMs))
 }
@@ -62,7 +62,7 @@ func (m *FetchRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 		decInt64(d, &m.Offset), decInt32(d, &m.MaxBytes), decInt32(d, &m.MinBytes), decInt32(d, &m.MaxWaitMs))
 }
 
-func (m *FetchRequest) appendMsgpack(b []byte) []byte {
+func (m FetchRequest) appendMsgpack(b []byte) []byte {
 	b = mpInt64(mpInt32(mpString(mpArray(b, 6), m.Topic), m.Partition), m.Offset)
 	return mpInt32(mpInt32(mpInt32(b, m.MaxBytes), m.MinBytes), m.MaxWaitMs)
 }
@@ -74,7 +74,7 @@ func (m *FetchRequest) parseMsgpack(b []byte) error {
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
-func (m *FetchResponse) EncodeMsgpack(e *msgpack.Encoder) error {
+func (m FetchResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 	return firstErr(e.EncodeArrayLen(4), e.EncodeUint16(uint16(m.Error)), e.EncodeString(m.Message),
 		e.EncodeInt64(m.HighWatermark), e.EncodeInt64(m.LogStartOffset))
 }
@@ -85,7 +85,7 @@ func (m *FetchResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 		decInt64(d, &m.HighWatermark), decInt64(d, &m.LogStartOffset))
 }
 
-func (m *FetchResponse) appendMsgpack(b []byte) []byte {
+func (m FetchResponse) appendMsgpack(b []byte) []byte {
 	b = mpString(mpUint16(mpArray(b, 4), uint16(m.Error)), m.Message)
 	return mpInt64(mpInt64(b, m.HighWatermark), m.LogStartOffset)
 }
@@ -97,7 +97,7 @@ func (m *FetchResponse) parseMsgpack(b []byte) error {
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
-func (m *SubscribeData) EncodeMsgpack(e *msgpack.Encoder) error {
+func (m SubscribeData) EncodeMsgpack(e *msgpack.Encoder) error {
 	return firstErr(e.EncodeArrayLen(5), e.EncodeString(m.Topic), e.EncodeInt32(m.Partition),
 		e.EncodeUint16(uint16(m.Error)), e.EncodeString(m.Message), e.EncodeInt64(m.HighWatermark))
 }
@@ -108,7 +108,7 @@ func (m *SubscribeData) DecodeMsgpack(d *msgpack.Decoder) error {
 		decCode(d, &m.Error), decString(d, &m.Message), decInt64(d, &m.HighWatermark))
 }
 
-func (m *SubscribeData) appendMsgpack(b []byte) []byte {
+func (m SubscribeData) appendMsgpack(b []byte) []byte {
 	b = mpInt32(mpString(mpArray(b, 5), m.Topic), m.Partition)
 	return mpInt64(mpString(mpUint16(b, uint16(m.Error)), m.Message), m.HighWatermark)
 }
@@ -120,7 +120,7 @@ func (m *SubscribeData) parseMsgpack(b []byte) error {
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
-func (m *SubscribeCredit) EncodeMsgpack(e *msgpack.Encoder) error {
+func (m SubscribeCredit) EncodeMsgpack(e *msgpack.Encoder) error {
 	return firstErr(e.EncodeArrayLen(1), e.EncodeInt64(m.Bytes))
 }
 
@@ -129,7 +129,7 @@ func (m *SubscribeCredit) DecodeMsgpack(d *msgpack.Decoder) error {
 	return firstErr(decArray(d, 1), decInt64(d, &m.Bytes))
 }
 
-func (m *SubscribeCredit) appendMsgpack(b []byte) []byte { return mpInt64(mpArray(b, 1), m.Bytes) }
+func (m SubscribeCredit) appendMsgpack(b []byte) []byte { return mpInt64(mpArray(b, 1), m.Bytes) }
 
 func (m *SubscribeCredit) parseMsgpack(b []byte) error {
 	r := mpReader{b}

@@ -527,3 +527,9 @@ func TestBatchBuilderNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestControlBatchTooLarge(t *testing.T) {
+	if _, err := AppendControlBatch(nil, 1, make([]byte, MaxRecordsSize+1)); !errors.Is(err, ErrBatchTooLarge) {
+		t.Fatalf("got %v, want ErrBatchTooLarge", err)
+	}
+}
