@@ -290,13 +290,35 @@ func (c *Client) roundTrip(ctx context.Context, addr string, api wire.API, req, 
 	if err != nil {
 		return fail("read", err)
 	}
+	if f.API == 0 { // a stream-level error: the broker could not read the request
+		var er wire.ErrorResponse
+		if err := fr.DecodeHeader(&f, &er); err != nil {
+			return fmt.Errorf("client: %s from %s: %w", api, addr, err)
+		}
+		return fmt.Errorf("client: %s to %s: %w", api, addr, wire.AsError(er.Error, er.Message))
+	}
 	if f.API != api || f.Corr != corr {
 		return protocolErrorf("%s to %s answered with api %d corr %d, want %d/%d", api, addr, f.API, f.Corr, api, corr)
 	}
-	if err := fr.DecodeHeader(&f, resp); err != nil {
+	if err := decodeAnswer(fr, &f, resp); err != nil {
 		return fmt.Errorf("client: %s from %s: %w", api, addr, err)
 	}
 	return nil
+}
+
+// decodeAnswer decodes a response header into v. A broker that rejects a
+// request before handling it (unsupported version, malformed header) answers
+// with a bare wire.ErrorResponse instead; its error is returned then.
+func decodeAnswer(fr *wire.FrameReader, f *wire.Frame, v any) error {
+	err := fr.DecodeHeader(f, v)
+	if err == nil {
+		return nil
+	}
+	var er wire.ErrorResponse
+	if fr.DecodeHeader(f, &er) == nil && er.Error != wire.ErrNone {
+		return &wire.Error{Code: er.Error, Message: er.Message}
+	}
+	return err
 }
 
 // controlCall sends a control request with retries. target picks the broker

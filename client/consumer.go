@@ -373,7 +373,7 @@ func (cs *Consumer) subscribe(ctx context.Context, addr string, gen uint64, ps [
 		return fail(protocolErrorf("%s answered subscribe with api %d corr %d", addr, f.API, f.Corr))
 	}
 	var resp wire.SubscribeResponse
-	if err := s.fr.DecodeHeader(&f, &resp); err != nil {
+	if err := decodeAnswer(s.fr, &f, &resp); err != nil {
 		return fail(fmt.Errorf("client: subscribe at %s: %w", addr, err))
 	}
 	if err := wire.AsError(resp.Error, resp.Message); err != nil {

@@ -301,13 +301,22 @@ func (s *sink) readLoop() {
 			return
 		}
 		if f.API != wire.APIProduce {
-			s.fail(protocolErrorf("%s answered a produce request with api %d", s.addr, f.API))
+			err := protocolErrorf("%s answered a produce request with api %d", s.addr, f.API)
+			var er wire.ErrorResponse
+			if f.API == 0 && fr.DecodeHeader(&f, &er) == nil { // the broker could not read the stream
+				err = fmt.Errorf("client: produce stream to %s: %w", s.addr, wire.AsError(er.Error, er.Message))
+			}
+			s.fail(err)
 			return
 		}
 		resp = wire.ProduceResponse{}
-		if err := fr.DecodeHeader(&f, &resp); err != nil {
-			s.fail(fmt.Errorf("client: produce answer from %s: %w", s.addr, err))
-			return
+		if err := decodeAnswer(fr, &f, &resp); err != nil {
+			var we *wire.Error
+			if !errors.As(err, &we) {
+				s.fail(fmt.Errorf("client: produce answer from %s: %w", s.addr, err))
+				return
+			}
+			resp = wire.ProduceResponse{Error: we.Code, Message: we.Message}
 		}
 		done, err := s.handle(f.Corr, &resp)
 		if err != nil {
