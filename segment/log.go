@@ -289,25 +289,23 @@ func (l *Log) makeRoomLocked(n, offsets int64) error {
 	return l.rollLocked(n)
 }
 
-// rollLocked seals the active segment and starts a new one. The new files are
-// created (and preallocated) first, so running out of space leaves the old
-// segment active and untouched; then the old one is sealed (synced and
-// trimmed) before the new one is published. A failed fsync of the old segment
-// is sticky.
+// rollLocked seals the active segment and starts a new one. Order: fsync the
+// old segment (a failure is sticky and nothing changes), create and
+// preallocate the new one (running out of space leaves the old one active and
+// untouched), fsync the directory, trim the old one, publish the new list.
 func (l *Log) rollLocked(n int64) error {
 	old := l.active
+	if err := old.syncForSealLocked(l.warn); err != nil {
+		return l.fail(err)
+	}
 	ns, err := createSegment(l.fs, l.dir, old.next.Load(), max(l.opts.SegmentBytes, n))
 	if err != nil {
 		return err
 	}
-	if err := old.sealLocked(l.warn); err != nil {
-		ns.release()
-		_ = ns.removeFiles()
-		return l.fail(err)
-	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		l.warn("directory fsync failed", err)
 	}
+	old.sealLocked(l.warn)
 	list := append(cloneList(l.segs.Load()), ns)
 	l.segs.Store(&list)
 	l.active = ns

@@ -226,20 +226,14 @@ func (s *segment) flushIndexLocked() error {
 	return nil
 }
 
-// sealLocked finishes the active segment before a roll: index files written
-// and synced, the log synced and its preallocated tail cut off, and the index
-// switched to mappings of its files. The log file stays mapped while it is
-// truncated: the cut removes only bytes past written, which no reader touches
-// (SIGBUS comes only from touching pages wholly past the end of the file).
-// A failure of the log fsync is returned; the rest is best effort, because
-// Open rebuilds index files and trims a zero tail of a sealed segment.
-func (s *segment) sealLocked(warn func(msg string, err error)) error {
-	w := s.written.Load()
+// syncForSealLocked is the first half of sealing the active segment before a
+// roll: index entries written, and the log and index files fsynced. It runs
+// before the next segment's files exist, so that after a crash a segment
+// followed by another one never lacks data that was in it (Open trusts all but
+// the last segment by size).
+func (s *segment) syncForSealLocked(warn func(msg string, err error)) error {
 	if err := s.flushIndexLocked(); err != nil {
 		warn("index write failed; it will be rebuilt on open", err)
-	}
-	if err := s.logF.Truncate(w); err != nil {
-		warn("cannot trim preallocated tail", ioError("truncate", s.logName, err))
 	}
 	if err := s.logF.Sync(); err != nil {
 		return ioError("fsync", s.logName, err)
@@ -249,13 +243,26 @@ func (s *segment) sealLocked(warn func(msg string, err error)) error {
 		name string
 	}{{s.idxF, s.idxName}, {s.tixF, s.tixName}} {
 		if err := f.f.Sync(); err != nil {
-			warn("index fsync failed", ioError("fsync", f.name, err))
+			warn("index fsync failed; it will be rebuilt on open", ioError("fsync", f.name, err))
 		}
 	}
+	return nil
+}
+
+// sealLocked is the second half: the preallocated tail is cut off and the
+// index switched to mappings of its files. The log file stays mapped while it
+// is truncated: the cut removes only bytes past written, which no reader
+// touches (SIGBUS comes only from touching pages wholly past the end of the
+// file). It is best effort: a crash before the cut leaves a zero tail, which
+// Open trims.
+func (s *segment) sealLocked(warn func(msg string, err error)) {
 	s.sealed = true
+	if err := s.logF.Truncate(s.written.Load()); err != nil {
+		warn("cannot trim preallocated tail", ioError("truncate", s.logName, err))
+	}
 	n := s.flushed
 	if n == 0 || n != len(s.idxBuf)/idxEntrySize {
-		return nil // keep the heap index
+		return // keep the heap index
 	}
 	im, err1 := s.idxF.Map(n * idxEntrySize)
 	tm, err2 := s.tixF.Map(n * tixEntrySize)
@@ -266,12 +273,11 @@ func (s *segment) sealLocked(warn func(msg string, err error)) error {
 		if tm != nil {
 			_ = s.tixF.Unmap(tm)
 		}
-		return nil
+		return
 	}
 	s.idxMap, s.tixMap = im, tm
 	s.ix.Store(&index{idx: im, tix: tm})
 	s.idxBuf, s.tixBuf = nil, nil
-	return nil
 }
 
 // seek finds the batch containing offset among the first w bytes: it starts
