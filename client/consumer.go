@@ -199,7 +199,7 @@ func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 		s.stop()
 	}
 
-	var errs, retry []error
+	var errs []error
 	var later []*consPart
 	groups := make(map[string][]*consPart)
 	for _, p := range parts {
@@ -209,7 +209,6 @@ func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 			groups[addr] = append(groups[addr], p)
 		case retriable(err) && ctx.Err() == nil:
 			later = append(later, p)
-			retry = append(retry, err)
 		default:
 			cs.drop(p, nil)
 			errs = append(errs, err)

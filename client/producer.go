@@ -21,7 +21,9 @@ import (
 // batch, or with the error that made the producer give up (a non-retriable
 // broker error, WithRetries exhausted, or the producer closed first).
 // Callbacks of one partition run in produce order, from a producer goroutine:
-// keep them short and do not call Flush or Close from them.
+// keep them short, and do not call Flush or Close from them, nor Produce
+// with a context that lets it block on a full buffer (the goroutine that
+// would free the buffer is the one running the callback).
 //
 // Records of one partition are stored in produce order, even with several
 // requests in flight and retries: when a request fails with a retriable error
