@@ -1,0 +1,302 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rafka/rafka/quicnet"
+)
+
+// LocalBrokerConfig describes a `rafka serve` child process.
+type LocalBrokerConfig struct {
+	// Binary is the rafka executable (see FindRafkaBinary).
+	Binary string
+	// Fsync is the broker's --default-fsync: the policy of topics created
+	// without one. Empty keeps the broker's default.
+	Fsync string
+	// Args are passed to `rafka serve` after the ones this package sets.
+	Args []string
+	// DataDir is the broker's data folder. Empty: a new temporary folder,
+	// removed by Stop.
+	DataDir string
+	// StartTimeout bounds the wait for the broker's "serving on" line.
+	// Default 30s.
+	StartTimeout time.Duration
+	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL.
+	// Default 20s.
+	StopTimeout time.Duration
+	// Log receives a copy of the broker's stderr. Nil: only the last lines
+	// are kept, for error messages.
+	Log io.Writer
+}
+
+// LocalBroker is a running `rafka serve` child process.
+//
+// Goroutines: one reads the child's stderr until EOF (the child's exit);
+// Stop waits for it and for the child.
+type LocalBroker struct {
+	cfg      LocalBrokerConfig
+	ownDir   bool // the data dir is ours to remove
+	cmd      *exec.Cmd
+	addr     string
+	admin    string
+	stderrWG sync.WaitGroup
+	exited   chan struct{} // closed when cmd.Wait has returned
+	waitErr  error         // cmd.Wait's result, set before exited is closed
+	stopOnce sync.Once
+	stopStat ProcStats
+	stopErr  error
+
+	// mu guards tail.
+	mu   sync.Mutex
+	tail []string // the last stderr lines
+}
+
+// stderrTailLines is how many lines of the broker's stderr error messages
+// quote.
+const stderrTailLines = 20
+
+// servingLine matches what `rafka serve` prints on stderr once it serves:
+// "rafka: broker <id> serving on <addr> (admin <addr>), data in <dir>".
+var servingLine = regexp.MustCompile(`^rafka: broker (\S+) serving on (\S+) \(admin ([^)]+)\), data in (.+)$`)
+
+// parseServingLine returns the QUIC and admin addresses from the line
+// `rafka serve` prints once it serves; admin is "" when disabled.
+func parseServingLine(line string) (addr, admin string, ok bool) {
+	m := servingLine.FindStringSubmatch(line)
+	if m == nil {
+		return "", "", false
+	}
+	admin = m[3]
+	if admin == "disabled" {
+		admin = ""
+	}
+	return m[2], admin, true
+}
+
+// FindRafkaBinary returns explicit when set, else a `rafka` executable next
+// to the running program (as `go build -o bin/ ./cmd/...` leaves it), else
+// `rafka` on PATH.
+func FindRafkaBinary(explicit string) (string, error) {
+	if explicit != "" {
+		if _, err := os.Stat(explicit); err != nil {
+			return "", fmt.Errorf("bench: rafka binary: %w", err)
+		}
+		return explicit, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "rafka")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("rafka")
+	if err != nil {
+		return "", fmt.Errorf("bench: no rafka binary next to this program or on PATH (build both with `go build -o bin/ ./cmd/...`, or pass --rafka-bin): %w", err)
+	}
+	return p, nil
+}
+
+// StartLocalBroker starts `rafka serve` on loopback ports chosen by the
+// kernel and returns once it has printed its serving line.
+func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker, error) {
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 20 * time.Second
+	}
+	b := &LocalBroker{cfg: cfg, exited: make(chan struct{})}
+	if b.cfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "rafka-bench-*")
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		b.cfg.DataDir, b.ownDir = dir, true
+	}
+	args := []string{"serve", "--data-dir", b.cfg.DataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
+	if cfg.Fsync != "" {
+		args = append(args, "--default-fsync", cfg.Fsync)
+	}
+	args = append(args, cfg.Args...)
+	b.cmd = exec.Command(cfg.Binary, args...)
+	// The child must not outlive us if we die without calling Stop.
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	stderr, err := b.cmd.StderrPipe()
+	if err != nil {
+		b.removeDir()
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := b.cmd.Start(); err != nil {
+		b.removeDir()
+		return nil, fmt.Errorf("bench: start %s: %w", cfg.Binary, err)
+	}
+	serving := make(chan [2]string, 1)
+	b.stderrWG.Add(1)
+	go b.readStderr(stderr, serving)
+	go func() {
+		b.stderrWG.Wait() // Wait closes the pipe: let the reader drain it first
+		b.waitErr = b.cmd.Wait()
+		close(b.exited)
+	}()
+
+	timer := time.NewTimer(cfg.StartTimeout)
+	defer timer.Stop()
+	select {
+	case a := <-serving:
+		b.addr, b.admin = a[0], a[1]
+		return b, nil
+	case <-b.exited:
+		err = fmt.Errorf("bench: rafka serve exited before serving (%v):\n%s", b.waitErr, b.stderrTail())
+	case <-timer.C:
+		err = fmt.Errorf("bench: rafka serve did not serve within %v:\n%s", cfg.StartTimeout, b.stderrTail())
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	}
+	b.Stop()
+	return nil, err
+}
+
+func (b *LocalBroker) readStderr(r io.Reader, serving chan<- [2]string) {
+	defer b.stderrWG.Done()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	found := false
+	for sc.Scan() {
+		line := sc.Text()
+		if b.cfg.Log != nil {
+			fmt.Fprintln(b.cfg.Log, line)
+		}
+		b.mu.Lock()
+		b.tail = append(b.tail, line)
+		if len(b.tail) > stderrTailLines {
+			b.tail = b.tail[len(b.tail)-stderrTailLines:]
+		}
+		b.mu.Unlock()
+		if !found {
+			if addr, admin, ok := parseServingLine(line); ok {
+				found = true
+				serving <- [2]string{addr, admin}
+			}
+		}
+	}
+	// A line longer than the buffer ends the scan; keep draining so the
+	// child never blocks on a full pipe.
+	_, _ = io.Copy(io.Discard, r)
+}
+
+func (b *LocalBroker) stderrTail() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.tail, "\n")
+}
+
+// Addr is the broker's QUIC address.
+func (b *LocalBroker) Addr() string { return b.addr }
+
+// AdminAddr is the broker's admin HTTP address ("" when disabled).
+func (b *LocalBroker) AdminAddr() string { return b.admin }
+
+// CAFile is the broker's self-signed certificate, for the client to trust.
+func (b *LocalBroker) CAFile() string { return quicnet.SelfSignedCertPath(b.cfg.DataDir) }
+
+// DataDir is the broker's data folder.
+func (b *LocalBroker) DataDir() string { return b.cfg.DataDir }
+
+// Pid is the child's process id.
+func (b *LocalBroker) Pid() int { return b.cmd.Process.Pid }
+
+// Stats reads the child's CPU time and peak RSS now.
+func (b *LocalBroker) Stats() (ProcStats, error) { return ReadProcStats(b.Pid()) }
+
+// Stop reads the child's resource use, sends SIGTERM, waits up to
+// StopTimeout, then SIGKILLs it, and removes a data folder it created. It
+// returns the resource use read just before SIGTERM, and an error when the
+// child did not exit cleanly. It is idempotent.
+func (b *LocalBroker) Stop() (ProcStats, error) {
+	b.stopOnce.Do(func() { b.stopStat, b.stopErr = b.stop(true) })
+	return b.stopStat, b.stopErr
+}
+
+// stop does the work of Stop; removeDir false keeps the data folder for
+// Restart.
+func (b *LocalBroker) stop(removeDir bool) (ProcStats, error) {
+	var errs []error
+	st, statErr := ReadProcStats(b.Pid())
+	if statErr != nil {
+		select {
+		case <-b.exited: // it is gone; the stats went with it
+		default:
+			errs = append(errs, statErr)
+		}
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(b.cfg.StopTimeout)
+	select {
+	case <-b.exited:
+		timer.Stop()
+	case <-timer.C:
+		_ = b.cmd.Process.Kill()
+		<-b.exited
+		errs = append(errs, fmt.Errorf("bench: rafka serve ignored SIGTERM for %v; killed", b.cfg.StopTimeout))
+	}
+	if b.waitErr != nil && len(errs) == 0 {
+		if ee, ok := errors.AsType[*exec.ExitError](b.waitErr); !ok || !isSignalExit(ee, syscall.SIGTERM) {
+			errs = append(errs, fmt.Errorf("bench: rafka serve: %v:\n%s", b.waitErr, b.stderrTail()))
+		}
+	}
+	if removeDir {
+		if err := b.removeDir(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return st, errors.Join(errs...)
+}
+
+// Restart stops the broker, keeping its data, and starts a new one on the
+// same folder: its in-memory state (hotstore) is empty, so reads of old
+// records come from the segment files. The new broker has new ports.
+func (b *LocalBroker) Restart(ctx context.Context) (*LocalBroker, error) {
+	var err error
+	b.stopOnce.Do(func() { b.stopStat, b.stopErr = b.stop(false); err = b.stopErr })
+	if err != nil {
+		return nil, err
+	}
+	cfg := b.cfg
+	if !b.ownDir {
+		return StartLocalBroker(ctx, cfg)
+	}
+	nb, err := StartLocalBroker(ctx, cfg)
+	if err != nil {
+		_ = os.RemoveAll(cfg.DataDir)
+		return nil, err
+	}
+	nb.ownDir = true
+	return nb, nil
+}
+
+func isSignalExit(ee *exec.ExitError, sig syscall.Signal) bool {
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
+}
+
+func (b *LocalBroker) removeDir() error {
+	if !b.ownDir {
+		return nil
+	}
+	if err := os.RemoveAll(b.cfg.DataDir); err != nil {
+		return fmt.Errorf("bench: remove %s: %w", b.cfg.DataDir, err)
+	}
+	return nil
+}
