@@ -114,7 +114,7 @@ func TestCrashKill(t *testing.T) {
 	dir := t.TempDir()
 	rng := newRand(t)
 	var acked []ack
-	for iter := range crashIterations(30) {
+	for iter := range crashIterations(24) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
@@ -126,7 +126,7 @@ func TestCrashKill(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		killAfter := 1 + rng.IntN(300)
+		killAfter := 1 + rng.IntN(120)
 		sc := bufio.NewScanner(out)
 		n := 0
 		killed := false
@@ -148,7 +148,7 @@ func TestCrashKill(t *testing.T) {
 		}
 		checkAcked(t, dir, crashOptions(), acked)
 	}
-	t.Logf("%d acknowledged batches survived %d kills", len(acked), crashIterations(30))
+	t.Logf("%d acknowledged batches survived %d kills", len(acked), crashIterations(24))
 }
 
 // TestCrashPowerLoss simulates losing, tearing or garbling every write that
