@@ -40,12 +40,16 @@ type Ring struct {
 	mask      uint64
 	slots     []atomic.Pointer[chunk] // chunk with sequence s lives in slots[s&mask]
 
-	// Published by the writer, loaded by readers.
-	first     atomic.Uint64 // sequence of the oldest live chunk
-	last      atomic.Uint64 // sequence of the newest live chunk + 1; == first when empty
-	oldestOff atomic.Int64  // first offset held (== nextOff when empty)
-	nextOff   atomic.Int64  // offset after the newest entry held
-	heldBytes atomic.Int64  // data bytes of the live entries
+	// Published by the writer when a chunk starts or is evicted, loaded by
+	// every read.
+	first atomic.Uint64 // sequence of the oldest live chunk
+	last  atomic.Uint64 // sequence of the newest live chunk + 1; == first when empty
+
+	_ [64]byte // the writer stores the fields below on every append
+
+	oldestOff atomic.Int64 // first offset held (== nextOff when empty)
+	nextOff   atomic.Int64 // offset after the newest entry held
+	heldBytes atomic.Int64 // data bytes of the live entries
 
 	// Writer only: never touched by readers.
 	cur       *chunk   // chunk receiving appends; nil after a reset
