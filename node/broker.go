@@ -1,0 +1,280 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rafka/rafka/quicnet"
+)
+
+// Broker is one Rafka broker: it hosts topic partitions and serves the
+// protocol over QUIC, plus the admin HTTP endpoints.
+//
+// Lifecycle: New opens (and recovers) every topic; Start binds the listeners
+// and serves; Shutdown drains in-flight requests, stops serving and closes
+// every log. Shutdown is idempotent.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	id      string
+	metrics *brokerMetrics
+
+	// adminMu serialises topic creation, deletion and config changes.
+	adminMu sync.Mutex
+	// topicMap is replaced (copy on write, under adminMu) on every topic
+	// change, so request handlers look topics up without a lock.
+	topicMap atomic.Pointer[map[string]*topic]
+
+	srv     *quicnet.Server
+	admin   *http.Server
+	adminLn net.Listener
+	addr    string
+
+	ctx     context.Context // cancelled by Shutdown
+	cancel  context.CancelCauseFunc
+	wg      sync.WaitGroup // serve loop, admin server, retention loop
+	closing atomic.Bool
+	ready   atomic.Bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// ErrBrokerClosed is the cause of the broker's context after Shutdown.
+var ErrBrokerClosed = errors.New("node: broker shut down")
+
+// New validates cfg, creates the data directory and opens every topic found
+// in it, recovering their logs. It does not listen yet: call Start.
+func New(cfg Config) (*Broker, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger}
+	id, err := loadBrokerID(cfg.DataDir, cfg.BrokerID)
+	if err != nil {
+		return nil, err
+	}
+	b.id = id
+	b.log = b.log.With("broker", id)
+	b.metrics = newBrokerMetrics(b)
+	b.ctx, b.cancel = context.WithCancelCause(context.Background())
+	topics, err := b.loadTopics()
+	if err != nil {
+		b.cancel(err)
+		return nil, err
+	}
+	b.topicMap.Store(&topics)
+	return b, nil
+}
+
+// brokerFile holds the broker's identity across restarts.
+type brokerFile struct {
+	ID string `json:"id"`
+}
+
+func loadBrokerID(dir, configured string) (string, error) {
+	path := filepath.Join(dir, "broker.json")
+	var f brokerFile
+	switch data, err := os.ReadFile(path); {
+	case err == nil:
+		if err := json.Unmarshal(data, &f); err != nil || f.ID == "" {
+			return "", fmt.Errorf("node: %s is corrupt (%v); restore it or remove it to get a new broker id", path, err)
+		}
+		if configured != "" && configured != f.ID {
+			return "", fmt.Errorf("node: broker id %q configured, but %s says %q", configured, path, f.ID)
+		}
+		return f.ID, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("node: %w", err)
+	}
+	f.ID = configured
+	if f.ID == "" {
+		var r [8]byte
+		rand.Read(r[:])
+		f.ID = "b-" + hex.EncodeToString(r[:])
+	}
+	data, _ := json.Marshal(f)
+	if err := writeFileSync(path, data); err != nil {
+		return "", fmt.Errorf("node: %w", err)
+	}
+	return f.ID, nil
+}
+
+// Start binds the QUIC listener and the admin HTTP server and serves in the
+// background until Shutdown.
+func (b *Broker) Start() error {
+	tlsFiles := b.cfg.TLS
+	if tlsFiles.DataDir == "" {
+		tlsFiles.DataDir = b.cfg.DataDir
+	}
+	tlsConf, err := quicnet.ServerTLSConfig(tlsFiles)
+	if err != nil {
+		return fmt.Errorf("node: tls: %w", err)
+	}
+	qcfg := b.cfg.QUIC
+	if qcfg.Logger == nil {
+		qcfg.Logger = b.log
+	}
+	srv, err := quicnet.Listen(b.cfg.Listen, tlsConf, qcfg, quicnet.HandlerFunc(b.serveStream))
+	if err != nil {
+		return fmt.Errorf("node: listen: %w", err)
+	}
+	b.srv = srv
+	b.addr = srv.Addr().String()
+	if b.cfg.AdminListen != "" {
+		ln, err := net.Listen("tcp", b.cfg.AdminListen)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("node: admin listen: %w", err)
+		}
+		b.adminLn = ln
+		b.admin = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		b.wg.Go(func() {
+			if err := b.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.log.Error("admin server stopped", "err", err)
+			}
+		})
+	}
+	b.wg.Go(func() {
+		if err := srv.Serve(); err != nil && !errors.Is(err, quicnet.ErrServerClosed) {
+			b.log.Error("quic server stopped", "err", err)
+		}
+	})
+	b.wg.Go(b.retentionLoop)
+	b.ready.Store(true)
+	b.log.Info("broker started", "listen", b.addr, "admin", b.AdminAddr(), "data_dir", b.cfg.DataDir)
+	return nil
+}
+
+// ID is the broker's identity.
+func (b *Broker) ID() string { return b.id }
+
+// Addr is the bound QUIC address (host:port), valid after Start.
+func (b *Broker) Addr() string { return b.addr }
+
+// advertised is the address given to clients in metadata.
+func (b *Broker) advertised() string {
+	if b.cfg.AdvertisedAddr != "" {
+		return b.cfg.AdvertisedAddr
+	}
+	return b.addr
+}
+
+// AdminAddr is the bound admin HTTP address, or "" when disabled.
+func (b *Broker) AdminAddr() string {
+	if b.adminLn == nil {
+		return ""
+	}
+	return b.adminLn.Addr().String()
+}
+
+func (b *Broker) topics() map[string]*topic { return *b.topicMap.Load() }
+
+// setTopic installs t under name (nil removes it); adminMu must be held.
+func (b *Broker) setTopic(name string, t *topic) {
+	m := maps.Clone(b.topics())
+	if t == nil {
+		delete(m, name)
+	} else {
+		m[name] = t
+	}
+	b.topicMap.Store(&m)
+}
+
+// lookup returns the partition or nil.
+func (b *Broker) lookup(topicName string, id int32) *partition {
+	t, ok := b.topics()[topicName]
+	if !ok {
+		return nil
+	}
+	return t.partition(id)
+}
+
+func (b *Broker) retentionLoop() {
+	t := time.NewTicker(b.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+			b.EnforceRetention()
+		}
+	}
+}
+
+// EnforceRetention deletes expired segments of every partition now (it also
+// runs every RetentionInterval).
+func (b *Broker) EnforceRetention() {
+	for name, t := range b.topics() {
+		for _, p := range t.parts {
+			n, err := p.log.EnforceRetention()
+			if err != nil && !errors.Is(err, errPartitionClosed) {
+				b.log.Warn("retention", "topic", name, "partition", p.id, "err", err)
+			}
+			if n > 0 {
+				b.log.Info("retention removed segments", "topic", name, "partition", p.id, "segments", n)
+			}
+		}
+	}
+}
+
+// Shutdown stops accepting work, lets in-flight requests finish (bounded by
+// ctx, or ShutdownTimeout when ctx has no deadline), then flushes and closes
+// every log. It is safe to call more than once and without Start.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.shutdownOnce.Do(func() { b.shutdownErr = b.shutdown(ctx) })
+	return b.shutdownErr
+}
+
+func (b *Broker) shutdown(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	b.ready.Store(false)
+	b.closing.Store(true)
+	var errs []error
+	if b.srv != nil {
+		if err := b.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("node: quic shutdown: %w", err))
+		}
+	}
+	b.cancel(ErrBrokerClosed)
+	if b.admin != nil {
+		if err := b.admin.Shutdown(ctx); err != nil {
+			b.admin.Close()
+		}
+	}
+	b.wg.Wait()
+	b.adminMu.Lock()
+	for _, t := range b.topics() {
+		for _, p := range t.parts {
+			b.metrics.removePartition(p)
+		}
+		if err := t.close(); err != nil {
+			errs = append(errs, fmt.Errorf("node: close topic %s: %w", t.meta.Name, err))
+		}
+	}
+	b.adminMu.Unlock()
+	b.log.Info("broker stopped")
+	return errors.Join(errs...)
+}

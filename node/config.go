@@ -1,0 +1,112 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/wire"
+)
+
+// Config configures a broker. The zero value of every field means its default;
+// withDefaults fills them and Validate reports every problem at once.
+type Config struct {
+	// DataDir holds topics, the broker identity and the development TLS
+	// certificate. Default "./rafka-data".
+	DataDir string
+	// Listen is the QUIC (UDP) address clients connect to. Default
+	// "127.0.0.1:9092"; port 0 picks a free port (see Broker.Addr).
+	Listen string
+	// AdvertisedAddr is the address put in metadata responses. Default: the
+	// bound listen address.
+	AdvertisedAddr string
+	// AdminListen is the HTTP address of /metrics, /healthz, /readyz and
+	// /debug/pprof. Empty disables the admin server (the CLI sets
+	// "127.0.0.1:9644" by default).
+	AdminListen string
+	// BrokerID names this broker. Default: a random ID generated on first
+	// start and kept in DataDir/broker.json.
+	BrokerID string
+
+	// TLS selects certificates; with no cert files a self-signed certificate
+	// is generated once in DataDir/tls.
+	TLS quicnet.TLSFiles
+	// QUIC holds per-connection limits (streams, receive windows, timeouts).
+	QUIC quicnet.Config
+
+	// MaxFrameBytes bounds a request frame. Default wire.DefaultMaxFrameSize
+	// (16 MiB + 64 KiB). Larger frames get FRAME_TOO_LARGE and the stream is
+	// closed; the connection survives.
+	MaxFrameBytes int
+	// HotstoreBytes is the per-partition budget of the in-memory ring of
+	// recent batches. Default 8 MiB. Memory use is about this times the number
+	// of partitions with recent writes.
+	HotstoreBytes int
+	// TopicDefaults are the configs of a topic created without them.
+	TopicDefaults TopicConfig
+	// RetentionInterval is how often retention runs. Default 1 minute.
+	RetentionInterval time.Duration
+	// MaxFetchWait caps a fetch request's MaxWaitMs. Default 30 s.
+	MaxFetchWait time.Duration
+	// ShutdownTimeout bounds the graceful part of Shutdown when its context
+	// has no deadline. Default 10 s.
+	ShutdownTimeout time.Duration
+
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// ErrInvalidConfig wraps every configuration problem New reports.
+var ErrInvalidConfig = errors.New("node: invalid config")
+
+func (c Config) withDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = "./rafka-data"
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:9092"
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = wire.DefaultMaxFrameSize
+	}
+	if c.HotstoreBytes == 0 {
+		c.HotstoreBytes = 8 << 20
+	}
+	c.TopicDefaults = c.TopicDefaults.withDefaults()
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = time.Minute
+	}
+	if c.MaxFetchWait == 0 {
+		c.MaxFetchWait = 30 * time.Second
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every invalid field of a defaulted config at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxFrameBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("max frame bytes %d: at least 65536", c.MaxFrameBytes))
+	}
+	if c.HotstoreBytes < 0 {
+		errs = append(errs, fmt.Errorf("hotstore bytes %d: must not be negative", c.HotstoreBytes))
+	}
+	if c.RetentionInterval < 0 || c.MaxFetchWait < 0 || c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if err := c.TopicDefaults.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("topic defaults: %w", err))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/rafka/rafka/segment"
+	"github.com/rafka/rafka/wire"
+)
+
+// handleProduce appends the request's batches to the partition. The append
+// happens before the next frame is read, so batches of one stream keep their
+// order; the ack (if any) waits in the writer for fsync when the topic's
+// policy is always, letting one fsync cover every request appended before
+// it (group commit across requests and streams).
+func (st *stream) handleProduce(f *wire.Frame, r *response) {
+	var req wire.ProduceRequest
+	if !st.decode(f, r, &req) {
+		return
+	}
+	p, res, err := st.produce(&req, f.Payload)
+	if req.Acks == wire.AcksNone {
+		if err != nil {
+			st.b.log.Debug("produce with acks=none failed", "topic", req.Topic, "partition", req.Partition, "err", err)
+		}
+		code := wire.ErrNone
+		if err != nil {
+			code = err.Code
+		}
+		r.api.observe(r.start, code)
+		return
+	}
+	if err != nil {
+		r.produce = wire.ProduceResponse{Error: err.Code, Message: err.Message, BaseOffset: -1, LastOffset: -1}
+		st.send(r)
+		return
+	}
+	r.produce = wire.ProduceResponse{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset}
+	r.durable, r.durableNext = p.log, res.NextOffset
+	st.send(r)
+}
+
+func (st *stream) produce(req *wire.ProduceRequest, payload []byte) (*partition, segment.AppendResult, *wire.Error) {
+	switch req.Acks {
+	case wire.AcksNone, wire.AcksLeader, wire.AcksAll:
+	default:
+		return nil, segment.AppendResult{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf("acks %d: want 0, 1 or -1", req.Acks)}
+	}
+	p := st.b.lookup(req.Topic, req.Partition)
+	if p == nil {
+		return nil, segment.AppendResult{}, unknownPartition(req.Topic, req.Partition)
+	}
+	if len(payload) == 0 {
+		return nil, segment.AppendResult{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: "produce without batches"}
+	}
+	res, err := p.append(payload)
+	if err != nil {
+		return nil, res, &wire.Error{Code: errorCode(err), Message: err.Error()}
+	}
+	return p, res, nil
+}
+
+func unknownPartition(topic string, partition int32) *wire.Error {
+	return &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q partition %d does not exist", topic, partition)}
+}
