@@ -97,6 +97,14 @@ func (it *HeaderIter) Next() (key, value []byte, ok bool) {
 // encoding; overlong encodings are rejected so that every accepted batch has
 // exactly one encoding.
 func readVarint(b []byte) (int64, []byte, error) {
+	if len(b) > 0 && b[0] < 0x80 { // one byte: most lengths and deltas
+		u := uint64(b[0])
+		return int64(u>>1) ^ -int64(u&1), b[1:], nil
+	}
+	return readVarintLong(b)
+}
+
+func readVarintLong(b []byte) (int64, []byte, error) {
 	v, n := binary.Varint(b)
 	switch {
 	case n == 0:

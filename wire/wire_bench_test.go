@@ -105,7 +105,8 @@ func BenchmarkBatchIterate(b *testing.B) {
 			}
 			var it RecordIter
 			var r Record
-			b.SetBytes(in.valueBytes())
+			want := int(in.valueBytes())
+			b.SetBytes(int64(want))
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := it.Reset(batch); err != nil {
@@ -115,7 +116,7 @@ func BenchmarkBatchIterate(b *testing.B) {
 				for it.Next(&r) {
 					n += len(r.Value)
 				}
-				if it.Err() != nil || n != int(in.valueBytes()) {
+				if it.Err() != nil || n != want {
 					b.Fatalf("%v, %d value bytes", it.Err(), n)
 				}
 			}
