@@ -86,6 +86,10 @@ type Consumer struct {
 type consPart struct {
 	tp       topicPartition
 	next     int64         // offset of the next record to hand out, or wire.OffsetLatest/Earliest until resolved
+	// fromTime, when set, drops records before the first one stamped at or
+	// after it: a timestamp lookup resolves to the start of a batch.
+	fromTime    time.Time
+	hasFromTime bool
 	sub      *subscription // nil while being subscribed (again)
 	failures int           // consecutive subscription failures
 }
@@ -191,6 +195,9 @@ func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 	parts := make([]*consPart, len(as))
 	for i, a := range as {
 		p := &consPart{tp: topicPartition{a.Topic, a.Partition}, next: starts[i]}
+		if a.Start.kind == startTime {
+			p.fromTime, p.hasFromTime = a.Start.time, true
+		}
 		cs.parts[p.tp] = p
 		parts[i] = p
 	}
@@ -512,11 +519,21 @@ func (s *subscription) readLoop() {
 		}
 		cs.mu.Lock()
 		if len(recs) > 0 && !s.dead && s.parts[tp] == p {
-			cs.queue = append(cs.queue, &chunk{sub: s, recs: recs, bytes: n})
-			s.buffered += n
 			p.next = recs[len(recs)-1].Offset + 1
 			p.failures = 0
-			cs.notifyLocked()
+			if p.hasFromTime {
+				i := 0
+				for i < len(recs) && recs[i].Timestamp.Before(p.fromTime) {
+					i++
+				}
+				recs = recs[i:]
+				p.hasFromTime = len(recs) == 0
+			}
+			if len(recs) > 0 {
+				cs.queue = append(cs.queue, &chunk{sub: s, recs: recs, bytes: n})
+				s.buffered += n
+				cs.notifyLocked()
+			}
 		}
 		cs.mu.Unlock()
 		s.sendCredit()
