@@ -84,14 +84,14 @@ type Consumer struct {
 
 // consPart is one assigned partition; guarded by Consumer.mu.
 type consPart struct {
-	tp       topicPartition
-	next     int64         // offset of the next record to hand out, or wire.OffsetLatest/Earliest until resolved
+	tp   topicPartition
+	next int64 // offset of the next record to hand out, or wire.OffsetLatest/Earliest until resolved
 	// fromTime, when set, drops records before the first one stamped at or
 	// after it: a timestamp lookup resolves to the start of a batch.
 	fromTime    time.Time
 	hasFromTime bool
-	sub      *subscription // nil while being subscribed (again)
-	failures int           // consecutive subscription failures
+	sub         *subscription // nil while being subscribed (again)
+	failures    int           // consecutive subscription failures
 }
 
 // chunk is the records of one data frame.
