@@ -1,0 +1,219 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rafka/rafka/bench"
+	"github.com/rafka/rafka/client"
+)
+
+// Options are the run's surroundings, not its workload.
+type Options struct {
+	// Progress receives the live progress line; nil prints none.
+	Progress io.Writer
+	// ProgressInterval is the progress line's period. Default 1s.
+	ProgressInterval time.Duration
+}
+
+// Run executes cfg against t and returns its result.
+func Run(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	if o.ProgressInterval == 0 {
+		o.ProgressInterval = time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.MaxRunTime)
+	defer cancel()
+
+	if err := createTopic(ctx, t, cfg); err != nil {
+		return nil, err
+	}
+	if !t.Throwaway() {
+		defer deleteTopic(t, cfg.Topic)
+	}
+	switch {
+	case cfg.Workload == WorkloadProduce:
+		return runProduce(ctx, t, cfg, o)
+	case cfg.Workload == WorkloadConsume && cfg.From == FromEarliest:
+		return runConsumeEarliest(ctx, t, cfg, o)
+	default:
+		return runConcurrent(ctx, t, cfg, o)
+	}
+}
+
+func createTopic(ctx context.Context, t Target, cfg Config) error {
+	c, err := client.New(ctx, t.ClientOptions()...)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	defer c.Close()
+	var configs map[string]string
+	if cfg.Fsync != "" {
+		configs = map[string]string{"fsync": cfg.Fsync}
+	}
+	if err := c.CreateTopic(ctx, cfg.Topic, cfg.Partitions, configs); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	return nil
+}
+
+func deleteTopic(t Target, topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.New(ctx, t.ClientOptions()...)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_ = c.DeleteTopic(ctx, topic)
+}
+
+// statsBefore reads the broker's resource use at the start of the measured
+// phase; finishStats fills r.Broker with what was spent since.
+func statsBefore(ctx context.Context, t Target) (bench.ProcStats, bool) { return t.Stats(ctx) }
+
+func finishStats(ctx context.Context, t Target, r *bench.Result, before bench.ProcStats, ok bool) {
+	if !ok {
+		return
+	}
+	after, ok := t.Stats(ctx)
+	if !ok {
+		return
+	}
+	d := after.Sub(before)
+	r.Broker = &d
+}
+
+func runProduce(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, error) {
+	ack := bench.NewHistogram()
+	var c bench.Counters
+	before, statsOK := statsBefore(ctx, t)
+	prog := bench.StartProgress(progressWriter(o), o.ProgressInterval, &c, ack, nil)
+	start := time.Now()
+	err := produceAll(ctx, t, cfg, &c, ack, cfg.Count, cfg.Duration)
+	elapsed := time.Since(start)
+	prog.Stop()
+	r := &bench.Result{System: "rafka", Workload: WorkloadProduce, Config: cfg.describe(),
+		Records: c.Records.Load(), Bytes: c.Bytes.Load(), Errors: c.Errors.Load()}
+	finishStats(ctx, t, r, before, statsOK)
+	s := ack.Summary()
+	r.Ack = &s
+	r.Finish(elapsed, &s)
+	return r, err
+}
+
+func runConsumeEarliest(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, error) {
+	// Fill the topic; this phase is not measured.
+	var filled bench.Counters
+	fillStart := time.Now()
+	if err := produceAll(ctx, t, cfg, &filled, bench.NewHistogram(), cfg.Count, cfg.Duration); err != nil {
+		return nil, fmt.Errorf("load: fill: %w", err)
+	}
+	want := filled.Records.Load()
+	fillTime := time.Since(fillStart)
+	if cfg.Cold {
+		if err := t.Restart(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var c bench.Counters
+	before, statsOK := statsBefore(ctx, t)
+	prog := bench.StartProgress(progressWriter(o), o.ProgressInterval, &c, nil, nil)
+	start := time.Now()
+	var target atomic.Int64
+	target.Store(want)
+	known := make(chan struct{})
+	close(known)
+	// Reading back may take as long as filling did, and then some.
+	last, err := consumeAll(ctx, t, cfg, client.Earliest(), &c, nil, &target, known, nil, cfg.DrainTimeout+2*fillTime)
+	prog.Stop()
+	elapsed := sinceUntil(start, last)
+	r := &bench.Result{System: "rafka", Workload: WorkloadConsume, Config: cfg.describe(),
+		Records: c.Records.Load(), Bytes: c.Bytes.Load(), Errors: c.Errors.Load()}
+	finishStats(ctx, t, r, before, statsOK)
+	r.Finish(elapsed, nil)
+	if err == nil && r.Records != want {
+		err = fmt.Errorf("load: consumed %d records of %d produced", r.Records, want)
+	}
+	return r, err
+}
+
+// runConcurrent runs e2e and consume from latest: consumers subscribe at the
+// log end, then producers send stamped values.
+func runConcurrent(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, error) {
+	ack, e2e := bench.NewHistogram(), bench.NewHistogram()
+	var produced, consumed bench.Counters
+	var target atomic.Int64
+	target.Store(-1) // unknown until producers are done
+	ready := make(chan struct{})
+	producersDone := make(chan struct{}) // closed once target is stored
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var consumeErr error
+	var last time.Time
+	wg.Go(func() {
+		last, consumeErr = consumeAll(ctx, t, cfg, client.Latest(), &consumed, e2e, &target, producersDone, ready, cfg.DrainTimeout)
+		if consumeErr != nil {
+			cancel(consumeErr)
+		}
+	})
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		wg.Wait()
+		return nil, consumeErr
+	}
+
+	before, statsOK := statsBefore(ctx, t)
+	prog := bench.StartProgress(progressWriter(o), o.ProgressInterval, &consumed, ack, e2e)
+	start := time.Now()
+	produceErr := produceAll(ctx, t, cfg, &produced, ack, cfg.Count, cfg.Duration)
+	target.Store(produced.Records.Load())
+	close(producersDone)
+	wg.Wait()
+	prog.Stop()
+	elapsed := sinceUntil(start, last)
+
+	workload := WorkloadE2E
+	if cfg.Workload == WorkloadConsume {
+		workload = WorkloadConsume
+	}
+	r := &bench.Result{System: "rafka", Workload: workload, Config: cfg.describe(),
+		Records: consumed.Records.Load(), Bytes: consumed.Bytes.Load(),
+		Errors: produced.Errors.Load() + consumed.Errors.Load()}
+	finishStats(ctx, t, r, before, statsOK)
+	a, e := ack.Summary(), e2e.Summary()
+	r.Ack, r.E2E = &a, &e
+	r.Finish(elapsed, &e)
+	err := errors.Join(produceErr, consumeErr)
+	if err == nil && r.Records != produced.Records.Load() {
+		err = fmt.Errorf("load: consumed %d records of %d produced", r.Records, produced.Records.Load())
+	}
+	return r, err
+}
+
+func progressWriter(o Options) io.Writer {
+	if o.Progress == nil {
+		return io.Discard
+	}
+	return o.Progress
+}
+
+// sinceUntil is the time from start to the last record read, or to now when
+// none was read.
+func sinceUntil(start, last time.Time) time.Duration {
+	if last.Before(start) {
+		return time.Since(start)
+	}
+	return last.Sub(start)
+}
