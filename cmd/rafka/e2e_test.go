@@ -1,0 +1,403 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rafka/rafka/client"
+	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/wire"
+)
+
+var rafkaBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rafka-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	rafkaBin = filepath.Join(dir, "rafka")
+	build := exec.Command("go", "build", "-o", rafkaBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building rafka:", err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		return m.Run()
+	}()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// server is a `rafka serve` child process.
+type server struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dataDir string
+	addr    string
+	admin   string
+	done    chan struct{}
+	logs    *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var servingLine = regexp.MustCompile(`serving on (\S+) \(admin (\S+)\)`)
+
+// startServer starts `rafka serve` on free loopback ports and waits for it
+// to report its addresses.
+func startServer(t *testing.T, dataDir string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(rafkaBin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, cmd: cmd, dataDir: dataDir, done: make(chan struct{}), logs: &lockedBuffer{}}
+	found := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.logs.Write([]byte(line + "\n"))
+			if m := servingLine.FindStringSubmatch(line); m != nil {
+				found <- m
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+		close(s.done)
+	}()
+	select {
+	case m := <-found:
+		s.addr, s.admin = m[1], m[2]
+	case <-s.done:
+		t.Fatalf("rafka serve exited early:\n%s", s.logs)
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-s.done
+		t.Fatalf("rafka serve did not start:\n%s", s.logs)
+	}
+	t.Cleanup(func() { s.kill() })
+	return s
+}
+
+// kill stops the broker with SIGKILL; idempotent.
+func (s *server) kill() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop() {
+	s.t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.t.Fatalf("rafka serve did not stop on SIGTERM:\n%s", s.logs)
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		s.t.Fatalf("rafka serve exited %d:\n%s", code, s.logs)
+	}
+}
+
+// cli runs the rafka command against s and returns stdout, stderr and the
+// exit code.
+func (s *server) cli(stdin string, args ...string) (string, string, int) {
+	s.t.Helper()
+	full := append(args, "--brokers", s.addr, "--tls-ca", quicnet.SelfSignedCertPath(s.dataDir))
+	cmd := exec.Command(rafkaBin, full...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		s.t.Fatalf("run %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (s *server) mustCLI(stdin string, args ...string) string {
+	s.t.Helper()
+	out, errs, code := s.cli(stdin, args...)
+	if code != 0 {
+		s.t.Fatalf("rafka %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
+	}
+	return out
+}
+
+func TestCLITour(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.mustCLI("", "topic", "create", "orders", "--partitions", "3", "--config", "segment.bytes=4194304")
+	if out := s.mustCLI("", "topic", "list"); !strings.Contains(out, "orders") || !strings.Contains(out, "3") {
+		t.Fatalf("topic list: %q", out)
+	}
+	s.mustCLI("alice:book\nbob:pen\nalice:lamp\ncarol:cup\n", "produce", "orders", "--key-separator", ":")
+	out := s.mustCLI("", "consume", "orders", "--from-beginning")
+	lines := strings.Fields(out)
+	if len(lines) != 4 {
+		t.Fatalf("consume printed %q", out)
+	}
+	// alice's records share a partition and keep their order.
+	out = s.mustCLI("", "consume", "orders", "--from-beginning", "--format", "json", "--exit-after", "4")
+	var alice []string
+	partOf := map[string]int32{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct {
+			Partition int32
+			Offset    int64
+			Key       *string
+			Value     string
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("json line %q: %v", line, err)
+		}
+		if r.Key == nil {
+			t.Fatalf("record without key: %q", line)
+		}
+		if p, ok := partOf[*r.Key]; ok && p != r.Partition {
+			t.Fatalf("key %s in partitions %d and %d", *r.Key, p, r.Partition)
+		}
+		partOf[*r.Key] = r.Partition
+		if *r.Key == "alice" {
+			alice = append(alice, r.Value)
+		}
+		if want := wire.PartitionForHash(wire.KeyHash([]byte(*r.Key)), 3); r.Partition != want {
+			t.Fatalf("key %s in partition %d, hash range says %d", *r.Key, r.Partition, want)
+		}
+	}
+	if strings.Join(alice, ",") != "book,lamp" {
+		t.Fatalf("alice's records: %v", alice)
+	}
+	if out := s.mustCLI("", "topic", "describe", "orders"); !strings.Contains(out, "fsync") || !regexp.MustCompile(`segment.bytes\s+4194304`).MatchString(out) {
+		t.Fatalf("describe: %q", out)
+	}
+	s.mustCLI("", "topic", "alter", "orders", "--config", "retention.ms=3600000")
+	// Errors: readable, with meaningful exit codes.
+	if _, errs, code := s.cli("", "topic", "describe", "nope"); code != 1 || !strings.Contains(errs, "UNKNOWN_TOPIC_OR_PARTITION") {
+		t.Fatalf("describe unknown: exit %d %q", code, errs)
+	}
+	if _, errs, code := s.cli("", "topic", "create", "x", "--config", "colour=blue"); code != 1 || !strings.Contains(errs, "unknown config") {
+		t.Fatalf("bad config: exit %d %q", code, errs)
+	}
+	if _, errs, code := s.cli("", "consume", "orders", "--offset", "3"); code != 2 || !strings.Contains(errs, "--partition") {
+		t.Fatalf("offset without partition: exit %d %q", code, errs)
+	}
+	if _, _, code := s.cli("", "topic", "create", "--no-such-flag"); code != 2 {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+	s.mustCLI("", "topic", "delete", "orders")
+	if out := s.mustCLI("", "topic", "list"); strings.Contains(out, "orders") {
+		t.Fatalf("deleted topic still listed: %q", out)
+	}
+	s.stop()
+}
+
+func TestServeRejectsBadConfig(t *testing.T) {
+	cmd := exec.Command(rafkaBin, "serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-listen", "",
+		"--default-fsync", "sometimes")
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "fsync") {
+		t.Fatalf("bad --default-fsync: exit %d %s", cmd.ProcessState.ExitCode(), out)
+	}
+	cmd = exec.Command(rafkaBin, "serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-listen", "")
+	cmd.Env = append(os.Environ(), "RAFKA_HOTSTORE_BYTES=lots")
+	out, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "RAFKA_HOTSTORE_BYTES") {
+		t.Fatalf("bad env: exit %d %s", cmd.ProcessState.ExitCode(), out)
+	}
+}
+
+func newClient(t *testing.T, s *server) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.New(ctx, client.WithBrokers(s.addr), client.WithCAFile(quicnet.SelfSignedCertPath(s.dataDir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type acked struct {
+	partition int32
+	offset    int64
+	seq       int
+}
+
+// TestKillMidProduce SIGKILLs the broker while a producer streams records
+// with acks=leader and fsync=always, restarts it and checks that every
+// acknowledged record is there, at its offset, and that each partition holds
+// its records in production order.
+func TestKillMidProduce(t *testing.T) {
+	rounds := 3
+	if testing.Short() {
+		rounds = 1
+	}
+	dir := t.TempDir()
+	const parts = 3
+	var all []acked
+	for round := range rounds {
+		s := startServer(t, dir)
+		c := newClient(t, s)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		if round == 0 {
+			if err := c.CreateTopic(ctx, "crash", parts, map[string]string{"fsync": "always", "segment.bytes": "4194304"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A killed broker never answers: a short request timeout ends the
+		// producer quickly instead of waiting for QUIC's idle timeout.
+		p, err := c.NewProducer(client.WithLinger(time.Millisecond), client.WithRetries(0),
+			client.WithMaxBatchBytes(16<<10), client.WithRequestTimeout(3*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			mu     sync.Mutex
+			got    []acked
+			killed = make(chan struct{})
+		)
+		const killAfter = 3000
+		base := round * 1_000_000
+		go func() {
+			defer close(killed)
+			for i := 0; i < 200_000; i++ {
+				r := &client.Record{Topic: "crash", Partition: int32(i % parts), Value: []byte(strconv.Itoa(base + i))}
+				err := p.Produce(ctx, r, func(r *client.Record, err error) {
+					if err != nil {
+						return
+					}
+					seq, _ := strconv.Atoi(string(r.Value))
+					mu.Lock()
+					got = append(got, acked{r.Partition, r.Offset, seq})
+					n := len(got)
+					mu.Unlock()
+					if n == killAfter {
+						s.kill()
+					}
+				})
+				if err != nil {
+					return
+				}
+				select {
+				case <-s.done:
+					return
+				default:
+				}
+			}
+		}()
+		<-killed
+		s.kill()
+		closeCtx, closeCancel := context.WithTimeout(context.Background(), 20*time.Second)
+		p.Close(closeCtx)
+		closeCancel()
+		c.Close()
+		cancel()
+		mu.Lock()
+		if len(got) < killAfter {
+			t.Fatalf("round %d: only %d acks before the producer stopped", round, len(got))
+		}
+		all = append(all, got...)
+		mu.Unlock()
+	}
+
+	s := startServer(t, dir)
+	c := newClient(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stored := map[int32]map[int64]int{}
+	for part := int32(0); part < parts; part++ {
+		end, err := c.ListOffset(ctx, "crash", part, wire.OffsetLatest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored[part] = map[int64]int{}
+		if end == 0 {
+			continue
+		}
+		cons, err := c.NewConsumer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cons.Assign(ctx, client.Assignment{Topic: "crash", Partition: part, Start: client.Earliest()}); err != nil {
+			t.Fatal(err)
+		}
+		prev, next := -1, int64(0)
+		for next < end {
+			recs, err := cons.Poll(ctx)
+			if err != nil {
+				t.Fatalf("partition %d: poll at %d of %d: %v", part, next, end, err)
+			}
+			for _, r := range recs {
+				if r.Offset != next {
+					t.Fatalf("partition %d: offset %d, want %d (a gap)", part, r.Offset, next)
+				}
+				seq, err := strconv.Atoi(string(r.Value))
+				if err != nil || seq <= prev {
+					t.Fatalf("partition %d offset %d: value %q after %d: out of order", part, r.Offset, r.Value, prev)
+				}
+				prev = seq
+				stored[part][r.Offset] = seq
+				next++
+			}
+		}
+		cons.Close()
+	}
+	for _, a := range all {
+		if seq, ok := stored[a.partition][a.offset]; !ok || seq != a.seq {
+			t.Fatalf("acknowledged record %d (partition %d offset %d) lost or changed: found %d, %v", a.seq, a.partition, a.offset, seq, ok)
+		}
+	}
+	t.Logf("%d acknowledged records over %d kills, all present", len(all), rounds)
+	s.stop()
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func newTopicCmd() *cobra.Command {
+	var cf connFlags
+	cmd := &cobra.Command{
+		Use:   "topic",
+		Short: "Create, list, describe, alter and delete topics",
+	}
+	cf.register(cmd)
+
+	var partitions int32
+	var configs []string
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a topic",
+		Example: `  rafka topic create orders --partitions 3
+  rafka topic create audit --config retention.ms=604800000 --config fsync=always`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kv, err := parseConfigs(configs)
+			if err != nil {
+				return err
+			}
+			c, err := cf.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.CreateTopic(cmd.Context(), args[0], partitions, kv); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions\n", args[0], partitions)
+			return nil
+		},
+	}
+	create.Flags().Int32VarP(&partitions, "partitions", "p", 1, "number of partitions")
+	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (repeatable): retention.bytes, retention.ms, segment.bytes, segment.ms, fsync, max.message.bytes")
+
+	var jsonOut bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List topics",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			topics, err := c.ListTopics(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				type row struct {
+					Name       string `json:"name"`
+					Partitions int    `json:"partitions"`
+				}
+				rows := []row{}
+				for _, t := range topics {
+					rows = append(rows, row{t.Name, len(t.Partitions)})
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "TOPIC\tPARTITIONS")
+			for _, t := range topics {
+				fmt.Fprintf(w, "%s\t%d\n", t.Name, len(t.Partitions))
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+
+	var describeJSON bool
+	describe := &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a topic's configuration and partitions",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			d, err := c.DescribeTopic(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if describeJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(d)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "Topic: %s\n\nCONFIG\tVALUE\n", d.Name)
+			for _, k := range slices.Sorted(maps.Keys(d.Configs)) {
+				fmt.Fprintf(w, "%s\t%s\n", k, d.Configs[k])
+			}
+			fmt.Fprintln(w, "\nPARTITION\tLEADER\tSTART\tEND\tHIGH WATERMARK\tBYTES\tSEGMENTS")
+			for _, p := range d.Partitions {
+				fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%d\t%d\n", p.Partition, p.Leader, p.LogStartOffset, p.LogEndOffset, p.HighWatermark, p.SizeBytes, p.Segments)
+			}
+			return w.Flush()
+		},
+	}
+	describe.Flags().BoolVar(&describeJSON, "json", false, "print JSON")
+
+	var alterConfigs []string
+	alter := &cobra.Command{
+		Use:     "alter NAME --config key=value...",
+		Short:   "Change a topic's configuration",
+		Example: "  rafka topic alter orders --config retention.ms=3600000",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kv, err := parseConfigs(alterConfigs)
+			if err != nil {
+				return err
+			}
+			if len(kv) == 0 {
+				return usagef("give at least one --config key=value")
+			}
+			c, err := cf.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.AlterTopicConfig(cmd.Context(), args[0], kv); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "altered topic %s\n", args[0])
+			return nil
+		},
+	}
+	alter.Flags().StringArrayVarP(&alterConfigs, "config", "c", nil, "topic config key=value (repeatable)")
+
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a topic and all its data",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.DeleteTopic(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, describe, alter, del)
+	return cmd
+}
+
+func parseConfigs(kvs []string) (map[string]string, error) {
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--config %q: want key=value", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %d argument(s), got %d (see --help)", cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}
