@@ -62,7 +62,7 @@ func (c *chunk) start(seq, gen uint64, base int64) {
 // the slot and sees nil or another chunk (and the reader backs off without
 // touching data). If the slot again holds this chunk, recycled and
 // republished, its seq differs from s.
-func (r *Ring) pin(s uint64) *chunk {
+func (r *LockFreeRing) pin(s uint64) *chunk {
 	slot := &r.slots[s&r.mask]
 	c := slot.Load()
 	if c == nil {
@@ -80,7 +80,7 @@ func (c *chunk) unpin() { c.pins.Add(-1) }
 
 // peek returns the base offset and generation of the chunk with sequence s
 // without pinning it, and false if it is not in its slot.
-func (r *Ring) peek(s uint64) (base int64, gen uint64, ok bool) {
+func (r *LockFreeRing) peek(s uint64) (base int64, gen uint64, ok bool) {
 	c := r.slots[s&r.mask].Load()
 	if c == nil {
 		return 0, 0, false

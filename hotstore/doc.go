@@ -4,11 +4,11 @@
 //
 // # Contract
 //
-// A Ring holds a contiguous run of log entries (each one a batch, though the
-// package knows only offsets and bytes): entry i covers offsets
-// [base_i, next_i) and next_i == base_{i+1}. Its data bytes never exceed the
-// budget given to New; when an Append would exceed it, the oldest entries
-// are dropped.
+// A Ring (and a LockFreeRing, which has the same contract) holds a
+// contiguous run of log entries (each one a batch, though the package knows
+// only offsets and bytes): entry i covers offsets [base_i, next_i) and
+// next_i == base_{i+1}. Its data bytes never exceed the budget given to New;
+// when an Append would exceed it, the oldest entries are dropped.
 //
 //   - One writer, the partition appender, calls Append and Reset. Append
 //     copies the entry in. An entry whose baseOffset is not the previous
@@ -16,13 +16,14 @@
 //     raft leader); an entry larger than the budget empties the ring and is
 //     not cached, and the ring continues from its nextOffset.
 //   - Any number of readers call Read, Oldest, Next and Stats concurrently
-//     with the writer and with each other, and never block.
+//     with the writer and with each other. Ring's readers and writer share a
+//     mutex held for one copy; LockFreeRing's readers never block.
 //   - Read(offset, maxBytes, dst) appends to dst the entry containing offset
 //     and the entries after it, as many as fit in maxBytes (at least one),
 //     and returns the offset after the last. It misses (ok == false) when
 //     offset is before the oldest entry held, at or after the newest, or
-//     when the ring moved past it while the reader was looking; the caller
-//     then reads the segment. A hit is exactly what was appended for those
+//     (LockFreeRing only) when the ring moved past it while the reader was
+//     looking; the caller then reads the segment. A hit is exactly what was appended for those
 //     offsets: all of its entries come from one generation (no Reset
 //     between them), so a read racing a truncation returns either the old or
 //     the new entries, never a mix.
@@ -32,7 +33,28 @@
 //   - Stats counts hits and misses (the hit ratio is a broker metric) and
 //     reports the bytes held.
 //
-// # Design
+// # Ring or LockFreeRing
+//
+// Ring is the plain design: one buffer of exactly the budget written with
+// wraparound, an entry deque, one sync.Mutex. It evicts entry by entry and
+// never allocates once its deque has grown.
+//
+// LockFreeRing is the design described below. On the 2-core development
+// machine (shared with other builds, so noisy) the two were measured pair by
+// pair (each configuration running both back to back, five passes, medians;
+// BenchmarkTailRead in hotstore_bench_test.go: one writer appending 1, 4 and
+// 16 KiB entries, unpaced or paced at 256 MB/s, with 1, 4 and 16 readers
+// each copying one entry near the tail). LockFreeRing's read throughput was
+// 0.48x to 1.52x Ring's, about even overall, and not faster with concurrent
+// readers: with two cores at most two goroutines contend for Ring's mutex
+// and its critical section is one memmove, while LockFreeRing pays two atomic
+// adds on a shared pin count per read, as many as the mutex. So Ring is the
+// default. LockFreeRing stays, tested to the same standard, because the
+// balance should shift with many cores and many readers per partition, where
+// Ring serialises every copy: measure again on the deployment hardware
+// before switching.
+//
+// # LockFreeRing design
 //
 // The Go memory model, and the race detector that checks it, forbid the
 // classic seqlock (copy bytes the writer may be overwriting, then detect the
@@ -94,15 +116,12 @@
 // observes, so the reader's plain reads happen before the writer's next
 // plain writes: there is no data race, and `go test -race` agrees.
 //
-// Eviction is by whole chunk, so the ring holds between 7/8 and all of its
-// budget once full. A chunk's index has one slot per 256 data bytes; entries
+// Eviction is by whole chunk, so a LockFreeRing holds between 7/8 and all of
+// its budget once full. A chunk's index has one slot per 256 data bytes; entries
 // smaller than that on average seal chunks early and use less of the budget.
 //
-// # Cost
-//
-// Append is a copy, plus at each chunk boundary a few atomic stores and, if
-// every retired chunk is still pinned, an allocation. Read is a few atomic
-// loads, two atomic adds on the chunk's pin count, one on the hit counter,
-// and the copy. MutexRing in the tests is the same contract behind one
-// sync.Mutex; hotstore_bench_test.go compares the two.
+// Its Append is a copy, plus at each chunk boundary a few atomic stores and,
+// if every retired chunk is still pinned, an allocation. Its Read is a few
+// atomic loads, two atomic adds on the chunk's pin count, one on the hit
+// counter, and the copy.
 package hotstore

@@ -19,9 +19,9 @@ var benchEntrySizes = []int{1 << 10, 4 << 10, 16 << 10}
 
 // BenchmarkAppend measures the writer alone.
 func BenchmarkAppend(b *testing.B) {
-	for _, impl := range impls {
-		for _, size := range benchEntrySizes {
-			b.Run(fmt.Sprintf("%s/entry=%dKiB", impl.name, size>>10), func(b *testing.B) {
+	for _, size := range benchEntrySizes {
+		for _, impl := range impls {
+			b.Run(fmt.Sprintf("entry=%dKiB/%s", size>>10, impl.name), func(b *testing.B) {
 				r := impl.new(benchBudget)
 				data := makeEntry(0, 1, 0, size)
 				b.SetBytes(int64(size))
@@ -43,15 +43,17 @@ func BenchmarkAppend(b *testing.B) {
 // the writer's achieved rate is reported as writer-MB/s, and reads that missed
 // as miss-%.
 func BenchmarkTailRead(b *testing.B) {
-	for _, impl := range impls {
-		for _, rate := range []int{0, 256} {
-			for _, size := range benchEntrySizes {
-				for _, readers := range []int{1, 4, 16} {
+	// The implementations are the innermost level so that each pair runs
+	// back to back, under the same load.
+	for _, rate := range []int{0, 256} {
+		for _, size := range benchEntrySizes {
+			for _, readers := range []int{1, 4, 16} {
+				for _, impl := range impls {
 					w := "max"
 					if rate > 0 {
 						w = fmt.Sprintf("%dMBps", rate)
 					}
-					name := fmt.Sprintf("%s/writer=%s/entry=%dKiB/readers=%d", impl.name, w, size>>10, readers)
+					name := fmt.Sprintf("writer=%s/entry=%dKiB/readers=%d/%s", w, size>>10, readers, impl.name)
 					b.Run(name, func(b *testing.B) { benchTailRead(b, impl.new(benchBudget), size, readers, rate) })
 				}
 			}

@@ -17,7 +17,7 @@ const (
 // the newest one, or when the entries were evicted while it searched for
 // them. Read is safe to call from any number of goroutines, concurrently with
 // Append and Reset, and takes no lock.
-func (r *Ring) Read(offset int64, maxBytes int, dst []byte) (out []byte, next int64, ok bool) {
+func (r *LockFreeRing) Read(offset int64, maxBytes int, dst []byte) (out []byte, next int64, ok bool) {
 	for range readAttempts {
 		out, next, res := r.read(offset, maxBytes, dst)
 		switch res {
@@ -33,7 +33,7 @@ func (r *Ring) Read(offset int64, maxBytes int, dst []byte) (out []byte, next in
 	return dst, offset, false
 }
 
-func (r *Ring) read(offset int64, maxBytes int, dst []byte) ([]byte, int64, readResult) {
+func (r *LockFreeRing) read(offset int64, maxBytes int, dst []byte) ([]byte, int64, readResult) {
 	// Load first before last: first <= last at every instant and both only
 	// grow, so f <= l here.
 	f := r.first.Load()

@@ -2,102 +2,56 @@ package hotstore
 
 import (
 	"fmt"
-	"sync/atomic"
+	"sync"
 )
 
-// Chunk sizing. A chunk is the unit of allocation and of eviction; see doc.go.
-const (
-	// chunksPerBudget is how many chunks of the default size fit in the budget.
-	// More chunks mean finer-grained eviction (the ring holds between
-	// (n-1)/n and all of its budget) at the price of more bookkeeping.
-	chunksPerBudget = 8
-	// maxChunkSize caps the default chunk size so large budgets still evict
-	// in small steps.
-	maxChunkSize = 4 << 20
-	// minChunkSize keeps tiny budgets from using tiny chunks.
-	minChunkSize = 4 << 10
-	// bytesPerIndexEntry sizes a chunk's entry index: one 16-byte slot per
-	// this many data bytes, so the index adds 1/16 to the data. A chunk
-	// whose index fills before its data is sealed early: entries smaller
-	// than this on average use less of the budget.
-	bytesPerIndexEntry = 256
-	// maxRetired bounds the evicted chunks kept for reuse while readers
-	// still pin them; beyond that they are left to the garbage collector.
-	maxRetired = 2
-	// readAttempts bounds how often a reader restarts its search after
-	// the writer moved the ring underneath it, before reporting a miss.
-	readAttempts = 3
-)
-
-// Ring is a fixed byte-budget cache of the newest data appended to one
-// partition. One goroutine (the partition appender) calls Append and Reset;
-// any number of goroutines may call Read, Oldest, Next and Stats at the same
-// time, without locks. See the package documentation for the contract.
+// Ring is a fixed byte-budget cache of the newest entries appended to one
+// partition's log. One goroutine (the partition appender) calls Append and
+// Reset; any number of goroutines may call Read, Oldest, Next and Stats at
+// the same time. See the package documentation for the contract.
+//
+// Ring is one byte buffer of exactly the budget, written with wraparound,
+// and a deque of entries, all behind one mutex held for the length of a copy.
+// LockFreeRing has the same contract without locks; see the package
+// documentation for how they compare.
 type Ring struct {
-	// Immutable after New.
-	budget    int
-	chunkSize int
-	mask      uint64
-	slots     []atomic.Pointer[chunk] // chunk with sequence s lives in slots[s&mask]
-
-	// Published by the writer when a chunk starts or is evicted, loaded by
-	// every read.
-	first atomic.Uint64 // sequence of the oldest live chunk
-	last  atomic.Uint64 // sequence of the newest live chunk + 1; == first when empty
-
-	_ [64]byte // the writer stores the fields below on every append
-
-	oldestOff atomic.Int64 // first offset held (== nextOff when empty)
-	nextOff   atomic.Int64 // offset after the newest entry held
-	heldBytes atomic.Int64 // data bytes of the live entries
-
-	// Writer only: never touched by readers.
-	cur       *chunk   // chunk receiving appends; nil after a reset
-	retired   []*chunk // evicted chunks of chunkSize, reusable once unpinned
-	nextSeq   uint64   // sequence of the next chunk to start
-	gen       uint64   // bumped by every reset
-	held      int      // sum of the data capacities of live chunks, <= budget
-	expect    int64    // baseOffset the next Append must carry to be contiguous
-	hasExpect bool     // false when empty after New or Reset: any baseOffset is accepted
-
-	_ [64]byte // keep the reader-written counters off the writer's cache lines
-
-	hits   atomic.Uint64
-	misses atomic.Uint64
+	mu sync.Mutex
+	// Guarded by mu.
+	buf       []byte // len == budget
+	ents      []mEnt // deque of live entries, oldest at ents[head]
+	head      int
+	count     int
+	used      int // data bytes of the live entries
+	wpos      int // where the next entry's first byte goes in buf
+	expect    int64
+	hasExpect bool // false when empty after New or Reset: any baseOffset is accepted
+	hits      uint64
+	misses    uint64
 }
 
-// Stats counts reads since New, and the data held now.
+// Stats counts reads since the ring was made, and the data held now.
 type Stats struct {
 	Hits   uint64 // reads that returned data (ok == true)
 	Misses uint64 // reads that returned ok == false
 	Bytes  uint64 // data bytes currently held
 }
 
-// New returns an empty ring that holds at most budgetBytes bytes of appended
-// data. Its memory is the budget plus an entry index of 1/16 of it, plus up to
-// two evicted chunks of budget/8 kept while slow readers finish with them.
-// New panics if budgetBytes is not positive.
+type mEnt struct {
+	base, next int64
+	pos, size  int // bytes buf[pos:pos+size], wrapping at len(buf)
+}
+
+// New returns an empty Ring that holds at most budgetBytes bytes of
+// appended data (its memory is the budget plus 32 bytes per entry held). It
+// panics if budgetBytes is not positive.
 func New(budgetBytes int) *Ring {
 	if budgetBytes <= 0 {
 		panic(fmt.Sprintf("hotstore: budget %d bytes, want > 0", budgetBytes))
 	}
-	size := (budgetBytes + chunksPerBudget - 1) / chunksPerBudget
-	size = min(max(size, minChunkSize), maxChunkSize, budgetBytes)
-	// Every live chunk holds at least size bytes of capacity and their sum
-	// stays within the budget, so budget/size chunks are live at most; one
-	// more slot keeps the count strictly below the slot count.
-	maxLive := budgetBytes/size + 1
-	nslots := 1
-	for nslots < maxLive {
-		nslots <<= 1
-	}
-	return &Ring{
-		budget:    budgetBytes,
-		chunkSize: size,
-		mask:      uint64(nslots - 1),
-		slots:     make([]atomic.Pointer[chunk], nslots),
-	}
+	return &Ring{buf: make([]byte, budgetBytes), ents: make([]mEnt, 16)}
 }
+
+func (m *Ring) entLocked(i int) *mEnt { return &m.ents[(m.head+i)%len(m.ents)] }
 
 // Append copies data, the entry covering offsets [baseOffset, nextOffset),
 // into the ring, evicting the oldest entries to stay within the budget.
@@ -108,145 +62,121 @@ func New(budgetBytes int) *Ring {
 // An entry larger than the budget is not cached: the ring is emptied and
 // expects nextOffset next. Append panics if nextOffset <= baseOffset or
 // data is empty, which no log entry can be.
-func (r *Ring) Append(baseOffset, nextOffset int64, data []byte) {
+func (m *Ring) Append(baseOffset, nextOffset int64, data []byte) {
 	if nextOffset <= baseOffset || len(data) == 0 {
 		panic(fmt.Sprintf("hotstore: append of %d bytes covering offsets [%d, %d)", len(data), baseOffset, nextOffset))
 	}
-	if r.hasExpect && baseOffset != r.expect {
-		r.Reset()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hasExpect && baseOffset != m.expect {
+		m.resetLocked()
 	}
-	if len(data) > r.budget {
-		r.Reset()
-		r.expectNext(nextOffset)
+	m.expect, m.hasExpect = nextOffset, true
+	if len(data) > len(m.buf) {
+		m.resetLocked()
+		m.expect, m.hasExpect = nextOffset, true
 		return
 	}
-
-	c := r.cur
-	fresh := c == nil || c.used+len(data) > len(c.data) || int(c.n.Load()) == len(c.ents)
-	if fresh {
-		c = r.startChunk(baseOffset, len(data))
+	for m.used+len(data) > len(m.buf) {
+		m.used -= m.entLocked(0).size
+		m.head = (m.head + 1) % len(m.ents)
+		m.count--
 	}
-	k := c.n.Load()
-	copy(c.data[c.used:], data)
-	c.used += len(data)
-	c.ents[k] = ent{next: nextOffset, end: c.used}
-	// Publish: the writes above happen before the reads of any reader that
-	// loads n >= k+1 (or, for a fresh chunk, the slot pointer).
-	c.n.Store(k + 1)
-	if fresh {
-		r.slots[c.seq.Load()&r.mask].Store(c)
-		r.last.Store(c.seq.Load() + 1)
-		if r.first.Load() == c.seq.Load() {
-			r.oldestOff.Store(baseOffset)
+	if m.count == len(m.ents) {
+		grown := make([]mEnt, 2*len(m.ents))
+		for i := range m.count {
+			grown[i] = *m.entLocked(i)
 		}
+		m.ents, m.head = grown, 0
 	}
-	r.heldBytes.Add(int64(len(data)))
-	r.expectNext(nextOffset)
+	pos := m.wpos
+	n := copy(m.buf[pos:], data)
+	copy(m.buf, data[n:])
+	m.wpos = (pos + len(data)) % len(m.buf)
+	m.used += len(data)
+	*m.entLocked(m.count) = mEnt{base: baseOffset, next: nextOffset, pos: pos, size: len(data)}
+	m.count++
 }
 
-// expectNext records that the next contiguous Append starts at off.
-// Writer only.
-func (r *Ring) expectNext(off int64) {
-	r.expect = off
-	r.hasExpect = true
-	r.nextOff.Store(off)
-	if r.first.Load() == r.last.Load() {
-		r.oldestOff.Store(off)
-	}
-}
-
-// startChunk evicts the oldest chunks until a chunk for an entry of size
-// bytes fits the budget, and returns a started, unpublished chunk, reused
-// when one is free.
-func (r *Ring) startChunk(base int64, size int) *chunk {
-	capacity := max(r.chunkSize, size)
-	for r.held+capacity > r.budget || r.last.Load()-r.first.Load() >= uint64(len(r.slots)) {
-		r.evictOldest()
-	}
-	r.held += capacity
-	c := r.reusable(capacity)
-	if c == nil {
-		c = newChunk(capacity)
-	}
-	c.start(r.nextSeq, r.gen, base)
-	r.nextSeq++
-	r.cur = c
-	return c
-}
-
-// reusable takes a retired chunk of the given capacity that no reader pins,
-// or returns nil.
-func (r *Ring) reusable(capacity int) *chunk {
-	if capacity != r.chunkSize {
-		return nil
-	}
-	for i, c := range r.retired {
-		// The slot was emptied before this load (see pin): a reader that
-		// pins c from now on fails its check and never reads data.
-		if c.pins.Load() == 0 {
-			r.retired = append(r.retired[:i], r.retired[i+1:]...)
-			return c
-		}
-	}
-	return nil
-}
-
-// evictOldest drops the oldest live chunk from its slot and retires it.
-// Readers that pinned it keep reading it; readers that load its slot later
-// see nil (or a newer chunk) and restart or miss.
-func (r *Ring) evictOldest() {
-	f := r.first.Load()
-	if f == r.last.Load() {
-		panic("BUG: hotstore: evicting from an empty ring")
-	}
-	slot := &r.slots[f&r.mask]
-	old := slot.Load()
-	slot.Store(nil)
-	r.first.Store(f + 1)
-	r.held -= len(old.data)
-	r.heldBytes.Add(-int64(old.used))
-	if old == r.cur {
-		r.cur = nil
-	}
-	if f+1 == r.last.Load() {
-		r.oldestOff.Store(r.nextOff.Load())
-	} else {
-		r.oldestOff.Store(r.slots[(f+1)&r.mask].Load().base.Load())
-	}
-	if len(old.data) == r.chunkSize {
-		if len(r.retired) == maxRetired {
-			// Still pinned by slow readers: let the garbage collector have
-			// the oldest once they are done.
-			r.retired = append(r.retired[:0], r.retired[1:]...)
-		}
-		r.retired = append(r.retired, old)
-	}
+func (m *Ring) resetLocked() {
+	m.head, m.count, m.used, m.wpos = 0, 0, 0, 0
+	m.expect, m.hasExpect = 0, false
 }
 
 // Reset drops every entry. The next Append may start at any offset.
-// Only the writer goroutine may call Reset.
-func (r *Ring) Reset() {
-	for r.first.Load() != r.last.Load() {
-		r.evictOldest()
-	}
-	r.gen++
-	r.cur = nil
-	r.hasExpect = false
-	r.expect = 0
-	r.nextOff.Store(0)
-	r.oldestOff.Store(0)
+func (m *Ring) Reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.resetLocked()
 }
 
 // Oldest returns the first offset held. It equals Next when the ring is
 // empty. Under concurrent appends the value may be stale by the time it is
 // used; Read decides hits by itself.
-func (r *Ring) Oldest() int64 { return r.oldestOff.Load() }
+func (m *Ring) Oldest() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.count == 0 {
+		return m.expect
+	}
+	return m.entLocked(0).base
+}
 
 // Next returns the offset after the newest entry held: the baseOffset the
 // next contiguous Append carries (0 after New or Reset).
-func (r *Ring) Next() int64 { return r.nextOff.Load() }
+func (m *Ring) Next() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.expect
+}
 
 // Stats returns the read counters and the bytes currently held.
-func (r *Ring) Stats() Stats {
-	return Stats{Hits: r.hits.Load(), Misses: r.misses.Load(), Bytes: uint64(r.heldBytes.Load())}
+func (m *Ring) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Stats{Hits: m.hits, Misses: m.misses, Bytes: uint64(m.used)}
+}
+
+// Read appends to dst the entries starting with the one whose range contains
+// offset, in order and contiguous, totalling at most maxBytes bytes but always
+// at least one entry, and returns the extended slice and the offset after the
+// last entry copied. It reports ok == false, with dst and offset returned
+// unchanged, when offset is older than the oldest entry held or at or after
+// the newest one. Read is safe to call from any number of goroutines,
+// concurrently with Append and Reset.
+func (m *Ring) Read(offset int64, maxBytes int, dst []byte) ([]byte, int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.count == 0 || offset < m.entLocked(0).base || offset >= m.expect {
+		m.misses++
+		return dst, offset, false
+	}
+	lo, hi := 0, m.count
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if m.entLocked(mid).next > offset {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	total := 0
+	var next int64
+	for i := lo; i < m.count; i++ {
+		e := m.entLocked(i)
+		if i > lo && total+e.size > maxBytes {
+			break
+		}
+		end := e.pos + e.size
+		if end <= len(m.buf) {
+			dst = append(dst, m.buf[e.pos:end]...)
+		} else {
+			dst = append(dst, m.buf[e.pos:]...)
+			dst = append(dst, m.buf[:end-len(m.buf)]...)
+		}
+		total += e.size
+		next = e.next
+	}
+	m.hits++
+	return dst, next, true
 }

@@ -14,7 +14,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// store is the API shared by Ring and MutexRing.
+// store is the API shared by Ring and LockFreeRing.
 type store interface {
 	Append(baseOffset, nextOffset int64, data []byte)
 	Read(offset int64, maxBytes int, dst []byte) ([]byte, int64, bool)
@@ -28,8 +28,8 @@ var impls = []struct {
 	name string
 	new  func(budget int) store
 }{
-	{"lockfree", func(b int) store { return New(b) }},
-	{"mutex", func(b int) store { return NewMutexRing(b) }},
+	{"lockfree", func(b int) store { return NewLockFree(b) }},
+	{"mutex", func(b int) store { return New(b) }},
 }
 
 func forEachImpl(t *testing.T, f func(t *testing.T, newStore func(int) store)) {
@@ -288,7 +288,7 @@ func TestWraparound(t *testing.T) {
 
 func TestBudgetFill(t *testing.T) {
 	const budget = 1 << 20
-	r := New(budget)
+	r := NewLockFree(budget)
 	for i := range int64(4000) {
 		r.Append(i, i+1, makeEntry(i, i+1, 0, 1<<10))
 		b := int(r.Stats().Bytes)
@@ -389,7 +389,7 @@ func TestReset(t *testing.T) {
 
 func TestReadAcrossChunks(t *testing.T) {
 	// Chunks of 4 KiB; entries of 1000 bytes: four per chunk.
-	r := New(32 << 10)
+	r := NewLockFree(32 << 10)
 	var m model
 	for i := range int64(30) {
 		e := makeEntry(i*3, i*3+3, 0, 1000)
@@ -411,7 +411,7 @@ func TestReadAcrossChunks(t *testing.T) {
 func TestIndexFullSealsChunk(t *testing.T) {
 	// 4 KiB chunks index 4096/256+1 = 17 entries; 64-byte entries fill the
 	// index first.
-	r := New(32 << 10)
+	r := NewLockFree(32 << 10)
 	var m model
 	for i := range int64(1000) {
 		e := makeEntry(i, i+1, 0, 64)
@@ -513,33 +513,42 @@ func TestAppendCopies(t *testing.T) {
 }
 
 func TestNewPanicsOnBadBudget(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("New(0) did not panic")
-		}
-	}()
-	New(0)
+	for name, f := range map[string]func(){
+		"New":         func() { New(0) },
+		"NewLockFree": func() { NewLockFree(-1) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s with a bad budget did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
 }
 
-func TestAppendReusesChunks(t *testing.T) {
-	r := New(1 << 20)
-	data := makeEntry(0, 1, 0, 1000)
-	off := int64(0)
-	appendOne := func() {
-		r.Append(off, off+1, data)
-		off++
-	}
-	for range 4 << 10 { // fill the ring and wrap it several times
-		appendOne()
-	}
-	if allocs := testing.AllocsPerRun(5000, appendOne); allocs != 0 {
-		t.Fatalf("Append allocates %v times per call once the ring is full", allocs)
-	}
+func TestAppendDoesNotAllocate(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, newStore func(int) store) {
+		r := newStore(1 << 20)
+		data := makeEntry(0, 1, 0, 1000)
+		off := int64(0)
+		appendOne := func() {
+			r.Append(off, off+1, data)
+			off++
+		}
+		for range 4 << 10 { // fill the ring and wrap it several times
+			appendOne()
+		}
+		if allocs := testing.AllocsPerRun(5000, appendOne); allocs != 0 {
+			t.Fatalf("Append allocates %v times per call once the ring is full", allocs)
+		}
+	})
 }
 
 func TestPinnedChunkIsNotReused(t *testing.T) {
 	const size = 1000
-	r := New(32 << 10) // 4 KiB chunks, four entries each
+	r := NewLockFree(32 << 10) // 4 KiB chunks, four entries each
 	for i := range int64(4) {
 		r.Append(i, i+1, makeEntry(i, i+1, 0, size))
 	}
