@@ -34,7 +34,8 @@ type Client struct {
 	meta metadataCache
 	wg   sync.WaitGroup // go-away watchers, one per connection
 
-	// mu guards the fields below.
+	// mu guards the fields below and connSlot's counters. Lock order:
+	// Producer.mu or Consumer.mu, then Client.mu, then metadataCache.mu.
 	mu        sync.Mutex
 	closed    bool
 	conns     map[string]*connSlot // by broker address
@@ -47,15 +48,18 @@ type Client struct {
 // connSlot is one broker connection, dialed once by the first caller; the
 // others wait for done.
 type connSlot struct {
-	done      chan struct{} // closed when the dial finished
-	conn      *quic.Conn    // set before done is closed, nil on error
-	err       error
-	goingAway atomic.Bool // the broker announced its shutdown: open no more streams
+	done chan struct{} // closed when the dial finished
+	conn *quic.Conn    // set before done is closed, nil on error
+	err  error
+
+	// Guarded by Client.mu.
+	streams   int  // streams open on conn
+	goingAway bool // the broker announced its shutdown: open no more streams
 }
 
-// usable reports whether a finished slot can carry new streams.
-func (s *connSlot) usable() bool {
-	return s.err == nil && s.conn.Context().Err() == nil && !s.goingAway.Load()
+// usableLocked reports whether a finished slot can carry new streams.
+func (s *connSlot) usableLocked() bool {
+	return s.err == nil && s.conn.Context().Err() == nil && !s.goingAway
 }
 
 // New returns a client for the cluster reachable through the configured
@@ -154,9 +158,10 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// conn returns the connection to addr, dialing it if there is none or the
-// previous one has ended.
-func (c *Client) conn(ctx context.Context, addr string) (*quic.Conn, error) {
+// acquire returns the connection to addr, dialing it if there is none or the
+// previous one has ended or is going away, and counts one more stream on it;
+// the caller calls release when its stream is done.
+func (c *Client) acquire(ctx context.Context, addr string) (*connSlot, error) {
 	for range 3 { // a slot found dead is replaced; a fresh dial decides
 		c.mu.Lock()
 		if c.closed {
@@ -167,7 +172,7 @@ func (c *Client) conn(ctx context.Context, addr string) (*quic.Conn, error) {
 		if s != nil {
 			select {
 			case <-s.done:
-				if !s.usable() {
+				if !s.usableLocked() {
 					if s.err == nil && s.conn.Context().Err() == nil {
 						c.retired = append(c.retired, s.conn)
 					}
@@ -190,14 +195,31 @@ func (c *Client) conn(ctx context.Context, addr string) (*quic.Conn, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if s.usable() {
-			return s.conn, nil
-		}
 		if s.err != nil {
 			return nil, s.err
 		}
+		c.mu.Lock()
+		if s.usableLocked() {
+			s.streams++
+			c.mu.Unlock()
+			return s, nil
+		}
+		c.mu.Unlock()
 	}
 	return nil, transport(fmt.Errorf("client: connection to %s keeps closing", addr))
+}
+
+// release ends one stream of s. A connection whose broker is going away is
+// closed once its last stream is done: the broker waits for that (up to its
+// linger) before it can finish shutting down.
+func (c *Client) release(s *connSlot) {
+	c.mu.Lock()
+	s.streams--
+	idle := s.goingAway && s.streams == 0
+	c.mu.Unlock()
+	if idle {
+		s.conn.CloseWithError(quicnet.CodeNormal, "")
+	}
 }
 
 // dial fills s. The dial is bounded by the dial timeout, the caller's context
@@ -220,40 +242,50 @@ func (c *Client) dial(ctx context.Context, addr string, s *connSlot) {
 		s.conn = conn
 		c.log.Debug("connected", "broker", addr)
 		c.wg.Go(func() {
-			// A broker going away finishes what is in flight; new streams
-			// go to a fresh connection (or, after a metadata refresh,
-			// elsewhere). The broker closes this one after its linger.
-			if quicnet.WaitGoAway(c.ctx, conn) == nil {
-				s.goingAway.Store(true)
-				c.log.Debug("broker going away", "broker", addr)
+			// A broker going away answers what it has read and closes
+			// its streams; new streams go to a fresh connection (or,
+			// after a metadata refresh, elsewhere).
+			if quicnet.WaitGoAway(c.ctx, conn) != nil {
+				return
+			}
+			c.log.Debug("broker going away", "broker", addr)
+			c.mu.Lock()
+			s.goingAway = true
+			idle := s.streams == 0
+			c.mu.Unlock()
+			if idle {
+				conn.CloseWithError(quicnet.CodeNormal, "")
 			}
 		})
 	}
 }
 
-// openStream opens a bidirectional stream to addr.
-func (c *Client) openStream(ctx context.Context, addr string) (*quic.Stream, error) {
-	conn, err := c.conn(ctx, addr)
+// openStream opens a bidirectional stream to addr. The caller must call
+// release with the returned slot once done with the stream.
+func (c *Client) openStream(ctx context.Context, addr string) (*quic.Stream, *connSlot, error) {
+	s, err := c.acquire(ctx, addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	st, err := conn.OpenStreamSync(ctx)
+	st, err := s.conn.OpenStreamSync(ctx)
 	if err != nil {
+		c.release(s)
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
-		return nil, transport(fmt.Errorf("client: open stream to %s: %w", addr, err))
+		return nil, nil, transport(fmt.Errorf("client: open stream to %s: %w", addr, err))
 	}
-	return st, nil
+	return st, s, nil
 }
 
 // roundTrip sends one control request on its own stream and decodes the one
 // response frame into resp.
 func (c *Client) roundTrip(ctx context.Context, addr string, api wire.API, req, resp any) error {
-	st, err := c.openStream(ctx, addr)
+	st, slot, err := c.openStream(ctx, addr)
 	if err != nil {
 		return err
 	}
+	defer c.release(slot)
 	// Control requests go ahead of bulk data on the same connection.
 	st.SetPriority(1, false)
 	defer st.CancelRead(quicnet.StreamCodeDone)

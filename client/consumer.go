@@ -108,6 +108,7 @@ type subscription struct {
 	gen  uint64
 	corr uint32
 	st   *quic.Stream
+	slot *connSlot // released once the stream is stopped
 	fr   *wire.FrameReader
 
 	// Guarded by Consumer.mu.
@@ -118,6 +119,8 @@ type subscription struct {
 
 	wmu sync.Mutex // serialises writes of credit frames
 	fw  *wire.FrameWriter
+
+	releaseOnce sync.Once
 }
 
 // NewConsumer returns a consumer with nothing assigned.
@@ -342,7 +345,7 @@ func (cs *Consumer) subscribe(ctx context.Context, addr string, gen uint64, ps [
 	defer cancel(nil)
 	stopClose := context.AfterFunc(cs.ctx, func() { cancel(ErrClosed) })
 	defer stopClose()
-	st, err := cs.c.openStream(ctx, addr)
+	st, slot, err := cs.c.openStream(ctx, addr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -353,6 +356,7 @@ func (cs *Consumer) subscribe(ctx context.Context, addr string, gen uint64, ps [
 		gen:         gen,
 		corr:        cs.c.corr.Add(1),
 		st:          st,
+		slot:        slot,
 		fr:          wire.NewFrameReader(st, cs.c.cfg.maxFrameBytes),
 		fw:          wire.NewFrameWriter(st),
 		parts:       make(map[topicPartition]*consPart, len(ps)),
@@ -391,10 +395,12 @@ func (cs *Consumer) subscribe(ctx context.Context, addr string, gen uint64, ps [
 	return s, resp.Partitions, nil
 }
 
-// stop ends the stream; its reader then exits.
+// stop ends the stream; its reader then exits. It may be called more than
+// once.
 func (s *subscription) stop() {
 	s.st.CancelRead(quicnet.StreamCodeDone)
 	s.st.CancelWrite(quicnet.StreamCodeDone)
+	s.releaseOnce.Do(func() { s.cs.c.release(s.slot) })
 }
 
 // resubscribeLocked starts a goroutine that subscribes parts again after a
@@ -467,6 +473,7 @@ func (s *subscription) readLoop() {
 	cs := s.cs
 	defer cs.wg.Done()
 	defer func() {
+		s.stop()
 		cs.mu.Lock()
 		delete(cs.subs, s)
 		cs.mu.Unlock()

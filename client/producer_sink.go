@@ -68,9 +68,10 @@ func (s *sink) run() {
 	p := s.p
 	defer p.wg.Done()
 	ctx, cancel := context.WithTimeout(p.ctx, p.c.cfg.dialTimeout)
-	st, err := p.c.openStream(ctx, s.addr)
+	st, slot, err := p.c.openStream(ctx, s.addr)
 	cancel()
 	if err == nil {
+		defer p.c.release(slot)
 		s.st = st
 		// On abort, unblock the reader and a writer stuck on flow control;
 		// data already written still goes out (Close below sends FIN).
