@@ -43,7 +43,8 @@ func Run(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, e
 	case cfg.Workload == WorkloadProduce:
 		return runProduce(ctx, t, cfg, o)
 	case cfg.Workload == WorkloadConsume && cfg.From == FromEarliest:
-		return runConsumeEarliest(ctx, t, cfg, o)
+		_, r, err := runConsumeEarliest(ctx, t, cfg, o)
+		return r, err
 	default:
 		return runConcurrent(ctx, t, cfg, o)
 	}
@@ -110,18 +111,39 @@ func runProduce(ctx context.Context, t Target, cfg Config, o Options) (*bench.Re
 	return r, err
 }
 
-func runConsumeEarliest(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, error) {
-	// Fill the topic; this phase is not measured.
-	var filled bench.Counters
-	fillStart := time.Now()
-	if err := produceAll(ctx, t, cfg, &filled, bench.NewHistogram(), cfg.Count, cfg.Duration); err != nil {
-		return nil, fmt.Errorf("load: fill: %w", err)
+// RunProduceConsume runs cfg (a consume from earliest) and returns the
+// fill, measured as a produce workload, with the read-back.
+func RunProduceConsume(ctx context.Context, t Target, cfg Config, o Options) (produce, consume *bench.Result, err error) {
+	cfg.Workload, cfg.From = WorkloadConsume, FromEarliest
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("load: %w", err)
 	}
-	want := filled.Records.Load()
-	fillTime := time.Since(fillStart)
+	ctx, cancel := context.WithTimeout(ctx, cfg.MaxRunTime)
+	defer cancel()
+	if err := createTopic(ctx, t, cfg); err != nil {
+		return nil, nil, err
+	}
+	if !t.Throwaway() {
+		defer deleteTopic(t, cfg.Topic)
+	}
+	return runConsumeEarliest(ctx, t, cfg, o)
+}
+
+// runConsumeEarliest fills the topic (measured as a produce run), then
+// reads it all back from the earliest offset (measured as the consume run).
+func runConsumeEarliest(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, *bench.Result, error) {
+	fillCfg := cfg
+	fillCfg.Workload = WorkloadProduce
+	fill, err := runProduce(ctx, t, fillCfg, Options{})
+	if err != nil {
+		return fill, nil, fmt.Errorf("load: fill: %w", err)
+	}
+	want := fill.Records
+	fillTime := time.Duration(fill.DurationSec * float64(time.Second))
 	if cfg.Cold {
 		if err := t.Restart(ctx); err != nil {
-			return nil, err
+			return fill, nil, err
 		}
 	}
 	var c bench.Counters
@@ -143,7 +165,7 @@ func runConsumeEarliest(ctx context.Context, t Target, cfg Config, o Options) (*
 	if err == nil && r.Records != want {
 		err = fmt.Errorf("load: consumed %d records of %d produced", r.Records, want)
 	}
-	return r, err
+	return fill, r, err
 }
 
 // runConcurrent runs e2e and consume from latest: consumers subscribe at the

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/rafka/rafka/bench"
+	"github.com/rafka/rafka/bench/load"
+)
+
+// globalFlags are the flags every command shares: where the cluster is and
+// how to report.
+type globalFlags struct {
+	brokers    []string
+	caFile     string
+	insecure   bool
+	adminURL   string
+	rafkaBin   string
+	brokerLog  string
+	brokerArgs []string
+	json       bool
+	progress   time.Duration
+}
+
+func (g *globalFlags) register(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringSliceVar(&g.brokers, "brokers", nil, "bootstrap brokers host:port (default: start a local rafka serve child)")
+	f.StringVar(&g.caFile, "ca-file", "", "PEM CA that verifies the brokers (with --brokers)")
+	f.BoolVar(&g.insecure, "insecure", false, "do not verify broker certificates (with --brokers; development only)")
+	f.StringVar(&g.adminURL, "admin-url", "", "admin HTTP URL of a --brokers broker whose /metrics process_* gauges to report (http://host:port)")
+	f.StringVar(&g.rafkaBin, "rafka-bin", "", "rafka binary for the local child (default: next to rafka-bench, else on PATH)")
+	f.StringVar(&g.brokerLog, "broker-log", "", "file to copy the local broker's log to (- for stderr; default: keep only its last lines for errors)")
+	f.StringArrayVar(&g.brokerArgs, "broker-arg", nil, "extra argument for the local `rafka serve` (repeatable), e.g. --broker-arg=--hotstore-bytes=1048576")
+	f.BoolVar(&g.json, "json", false, "print the result as JSON on stdout")
+	f.DurationVar(&g.progress, "progress", time.Second, "progress line interval on stderr (0 disables)")
+}
+
+// target returns the cluster to run against and a function that stops the
+// local child (a no-op for --brokers) and returns its error.
+func (g *globalFlags) target(ctx context.Context, fsync string) (load.Target, func() error, error) {
+	if len(g.brokers) > 0 {
+		return &load.Remote{Brokers: g.brokers, CAFile: g.caFile, Insecure: g.insecure, AdminURL: strings.TrimSuffix(g.adminURL, "/")},
+			func() error { return nil }, nil
+	}
+	if g.caFile != "" || g.insecure || g.adminURL != "" {
+		return nil, nil, usageError{fmt.Errorf("--ca-file, --insecure and --admin-url need --brokers")}
+	}
+	bin, err := bench.FindRafkaBinary(g.rafkaBin)
+	if err != nil {
+		return nil, nil, err
+	}
+	var logw io.Writer
+	var logf *os.File
+	switch g.brokerLog {
+	case "":
+	case "-":
+		logw = os.Stderr
+	default:
+		if logf, err = os.Create(g.brokerLog); err != nil {
+			return nil, nil, err
+		}
+		logw = logf
+	}
+	b, err := bench.StartLocalBroker(ctx, bench.LocalBrokerConfig{Binary: bin, Fsync: fsync, Args: g.brokerArgs, Log: logw})
+	if err != nil {
+		if logf != nil {
+			logf.Close()
+		}
+		return nil, nil, err
+	}
+	l := &load.Local{B: b}
+	return l, func() error {
+		_, err := l.B.Stop()
+		if logf != nil {
+			logf.Close()
+		}
+		return err
+	}, nil
+}
+
+func (g *globalFlags) options() load.Options {
+	return load.Options{Progress: os.Stderr, ProgressInterval: max(g.progress, 0)}
+}
+
+// output prints results as text on stdout, or as JSON with --json.
+func (g *globalFlags) output(results ...*bench.Result) error {
+	if g.json {
+		return bench.WriteJSON(os.Stdout, results...)
+	}
+	for _, r := range results {
+		if err := bench.WriteText(os.Stdout, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// workloadFlags binds the knobs of a load.Config.
+func workloadFlags(f *pflag.FlagSet, c *load.Config) {
+	f.StringVar(&c.Topic, "topic", "", "topic to create for the run (default rafka-bench-<random>)")
+	f.Int32Var(&c.Partitions, "partitions", 1, "partitions of the topic")
+	f.IntVar(&c.RecordSize, "size", 1024, "record value size in bytes")
+	f.Int64Var(&c.Count, "count", 0, "records to produce (0: bounded by --duration only)")
+	f.DurationVar(&c.Duration, "duration", 0, "how long to produce (0: bounded by --count only; default 10s when neither is given)")
+	f.IntVar(&c.Producers, "producers", 1, "producers, each with its own connection")
+	f.IntVar(&c.Consumers, "consumers", 1, "consumers, each with its own connection (partitions are dealt round-robin)")
+	f.StringVar(&c.Acks, "acks", "leader", "none | leader | all")
+	f.StringVar(&c.Fsync, "fsync", "", "topic fsync policy: always | interval:<ms> | never (default: the broker's, always for rafka serve)")
+	f.DurationVar(&c.Linger, "linger", 5*time.Millisecond, "producer linger: how long a batch waits for more records (0: none)")
+	f.IntVar(&c.BatchBytes, "batch-bytes", 0, "producer max batch bytes (default the client's 1 MiB)")
+	f.IntVar(&c.MaxInFlight, "max-in-flight", 0, "produce requests in flight per partition (default the client's 8)")
+	f.StringVar(&c.Compression, "compression", "none", "none | lz4")
+	f.Float64Var(&c.Compressibility, "compressibility", 0, "fraction of each value lz4 can remove, 0 (random) to 1")
+	f.IntVar(&c.Keys, "keys", 0, "distinct keys cycled through (0: unkeyed records)")
+	f.Float64Var(&c.Rate, "rate", 0, "target total produce rate in records/s (0: as fast as possible); latency counts from each record's scheduled time")
+	f.StringVar(&c.From, "from", "earliest", "consume: earliest (fill, then read back) | latest (read at the tail while producing)")
+	f.BoolVar(&c.Cold, "cold", false, "consume --from earliest: restart the local broker between fill and read, so reads come from segment files")
+	f.Int64Var(&c.CreditBytes, "credit-bytes", 0, "consumer flow-control window (default the client's 4 MiB)")
+	f.Uint64Var(&c.Seed, "seed", 1, "payload seed")
+	f.DurationVar(&c.DrainTimeout, "drain-timeout", 60*time.Second, "how long consumers may lag once producing is done, and the final flush")
+}
+
+func newWorkloadCmd(g *globalFlags, name, short string) *cobra.Command {
+	var cfg load.Config
+	cmd := &cobra.Command{
+		Use:   name,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Workload = name
+			if cfg.Count == 0 && cfg.Duration == 0 {
+				cfg.Duration = 10 * time.Second
+			}
+			cfg = cfg.WithDefaults()
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			t, stop, err := g.target(cmd.Context(), cfg.Fsync)
+			if err != nil {
+				return err
+			}
+			r, runErr := load.Run(cmd.Context(), t, cfg, g.options())
+			stopErr := stop()
+			if r != nil {
+				if err := g.output(r); err != nil {
+					return err
+				}
+			}
+			if runErr != nil {
+				return runErr
+			}
+			return stopErr
+		},
+	}
+	workloadFlags(cmd.Flags(), &cfg)
+	return cmd
+}
+
+func newTransportCmd(g *globalFlags) *cobra.Command {
+	var cfg bench.TransportConfig
+	cmd := &cobra.Command{
+		Use:   "transport",
+		Short: "Raw QUIC single-stream throughput and RTT on this machine with the broker's TLS settings: the ceiling",
+		Long: `transport measures what one quicnet connection carries on one stream over
+loopback, client and server in this process, with TLS 1.3 and a self-signed
+P-256 certificate as a development broker uses: upload (the produce
+direction), download (the consume direction) and small-message round trips.
+Rafka's produce and consume MB/s are divided by it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := bench.MeasureTransport(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			return g.output(r)
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&cfg.Duration, "duration", 3*time.Second, "duration of each direction (and bound of the round trips)")
+	f.IntVar(&cfg.ChunkBytes, "chunk", 64<<10, "bytes per stream write")
+	f.IntVar(&cfg.RTTCount, "rtt-count", 2000, "round trips to time")
+	f.IntVar(&cfg.RTTBytes, "rtt-bytes", 64, "bytes per round-trip message")
+	return cmd
+}
+
+func newCompareCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "compare",
+		Short: "Run the same workloads against Rafka and another system, side by side",
+	}
+	var (
+		cfg            load.Config
+		dir, prog, srv string
+		maxPending     int
+	)
+	nats := &cobra.Command{
+		Use:   "nats",
+		Short: "Produce and consume against Rafka, then NATS JetStream (file storage, one replica, async publish)",
+		Long: `compare nats fills a Rafka topic and reads it back (produce, then consume
+from earliest), then runs the same through nats-bench, the program of the
+nested module bench/nats: a nats-server child with JetStream file storage,
+a stream of one replica, async publish with --max-pending acks outstanding,
+an ordered consumer reading back. Install the server first with
+bench/nats/install-nats-server.sh. JetStream syncs to disk periodically by
+default, so compare with --fsync never (the default here).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Count == 0 && cfg.Duration == 0 {
+				cfg.Duration = 10 * time.Second
+			}
+			cfg.Workload, cfg.From = load.WorkloadConsume, load.FromEarliest
+			cfg = cfg.WithDefaults()
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			t, stop, err := g.target(cmd.Context(), cfg.Fsync)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(os.Stderr, "rafka: produce, then consume from earliest")
+			rp, rc, runErr := load.RunProduceConsume(cmd.Context(), t, cfg, g.options())
+			if err := stop(); runErr == nil {
+				runErr = err
+			}
+			if runErr != nil {
+				return runErr
+			}
+			args := []string{"-size", fmt.Sprint(cfg.RecordSize), "-max-pending", fmt.Sprint(maxPending),
+				"-compressibility", fmt.Sprint(cfg.Compressibility), "-seed", fmt.Sprint(cfg.Seed)}
+			// The same number of records as Rafka moved, so both read back
+			// the same volume.
+			args = append(args, "-count", fmt.Sprint(rp.Records))
+			if cfg.Fsync == "always" {
+				args = append(args, "-sync-always")
+			}
+			fmt.Fprintln(os.Stderr, "nats: produce, then consume from the start of the stream")
+			nr, err := bench.NATSRun{Dir: dir, Program: prog, Server: srv, Args: args, Stderr: os.Stderr}.Run(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if len(nr) != 2 {
+				return fmt.Errorf("nats-bench returned %d results, want produce and consume", len(nr))
+			}
+			if g.json {
+				return bench.WriteJSON(os.Stdout, rp, rc, nr[0], nr[1])
+			}
+			for _, r := range []*bench.Result{rp, rc, nr[0], nr[1]} {
+				if err := bench.WriteText(os.Stdout, r); err != nil {
+					return err
+				}
+			}
+			fmt.Println()
+			return bench.WriteComparison(os.Stdout, []*bench.Result{rp, rc}, nr)
+		},
+	}
+	f := nats.Flags()
+	workloadFlags(f, &cfg)
+	_ = f.Set("fsync", "never")
+	f.Lookup("fsync").DefValue = "never"
+	f.StringVar(&dir, "nats-dir", "bench/nats", "the nested module bench/nats (nats-bench is run there with `go run .`)")
+	f.StringVar(&prog, "nats-bench", "", "a built nats-bench binary instead of `go run`")
+	f.StringVar(&srv, "nats-server", "", "nats-server binary (default <nats-dir>/bin/nats-server)")
+	f.IntVar(&maxPending, "max-pending", 4096, "NATS async publishes awaiting their ack at once")
+	cmd.AddCommand(nats)
+	return cmd
+}
+
+func newCheckCmd(g *globalFlags) *cobra.Command {
+	var (
+		baseline      string
+		writeBaseline bool
+		runs          int
+		note          string
+	)
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Perf regression check: a fixed workload divided by the transport ceiling, against a committed baseline",
+		Long: `check measures the QUIC transport ceiling, then produces 200,000 1 KiB
+records (at most 15 s; acks leader, fsync never) to a fresh local broker and
+reads them back, and divides each MB/s by the ceiling of its direction
+measured in the same run. With --runs N it takes the median of N runs. It
+compares the ratios with --baseline and fails (exit 1) when one dropped by
+more than the baseline's max_drop (25%). --write-baseline stores the
+measured ratios instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(g.brokers) > 0 {
+				return usageError{fmt.Errorf("check runs its own local broker; --brokers does not apply")}
+			}
+			cc := load.CheckConfig{
+				Runs:     runs,
+				Workload: load.DefaultCheckWorkload(),
+				Start: func(ctx context.Context) (load.Target, func() error, error) {
+					return g.target(ctx, "never")
+				},
+				Log: os.Stderr,
+			}
+			measured, err := load.Check(cmd.Context(), cc)
+			if err != nil {
+				return err
+			}
+			if writeBaseline {
+				bl := bench.Baseline{Machine: bench.MachineDescription(), Note: note, MaxDrop: bench.DefaultMaxDrop, Ratios: measured}
+				if err := bench.WriteBaseline(baseline, bl); err != nil {
+					return err
+				}
+				fmt.Printf("wrote %s: %v\n", baseline, measured)
+				return nil
+			}
+			bl, err := bench.LoadBaseline(baseline)
+			if err != nil {
+				return err
+			}
+			verdicts, ok := bl.Compare(measured)
+			fmt.Printf("perf check against %s (baseline machine: %s)\n", baseline, bl.Machine)
+			bench.WriteVerdicts(os.Stdout, verdicts, bl.MaxDrop)
+			if !ok {
+				md := bl.MaxDrop
+				if md == 0 {
+					md = bench.DefaultMaxDrop
+				}
+				return fmt.Errorf("performance regression: a ratio dropped more than %.0f%% below its baseline", 100*md)
+			}
+			fmt.Println("perf check ok")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&baseline, "baseline", "bench/baseline.json", "baseline file")
+	f.BoolVar(&writeBaseline, "write-baseline", false, "write the measured ratios to --baseline instead of comparing")
+	f.IntVar(&runs, "runs", 1, "runs; the median ratio of each counts")
+	f.StringVar(&note, "note", "", "note stored with --write-baseline")
+	return cmd
+}
