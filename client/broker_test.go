@@ -18,18 +18,18 @@ import (
 // These tests run the client against a real in-process broker on loopback.
 
 type testBroker struct {
-	t    *testing.T
+	t    testing.TB
 	b    *node.Broker
 	dir  string
 	addr string
 }
 
-func startBroker(t *testing.T) *testBroker {
+func startBroker(t testing.TB) *testBroker {
 	t.Helper()
 	return startBrokerAt(t, t.TempDir(), "127.0.0.1:0")
 }
 
-func startBrokerAt(t *testing.T, dir, listen string) *testBroker {
+func startBrokerAt(t testing.TB, dir, listen string) *testBroker {
 	t.Helper()
 	// Small segments: each partition preallocates one.
 	b, err := node.New(node.Config{DataDir: dir, Listen: listen, TopicDefaults: node.TopicConfig{SegmentBytes: 4 << 20}})

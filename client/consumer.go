@@ -626,7 +626,7 @@ func (s *subscription) failed(err error) {
 func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.RecordIter) ([]*Record, error) {
 	buf := bytes.Clone(payload)
 	var (
-		recs  []Record
+		recs  = make([]Record, 0, countRecords(buf))
 		arena []byte
 		wr    wire.Record
 	)
@@ -684,6 +684,23 @@ func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.Recor
 		out[i] = &recs[i]
 	}
 	return out, nil
+}
+
+// countRecords sums the record counts of the batches in b from their headers
+// (unverified: it only sizes an allocation; decoding checks everything).
+func countRecords(b []byte) int {
+	n := 0
+	for len(b) >= wire.BatchHeaderSize {
+		size := wire.PeekBatchSize(b)
+		if size < wire.BatchHeaderSize || size > len(b) {
+			break
+		}
+		if h, _, err := wire.ParseBatchHeader(b, size); err == nil {
+			n += int(h.RecordCount)
+		}
+		b = b[size:]
+	}
+	return n
 }
 
 // Poll returns the next records, up to WithMaxPollRecords, in offset order
