@@ -728,3 +728,58 @@ func TestOrderAcrossBrokerRestart(t *testing.T) {
 	}
 	t.Logf("%d records delivered before the restart, %d stored as %d (duplicates from retries: %d)", atStop, n, end, int(end)-n)
 }
+
+// TestConsumerResubscribesAfterRestart breaks the subscribe stream by
+// restarting the broker; the consumer subscribes again from the next offset,
+// without gaps or repeats.
+func TestConsumerResubscribesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBrokerAt(t, dir, "127.0.0.1:0")
+	c := tb.client(client.WithControlBackoff(10*time.Millisecond, 100*time.Millisecond))
+	ctx := testCtx(t)
+	createTopic(t, c, "resub", 1)
+	p := newProducer(t, c, client.WithRetryBackoff(10*time.Millisecond, 100*time.Millisecond), client.WithRetries(20))
+	produce := func(from, to int) {
+		t.Helper()
+		var rs []*client.Record
+		for i := from; i < to; i++ {
+			rs = append(rs, &client.Record{Topic: "resub", Partition: 0, Value: fmt.Appendf(nil, "%d", i)})
+		}
+		if err := p.ProduceSync(ctx, rs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := c.NewConsumer(client.WithResubscribeBackoff(10*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := cs.Assign(ctx, client.Assignment{Topic: "resub"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []*client.Record
+	poll := func(n int) {
+		t.Helper()
+		for len(got) < n {
+			recs, err := cs.Poll(ctx)
+			if err != nil {
+				t.Fatalf("Poll: %v", err)
+			}
+			got = append(got, recs...)
+		}
+	}
+	produce(0, 5)
+	poll(5)
+	tb.stop()
+	startBrokerAt(t, dir, tb.addr)
+	produce(5, 10)
+	poll(10)
+	for i, r := range got {
+		if r.Offset != int64(i) || string(r.Value) != fmt.Sprint(i) {
+			t.Fatalf("record %d: offset %d value %s", i, r.Offset, r.Value)
+		}
+	}
+	if len(got) != 10 {
+		t.Fatalf("%d records, want 10", len(got))
+	}
+}
