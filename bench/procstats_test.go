@@ -40,7 +40,7 @@ func TestReadProcStatsSelf(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 	later := ProcStats{CPUSeconds: st.CPUSeconds + 1.5, PeakRSSBytes: st.PeakRSSBytes}
-	if d := later.Sub(st); d.CPUSeconds != 1.5 || d.PeakRSSBytes != st.PeakRSSBytes {
+	if d := later.Sub(st); abs(d.CPUSeconds-1.5) > 1e-9 || d.PeakRSSBytes != st.PeakRSSBytes {
 		t.Fatalf("Sub = %+v", d)
 	}
 }
