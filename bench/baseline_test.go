@@ -84,17 +84,6 @@ func TestBaselineFile(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
-		if got := Median(tc.in); got != tc.want {
-			t.Errorf("Median(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 // syncBuffer is a bytes.Buffer safe for the progress goroutine and the test.
 type syncBuffer struct {
 	mu sync.Mutex
