@@ -139,7 +139,7 @@ func (b *Broker) openTopic(dir string, m topicMeta) (*topic, error) {
 func (b *Broker) openPartition(t *topic, id int32) (*partition, error) {
 	opts := t.cfg.segmentOptions()
 	opts.Logger = b.log.With("topic", t.meta.Name, "partition", id)
-	// TODO fsync metric hook
+	opts.OnSync = func(d time.Duration) { b.metrics.fsyncDuration.Update(d.Seconds()) }
 	p, err := openPartition(t.meta.Name, id, filepath.Join(t.dir, strconv.Itoa(int(id))), opts, b.cfg.HotstoreBytes)
 	if err != nil {
 		return nil, err
@@ -325,7 +325,7 @@ func (b *Broker) AlterTopicConfig(name string, configs map[string]string) error 
 	for _, p := range t.parts {
 		opts := cfg.segmentOptions()
 		opts.Logger = b.log.With("topic", name, "partition", p.id)
-		// TODO fsync metric hook
+		opts.OnSync = func(d time.Duration) { b.metrics.fsyncDuration.Update(d.Seconds()) }
 		if err := p.log.SetOptions(opts); err != nil {
 			return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
 		}

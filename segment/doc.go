@@ -23,17 +23,36 @@
 //     failed fsync is returned to every waiter it covered, never
 //     acknowledged, and is sticky: appends fail with ErrSyncFailed until the
 //     log is reopened.
-//   - Open recovers: every segment but the last is trusted by size and only
-//     the batches after its last index entry are verified (a zero tail left
-//     by a crash during a roll is trimmed; anything else is ErrCorrupt, as is
-//     a gap between segments). The last segment is verified from its last
-//     good index entry and truncated at the first torn or corrupt batch or
-//     at the zero-filled preallocated tail; index entries past that point
-//     are dropped and the index tail rebuilt. Missing or inconsistent index
-//     files are rebuilt by scanning.
-//   - Rolling fsyncs the old segment before the new segment's file is
-//     created, under every policy, so after any crash every segment but the
-//     last is complete on disk.
+//   - Open recovers, using the clean offset recorded in the clean-offset
+//     file (below). Every segment that ends at or below it is trusted by
+//     size and only the batches after its last index entry are verified (a
+//     zero tail left by a crash during a roll is trimmed; anything else is
+//     ErrCorrupt, as is a gap after such a segment). Every later segment, the
+//     last one included, is verified batch by batch from its last good index
+//     entry at or below the clean offset (from its start if there is none):
+//     at the first torn or corrupt batch, zero-filled tail or offset gap, the
+//     log is cut there (that segment is truncated before it is mapped for
+//     good and becomes the active one) and every later segment is deleted,
+//     each deletion logged. A segment that ends cleanly is trimmed, fsynced
+//     and kept. Damage below the clean offset in a segment followed by others
+//     is ErrCorrupt, never cut (a cut would delete the later segments); in the
+//     last segment it is cut with an error logged. Missing or inconsistent
+//     index files are rebuilt by scanning. The recovered log is fsynced and
+//     recorded as clean before Open returns. A directory without the file (a
+//     log written before it existed, when every segment but the last was
+//     fsynced at its roll) trusts every segment but the last.
+//   - Rolling under FsyncAlways fsyncs the old segment before the new
+//     segment's file is created. Under FsyncNever and FsyncInterval the old
+//     segment is fsynced in the background by a goroutine the Log owns (see
+//     flush.go) and appends continue in the new segment at once; a crash can
+//     then leave any number of trailing segments unflushed, which is what
+//     recovery above is for. After each background flush the clean offset
+//     advances to the end of the flushed segment; Close fsyncs everything and
+//     records the whole log as clean. At most maxPendingFlushes (8) rolled
+//     segments wait; a roll beyond that fsyncs inline.
+//   - Options.OnSync, if set, gets the duration of every fsync of segment
+//     data: fsync rounds, Sync, roll flushes (inline or background) and
+//     Close.
 //
 // # Files
 //
@@ -61,6 +80,13 @@
 //	0  i64  largest MaxTimestamp of every batch before this one in the segment
 //	8  u32  batch base offset - segment base offset (equal to the .idx entry)
 //
+// clean-offset is the clean marker (12 bytes), replaced atomically by writing
+// clean-offset.tmp, fsyncing it, renaming it over and fsyncing the directory:
+//
+//	0  u64  clean offset: every batch below it is on stable storage, and
+//	        every segment ending at or below it is complete
+//	8  u32  CRC-32C (Castagnoli) of bytes 0..7
+//
 // Lookup by offset binary-searches .idx for the last entry at or below the
 // offset and walks batch headers from there. Lookup by timestamp finds the
 // last .tix entry whose timestamp is below the target: every batch before it
@@ -77,8 +103,11 @@
 //	            is what orders appends) and across a roll, and briefly by an
 //	            fsync round to read NextOffset and the active segment
 //	Log.gcMu    the pending group-commit round; a leaf
+//	Log.flushMu the rolled segments waiting for a background fsync and how
+//	            far they are flushed; a leaf (taken under mu by a roll, under
+//	            syncMu by a flush). A flush holds syncMu across its fsync.
 //
-// Lock order: lifeMu, then syncMu, then mu; gcMu is taken alone. Readers take
+// Lock order: lifeMu, then syncMu, then mu; gcMu and flushMu are leaves. Readers take
 // no lock: they load NextOffset, StartOffset and the immutable segment list
 // (atomics published by the writer under mu, in the order written position,
 // next offset; list before offsets that live in a new segment; start before

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -372,5 +374,102 @@ func TestAppendLargerThanSegment(t *testing.T) {
 	mustAppend(t, l, big) // rolls to a segment sized for it
 	if hs := readAllBatches(t, l); len(hs) != 3 {
 		t.Fatalf("%d batches", len(hs))
+	}
+}
+
+func TestOnSyncReportsFsyncs(t *testing.T) {
+	rng := newRand(t)
+	ffs := newFaultFS()
+	var calls atomic.Int64
+	o := Options{FS: ffs, SegmentBytes: 4 << 10, Fsync: FsyncPolicy{Mode: FsyncAlways},
+		OnSync: func(d time.Duration) {
+			if d < 0 {
+				t.Errorf("negative fsync duration %v", d)
+			}
+			calls.Add(1)
+		}}
+	l := mustOpen(t, t.TempDir(), o)
+	before := ffs.syncs() // Open's own fsyncs are not reported
+	for range 10 {        // rolls every 4 batches: inline roll fsyncs too
+		if _, err := l.AppendSync(context.Background(), makeBatch(rng, 1, 900, 1, 1), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := calls.Load(), int64(ffs.syncs()-before); got != want || got < 10 {
+		t.Fatalf("OnSync called %d times for %d fsyncs of .log files", got, want)
+	}
+
+	// SetOptions replaces the hook.
+	var calls2 atomic.Int64
+	l = mustOpen(t, t.TempDir(), Options{Fsync: FsyncPolicy{Mode: FsyncAlways}})
+	defer l.Close()
+	o.FS, o.OnSync = nil, func(time.Duration) { calls2.Add(1) }
+	if err := l.SetOptions(o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AppendSync(context.Background(), makeBatch(rng, 1, 10, 1, 1), 1); err != nil {
+		t.Fatal(err)
+	}
+	if calls2.Load() == 0 {
+		t.Fatal("OnSync set by SetOptions not called")
+	}
+}
+
+// unflushedLog leaves a log under fsync never with segments rolled while
+// their background fsync was held back, then crashes it (nothing lost: the
+// files keep what was written). It returns the base offset of each segment.
+// Batches are 964 bytes with 2 offsets each.
+func unflushedLog(t *testing.T, dir string, rolls int) []int64 {
+	t.Helper()
+	rng := newRand(t)
+	ffs := newFaultFS()
+	l := mustOpen(t, dir, Options{FS: ffs, SegmentBytes: 4 << 10, SegmentMaxAge: -1, IndexIntervalBytes: 512})
+	gate := make(chan struct{})
+	ffs.set(func(f *faultFS) { f.gate = gate })
+	for start := l.Segments(); l.Segments() < start+rolls; {
+		mustAppend(t, l, makeBatch(rng, 2, 900, 1, 1))
+	}
+	var bases []int64
+	for _, s := range *l.segs.Load() {
+		bases = append(bases, s.base)
+	}
+	ffs.set(func(f *faultFS) { f.dead = true })
+	close(gate)
+	l.Close()
+	return bases
+}
+
+func TestRecoveryCutsUnflushedSegments(t *testing.T) {
+	dir := t.TempDir()
+	bases := unflushedLog(t, dir, 4)
+	// A torn batch in the second rolled segment: it is cut there and every
+	// later segment is deleted.
+	flipByte(t, segPath(dir, bases[2], logSuffix), 1500)
+	o := Options{SegmentBytes: 4 << 10, SegmentMaxAge: -1, IndexIntervalBytes: 512}
+	l := mustOpen(t, dir, o)
+	hs := readAllBatches(t, l)
+	if l.Segments() != 3 || hs[len(hs)-1].NextOffset() != bases[2]+2 {
+		t.Fatalf("after recovery: %d segments, next %d; want 3 and %d", l.Segments(), l.NextOffset(), bases[2]+2)
+	}
+	for _, b := range bases[3:] {
+		if _, err := os.Stat(segPath(dir, b, logSuffix)); !os.IsNotExist(err) {
+			t.Fatalf("segment %d after the cut not deleted: %v", b, err)
+		}
+	}
+	mustAppend(t, l, makeBatch(newRand(t), 1, 10, 1, 1))
+	readAllBatches(t, l)
+	l.Close()
+
+	// Close made the whole log clean, up to the small batch at position 964
+	// of the segment now active. Roll twice more without flushing, then
+	// damage that small batch: it lies below the clean offset in a segment
+	// that is no longer the last, so Open refuses instead of cutting.
+	unflushedLog(t, dir, 2)
+	flipByte(t, segPath(dir, bases[2], logSuffix), 964+70)
+	if _, err := Open(dir, o); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "below the clean offset") {
+		t.Fatalf("Open with damage below the clean offset: %v", err)
 	}
 }

@@ -22,6 +22,11 @@ type faultFS struct {
 	allocErr error // every Allocate fails with it while set
 	flipNext bool  // the next .log WriteAt stores its data with one bit flipped
 	dead     bool  // crashed: every mutation fails with EIO
+	// gate, while not nil, holds every .log Sync until it is closed (the
+	// Sync then proceeds, failing if dead is set); each held Sync sends on
+	// gateHit if it has room.
+	gate     chan struct{}
+	gateHit  chan struct{}
 	logSyncs int   // successful fsyncs of .log files
 	seq      int64 // numbers writes, so a sync drops exactly the ones before it
 	unsynced map[string][]span
@@ -68,6 +73,13 @@ func (f *faultFS) Remove(name string) error {
 		return &os.PathError{Op: "remove", Path: name, Err: syscall.EIO}
 	}
 	return f.inner.Remove(name)
+}
+
+func (f *faultFS) Rename(oldname, newname string) error {
+	if f.isDead() {
+		return &os.PathError{Op: "rename", Path: oldname, Err: syscall.EIO}
+	}
+	return f.inner.Rename(oldname, newname)
 }
 
 func (f *faultFS) SyncDir(dir string) error {
@@ -160,6 +172,16 @@ func (w *faultFile) WriteAt(p []byte, off int64) (int, error) {
 func (w *faultFile) Sync() error {
 	f := w.fs
 	f.mu.Lock()
+	if gate := f.gate; gate != nil && w.isLog {
+		hit := f.gateHit
+		f.mu.Unlock()
+		select {
+		case hit <- struct{}{}:
+		default:
+		}
+		<-gate
+		f.mu.Lock()
+	}
 	if f.dead {
 		f.mu.Unlock()
 		return eio("fsync", w.name)

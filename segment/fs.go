@@ -18,6 +18,8 @@ type FS interface {
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
 	// Remove unlinks name. Existing mappings of it stay valid.
 	Remove(name string) error
+	// Rename atomically replaces newname with oldname (rename(2)).
+	Rename(oldname, newname string) error
 	// SyncDir fsyncs the directory so created and removed names persist.
 	SyncDir(dir string) error
 }
@@ -80,6 +82,9 @@ func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 
 // Remove implements FS.
 func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// Rename implements FS.
+func (OSFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
 
 // SyncDir implements FS.
 func (OSFS) SyncDir(dir string) error {

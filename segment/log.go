@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rafka/rafka/wire"
 )
@@ -52,6 +53,21 @@ type Log struct {
 	kick chan struct{} // wakes the syncer; capacity 1
 	stop chan struct{} // closed to stop the fsync goroutines
 	wg   sync.WaitGroup
+
+	onSync atomic.Pointer[func(time.Duration)] // Options.OnSync in force
+
+	// flushMu guards the rolled segments waiting for their fsync (flush.go)
+	// and how far they are flushed; a leaf.
+	flushMu   sync.Mutex
+	unflushed []pendingFlush // oldest first; each holds a segment reference
+	flushedTo int64          // every rolled segment ending at or below it is flushed
+
+	// cleanAt is the offset in the clean marker file. Written by Open, then
+	// only by the flusher goroutine, then by Close once the flusher is gone.
+	cleanAt   int64
+	flushKick chan struct{} // wakes the flusher; capacity 1
+	flushStop chan struct{} // closed by Close to stop the flusher
+	flushWG   sync.WaitGroup
 }
 
 // round is one group-commit fsync. Its fields are written before done is
@@ -107,15 +123,37 @@ func Open(dir string, opts Options) (*Log, error) {
 			return fail(ioError("fsync", dir, err))
 		}
 	}
-	for i, base := range bases {
+	clean, ok, err := readClean(fs, dir, &opts)
+	if err != nil {
+		return nil, err
+	}
+	if !ok && len(bases) > 0 {
+		// No marker: a log written before markers existed, when every
+		// segment was fsynced before the next one was created.
+		clean = bases[len(bases)-1]
+	}
+	for i := 0; i < len(bases); i++ {
+		base := bases[i]
 		var s *segment
 		var err error
-		if i < len(bases)-1 {
+		if last := i == len(bases)-1; !last && bases[i+1] <= clean {
 			s, err = openSealed(fs, dir, base, &opts)
 		} else {
-			s, err = recoverActive(fs, dir, base, &opts)
+			nextBase := int64(-1)
+			if !last {
+				nextBase = bases[i+1]
+			}
+			var active bool
+			s, active, err = recoverSegment(fs, dir, base, clean, nextBase, &opts)
+			if err == nil && active && !last {
+				err = removeSegmentsAfter(fs, dir, bases[i+1:], s, &opts)
+				bases = bases[:i+1]
+			}
 		}
 		if err != nil {
+			if s != nil {
+				s.release()
+			}
 			return fail(err)
 		}
 		if i > 0 {
@@ -131,7 +169,12 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := act.logF.Sync(); err != nil {
 		return fail(ioError("fsync", act.logName, err))
 	}
-	l := &Log{dir: dir, fs: fs, opts: opts, active: act, kick: make(chan struct{}, 1)}
+	if err := writeClean(fs, dir, act.next.Load()); err != nil {
+		return fail(err)
+	}
+	l := &Log{dir: dir, fs: fs, opts: opts, active: act, kick: make(chan struct{}, 1),
+		flushKick: make(chan struct{}, 1), flushStop: make(chan struct{}), cleanAt: act.next.Load()}
+	l.flushedTo = act.next.Load()
 	var size int64
 	for _, s := range segs {
 		size += s.written.Load()
@@ -143,8 +186,33 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.size.Store(size)
 	l.maxBatch.Store(int64(opts.MaxBatchBytes))
 	l.mode.Store(int64(opts.Fsync.Mode))
+	l.onSync.Store(&opts.OnSync)
 	l.startGoroutines(opts.Fsync)
+	l.flushWG.Add(1)
+	go l.flusher(l.flushStop)
 	return l, nil
+}
+
+// removeSegmentsAfter deletes the segments with the given base offsets, which
+// follow kept, the segment where recovery cut the log: they hold no
+// acknowledged data (see doc.go). kept's truncation is made durable first;
+// the newest go first.
+func removeSegmentsAfter(fs FS, dir string, bases []int64, kept *segment, o *Options) error {
+	if err := kept.logF.Sync(); err != nil {
+		return ioError("fsync", kept.logName, err)
+	}
+	for i := len(bases) - 1; i >= 0; i-- {
+		s := newSegment(fs, dir, bases[i])
+		o.Logger.Warn("segment: deleting segment after the recovery cut", "file", s.logName,
+			"cut_at_offset", kept.next.Load())
+		if err := s.removeFiles(); err != nil {
+			return err
+		}
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		return ioError("fsync", dir, err)
+	}
+	return nil
 }
 
 func (l *Log) warn(msg string, err error) {
@@ -289,14 +357,24 @@ func (l *Log) makeRoomLocked(n, offsets int64) error {
 	return l.rollLocked(n)
 }
 
-// rollLocked seals the active segment and starts a new one. Order: fsync the
-// old segment (a failure is sticky and nothing changes), create and
-// preallocate the new one (running out of space leaves the old one active and
-// untouched), fsync the directory, trim the old one, publish the new list.
+// rollLocked seals the active segment and starts a new one. Order: write the
+// old segment's index; under FsyncAlways fsync it (a failure is sticky and
+// nothing changes); create and preallocate the new one (running out of space
+// leaves the old one active and untouched); fsync the directory; trim the old
+// one; publish the new list; hand the old one to the flusher (flush.go), which
+// fsyncs it in the background under the other policies and then advances the
+// clean marker. Under those policies the roll fsyncs inline only when
+// maxPendingFlushes rolled segments are already waiting (backpressure).
 func (l *Log) rollLocked(n int64) error {
 	old := l.active
-	if err := old.syncForSealLocked(l.warn); err != nil {
-		return l.fail(err)
+	if err := old.flushIndexLocked(); err != nil {
+		l.warn("index write failed; it will be rebuilt on open", err)
+	}
+	inline := l.opts.Fsync.Mode == FsyncAlways || l.pendingFlushes() >= maxPendingFlushes
+	if inline {
+		if err := l.syncSegment(old); err != nil {
+			return l.fail(err)
+		}
 	}
 	ns, err := createSegment(l.fs, l.dir, old.next.Load(), max(l.opts.SegmentBytes, n))
 	if err != nil {
@@ -309,6 +387,16 @@ func (l *Log) rollLocked(n int64) error {
 	list := append(cloneList(l.segs.Load()), ns)
 	l.segs.Store(&list)
 	l.active = ns
+	if !old.acquire() {
+		panic("BUG: segment: the active segment has no reference")
+	}
+	l.flushMu.Lock()
+	l.unflushed = append(l.unflushed, pendingFlush{s: old, synced: inline})
+	l.flushMu.Unlock()
+	select {
+	case l.flushKick <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -482,6 +570,7 @@ func (l *Log) EnforceRetention() (removed int, err error) {
 		l.start.Store(rest[0].base)
 		l.segs.Store(&rest)
 		l.size.Add(-s.written.Load())
+		s.dropped.Store(true)
 		if err := s.removeFiles(); err != nil {
 			errs = append(errs, err)
 		}
@@ -497,7 +586,7 @@ func (l *Log) EnforceRetention() (removed int, err error) {
 }
 
 // SetOptions changes the settings of an open log: roll, retention, fsync
-// policy, index interval, batch limit, logger and clock. FS cannot change and
+// policy, index interval, batch limit, logger, clock and OnSync. FS cannot change and
 // is ignored. Zero fields take their defaults, as in Open.
 func (l *Log) SetOptions(o Options) error {
 	l.lifeMu.Lock()
@@ -515,6 +604,7 @@ func (l *Log) SetOptions(o Options) error {
 	old := l.opts.Fsync
 	l.opts = o
 	l.maxBatch.Store(int64(o.MaxBatchBytes))
+	l.onSync.Store(&o.OnSync)
 	l.mu.Unlock()
 	if old != o.Fsync {
 		l.stopGoroutines()
@@ -525,7 +615,9 @@ func (l *Log) SetOptions(o Options) error {
 }
 
 // Close stops the fsync goroutines, fsyncs what was appended (under every
-// policy: a clean shutdown loses nothing, for one fsync), trims the active
+// policy: a clean shutdown loses nothing, for one fsync) including rolled
+// segments whose background fsync was pending, records the whole log as
+// clean (so the next Open verifies nothing but the index tail), trims the active
 // segment's preallocated tail and drops the log's references; mappings go
 // when the last View is released. Appends, reads and waits fail with
 // ErrClosed afterwards. It is idempotent and returns the sticky fsync error,
@@ -543,7 +635,13 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 
 	l.stopGoroutines()
-	err := l.syncOnce()
+	close(l.flushStop)
+	l.flushWG.Wait()
+	err := l.syncOnce() // also fsyncs every rolled segment still waiting
+	if err == nil {
+		l.advanceClean(l.durable.Load())
+	}
+	l.releaseUnflushed()
 
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -63,6 +63,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for roll and retention ages. nil is time.Now.
 	Now func() time.Time
+	// OnSync, if not nil, is called with the duration of every fsync of a
+	// segment's .log file that an open Log makes: group-commit and interval
+	// rounds, Sync, the fsync of a rolled segment (inline under always, in the
+	// background otherwise) and Close; failed fsyncs included. It runs on the
+	// goroutine that made the fsync, which may be the one acknowledging
+	// FsyncAlways appenders, so it must be cheap and must not block (a
+	// histogram update). It may be called concurrently. Default nil.
+	OnSync func(d time.Duration)
 }
 
 // withDefaults returns o with zero fields replaced by defaults.

@@ -243,11 +243,23 @@ func rewriteIndex(s *segment, idx, tix []byte) error {
 	return nil
 }
 
-// recoverActive opens the last segment: it verifies batches from the last
-// usable index entry, truncates at the first torn or corrupt batch (or the zero
-// preallocated tail) before mapping the file for good, discards index entries
-// past that point and rebuilds the index tail.
-func recoverActive(fs FS, dir string, base int64, o *Options) (_ *segment, err error) {
+// recoverSegment opens a segment that is not known to be complete on disk
+// (see clean.go): the last one, or one that ends after the clean offset. It
+// verifies batches from the last usable index entry at or below clean (an
+// entry past it may point into data that never reached the disk, with holes
+// before it), or from the start, and ends the good data at the first torn or
+// corrupt batch or at a zero tail.
+//
+// nextBase is the base offset of the following segment, or -1 if there is
+// none. If the good data runs to the end of the file (zeros aside) and meets
+// nextBase, the segment is sealed: its zero tail is trimmed and it is fsynced.
+// Otherwise it becomes the active segment (active is true): truncated there
+// before it is mapped for good, preallocated, its index tail rebuilt; the
+// caller then deletes every later segment. Damage below clean in a segment
+// that is not the last is ErrCorrupt, not cut (a cut would delete the later
+// segments); in the last segment it is cut with an error logged, as the
+// active segment always was.
+func recoverSegment(fs FS, dir string, base, clean, nextBase int64, o *Options) (_ *segment, active bool, err error) {
 	s := newSegment(fs, dir, base)
 	defer func() {
 		if err != nil {
@@ -255,35 +267,35 @@ func recoverActive(fs FS, dir string, base int64, o *Options) (_ *segment, err e
 		}
 	}()
 	if err := s.openFiles(false, false); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	size, err := s.logF.Size()
 	if err != nil {
-		return nil, ioError("stat", s.logName, err)
+		return nil, false, ioError("stat", s.logName, err)
 	}
 	if size > maxAppendBytes+maxSegmentBytes {
-		return nil, fmt.Errorf("%w: %s is %d bytes", ErrCorrupt, s.logName, size)
+		return nil, false, fmt.Errorf("%w: %s is %d bytes", ErrCorrupt, s.logName, size)
 	}
 	// A temporary mapping to scan; unmapped before the truncation below.
 	tmp, err := s.logF.Map(int(size))
 	if err != nil {
-		return nil, ioError("mmap", s.logName, err)
+		return nil, false, ioError("mmap", s.logName, err)
 	}
 	idxRaw, err := readAll(s.idxF, s.idxName)
 	if err != nil {
 		_ = s.logF.Unmap(tmp)
-		return nil, err
+		return nil, false, err
 	}
 	tixRaw, err := readAll(s.tixF, s.tixName)
 	if err != nil {
 		_ = s.logF.Unmap(tmp)
-		return nil, err
+		return nil, false, err
 	}
 	k := validPrefix(idxRaw, tixRaw, size)
 	x := &index{idx: idxRaw[:k*idxEntrySize], tix: tixRaw[:k*tixEntrySize]}
 	for k > 0 {
 		rel, pos := x.entry(k - 1)
-		if headerMatches(tmp, int64(pos), base+int64(rel)) {
+		if base+int64(rel) <= clean && headerMatches(tmp, int64(pos), base+int64(rel)) {
 			break
 		}
 		k--
@@ -310,7 +322,40 @@ func recoverActive(fs FS, dir string, base int64, o *Options) (_ *segment, err e
 			r.lastIdxPos = int64(p)
 		}
 	}
-	if r.end < size && !allZero(tmp[r.end:]) {
+	torn := r.end < size && !allZero(tmp[r.end:])
+	if nextBase >= 0 && !torn && r.next == nextBase {
+		_ = s.logF.Unmap(tmp)
+		if err := rewriteIndexTail(s, r.idx, r.tix, len(idxRaw), len(tixRaw), k); err != nil {
+			o.Logger.Warn("segment: cannot rewrite index", "file", s.idxName, "err", err)
+		}
+		for _, f := range []File{s.idxF, s.tixF} {
+			_ = f.Sync() // rebuilt by the next recovery if lost
+		}
+		if r.end == size { // finishSealed trims and fsyncs otherwise
+			if err := s.logF.Sync(); err != nil {
+				return nil, false, ioError("fsync", s.logName, err)
+			}
+			if s.data, err = s.logF.Map(int(size)); err != nil {
+				return nil, false, ioError("mmap", s.logName, err)
+			}
+		}
+		s.ix.Store(&index{idx: r.idx, tix: r.tix})
+		s, err := s.finishSealed(r, size, o)
+		return s, false, err
+	}
+	switch {
+	case r.next < clean && nextBase >= 0:
+		// Cutting here would also delete the later segments.
+		why := r.stop
+		if why == nil {
+			why = errors.New("end of data")
+		}
+		_ = s.logF.Unmap(tmp)
+		return nil, false, errBelowClean(s.logName, r.end, r.next, clean, why)
+	case r.next < clean:
+		o.Logger.Error("segment: truncating corrupt data that was on stable storage", "file", s.logName,
+			"position", r.end, "size", size, "next_offset", r.next, "clean_offset", clean, "reason", r.stop)
+	case torn:
 		o.Logger.Warn("segment: truncating torn or corrupt tail", "file", s.logName,
 			"position", r.end, "size", size, "next_offset", r.next, "reason", r.stop)
 	}
@@ -327,7 +372,7 @@ func recoverActive(fs FS, dir string, base int64, o *Options) (_ *segment, err e
 
 	if r.end != size {
 		if err := s.logF.Truncate(r.end); err != nil {
-			return nil, ioError("truncate", s.logName, err)
+			return nil, false, ioError("truncate", s.logName, err)
 		}
 	}
 	capacity := max(o.SegmentBytes, r.end)
@@ -336,7 +381,7 @@ func recoverActive(fs FS, dir string, base int64, o *Options) (_ *segment, err e
 		o.Logger.Warn("segment: cannot preallocate", "file", s.logName, "err", err)
 	}
 	if s.data, err = s.logF.Map(int(capacity)); err != nil {
-		return nil, ioError("mmap", s.logName, err)
+		return nil, false, ioError("mmap", s.logName, err)
 	}
 	s.capacity = capacity
 	if err := rewriteIndexTail(s, r.idx, r.tix, len(idxRaw), len(tixRaw), k); err != nil {
@@ -350,7 +395,7 @@ func recoverActive(fs FS, dir string, base int64, o *Options) (_ *segment, err e
 	s.next.Store(r.next)
 	s.maxTs.Store(r.maxTs)
 	s.created = created
-	return s, nil
+	return s, true, nil
 }
 
 // rewriteIndexTail makes the index files hold exactly idx/tix, rewriting only

@@ -56,6 +56,9 @@ type segment struct {
 	// refs counts the Log's own reference (while the segment is listed) plus
 	// one per reader or View. The mapping and files go when it drops to 0.
 	refs atomic.Int64
+	// dropped is set when retention removes the segment, so that a pending
+	// background fsync of it is skipped.
+	dropped atomic.Bool
 
 	// Writer state, guarded by Log.mu.
 	capacity       int64     // bytes preallocated and mapped
@@ -226,31 +229,8 @@ func (s *segment) flushIndexLocked() error {
 	return nil
 }
 
-// syncForSealLocked is the first half of sealing the active segment before a
-// roll: index entries written, and the log and index files fsynced. It runs
-// before the next segment's files exist, so that after a crash a segment
-// followed by another one never lacks data that was in it (Open trusts all but
-// the last segment by size).
-func (s *segment) syncForSealLocked(warn func(msg string, err error)) error {
-	if err := s.flushIndexLocked(); err != nil {
-		warn("index write failed; it will be rebuilt on open", err)
-	}
-	if err := s.logF.Sync(); err != nil {
-		return ioError("fsync", s.logName, err)
-	}
-	for _, f := range []struct {
-		f    File
-		name string
-	}{{s.idxF, s.idxName}, {s.tixF, s.tixName}} {
-		if err := f.f.Sync(); err != nil {
-			warn("index fsync failed; it will be rebuilt on open", ioError("fsync", f.name, err))
-		}
-	}
-	return nil
-}
-
-// sealLocked is the second half: the preallocated tail is cut off and the
-// index switched to mappings of its files. The log file stays mapped while it
+// sealLocked seals the active segment at a roll: the preallocated tail is
+// cut off and the index switched to mappings of its files. The log file stays mapped while it
 // is truncated: the cut removes only bytes past written, which no reader
 // touches (SIGBUS comes only from touching pages wholly past the end of the
 // file). It is best effort: a crash before the cut leaves a zero tail, which

@@ -85,7 +85,9 @@ func (l *Log) intervalSyncer(stop chan struct{}, every time.Duration) {
 
 // syncOnce fsyncs the active segment if anything was appended since the last
 // fsync, and advances durable to the NextOffset read before it started.
-// Earlier segments were fsynced when they were sealed.
+// Rolled segments older than that active segment whose background fsync is
+// still pending are fsynced first (flush.go); earlier ones were fsynced
+// already.
 func (l *Log) syncOnce() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -95,19 +97,27 @@ func (l *Log) syncOnce() error {
 	l.mu.Lock()
 	target := l.next.Load()
 	s := l.active
-	if target <= l.durable.Load() {
-		l.mu.Unlock()
-		return nil
-	}
 	if !s.acquire() {
 		l.mu.Unlock()
 		return ErrClosed
 	}
 	l.mu.Unlock()
-	err := s.logF.Sync()
-	s.release()
+	defer s.release()
+	moved, err := l.flushRolledLocked(s.base)
+	if moved { // let the flusher advance the clean marker
+		select {
+		case l.flushKick <- struct{}{}:
+		default:
+		}
+	}
 	if err != nil {
-		return l.fail(ioError("fsync", s.logName, err))
+		return err
+	}
+	if target <= l.durable.Load() {
+		return nil
+	}
+	if err := l.syncData(s); err != nil {
+		return l.fail(err)
 	}
 	l.durable.Store(target)
 	return nil
