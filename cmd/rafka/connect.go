@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,9 +56,14 @@ func (cf *connFlags) connect(ctx context.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return client.New(ctx,
+	c, err := client.New(ctx,
 		client.WithBrokers(cf.brokers...),
 		client.WithTLSConfig(tlsConf),
 		client.WithControlTimeout(cf.timeout),
 	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach a broker at %s (is `rafka serve` running there? does --tls-ca name its certificate?): %w",
+			strings.Join(cf.brokers, ","), err)
+	}
+	return c, nil
 }
