@@ -67,3 +67,13 @@ func (cf *connFlags) connect(ctx context.Context) (*client.Client, error) {
 	}
 	return c, nil
 }
+
+// with connects, runs fn and closes the client.
+func (cf *connFlags) with(cmd *cobra.Command, fn func(*client.Client) error) error {
+	c, err := cf.connect(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rafka/rafka/client"
 )
 
 func newTopicCmd() *cobra.Command {
@@ -32,16 +34,13 @@ func newTopicCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := cf.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.CreateTopic(cmd.Context(), args[0], partitions, kv); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions\n", args[0], partitions)
-			return nil
+			return cf.with(cmd, func(c *client.Client) error {
+				if err := c.CreateTopic(cmd.Context(), args[0], partitions, kv); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions\n", args[0], partitions)
+				return nil
+			})
 		},
 	}
 	create.Flags().Int32VarP(&partitions, "partitions", "p", 1, "number of partitions")
@@ -53,32 +52,29 @@ func newTopicCmd() *cobra.Command {
 		Short: "List topics",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			topics, err := c.ListTopics(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				type row struct {
-					Name       string `json:"name"`
-					Partitions int    `json:"partitions"`
+			return cf.with(cmd, func(c *client.Client) error {
+				topics, err := c.ListTopics(cmd.Context())
+				if err != nil {
+					return err
 				}
-				rows := []row{}
+				if jsonOut {
+					type row struct {
+						Name       string `json:"name"`
+						Partitions int    `json:"partitions"`
+					}
+					rows := []row{}
+					for _, t := range topics {
+						rows = append(rows, row{t.Name, len(t.Partitions)})
+					}
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "TOPIC\tPARTITIONS")
 				for _, t := range topics {
-					rows = append(rows, row{t.Name, len(t.Partitions)})
+					fmt.Fprintf(w, "%s\t%d\n", t.Name, len(t.Partitions))
 				}
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "TOPIC\tPARTITIONS")
-			for _, t := range topics {
-				fmt.Fprintf(w, "%s\t%d\n", t.Name, len(t.Partitions))
-			}
-			return w.Flush()
+				return w.Flush()
+			})
 		},
 	}
 	list.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
@@ -89,28 +85,25 @@ func newTopicCmd() *cobra.Command {
 		Short: "Show a topic's configuration and partitions",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			d, err := c.DescribeTopic(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if describeJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(d)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "Topic: %s\n\nCONFIG\tVALUE\n", d.Name)
-			for _, k := range slices.Sorted(maps.Keys(d.Configs)) {
-				fmt.Fprintf(w, "%s\t%s\n", k, d.Configs[k])
-			}
-			fmt.Fprintln(w, "\nPARTITION\tLEADER\tSTART\tEND\tHIGH WATERMARK\tBYTES\tSEGMENTS")
-			for _, p := range d.Partitions {
-				fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%d\t%d\n", p.Partition, p.Leader, p.LogStartOffset, p.LogEndOffset, p.HighWatermark, p.SizeBytes, p.Segments)
-			}
-			return w.Flush()
+			return cf.with(cmd, func(c *client.Client) error {
+				d, err := c.DescribeTopic(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if describeJSON {
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(d)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintf(w, "Topic: %s\n\nCONFIG\tVALUE\n", d.Name)
+				for _, k := range slices.Sorted(maps.Keys(d.Configs)) {
+					fmt.Fprintf(w, "%s\t%s\n", k, d.Configs[k])
+				}
+				fmt.Fprintln(w, "\nPARTITION\tLEADER\tSTART\tEND\tHIGH WATERMARK\tBYTES\tSEGMENTS")
+				for _, p := range d.Partitions {
+					fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%d\t%d\n", p.Partition, p.Leader, p.LogStartOffset, p.LogEndOffset, p.HighWatermark, p.SizeBytes, p.Segments)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	describe.Flags().BoolVar(&describeJSON, "json", false, "print JSON")
@@ -129,16 +122,13 @@ func newTopicCmd() *cobra.Command {
 			if len(kv) == 0 {
 				return usagef("give at least one --config key=value")
 			}
-			c, err := cf.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.AlterTopicConfig(cmd.Context(), args[0], kv); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "altered topic %s\n", args[0])
-			return nil
+			return cf.with(cmd, func(c *client.Client) error {
+				if err := c.AlterTopicConfig(cmd.Context(), args[0], kv); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "altered topic %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	alter.Flags().StringArrayVarP(&alterConfigs, "config", "c", nil, "topic config key=value (repeatable)")
@@ -148,16 +138,13 @@ func newTopicCmd() *cobra.Command {
 		Short: "Delete a topic and all its data",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.DeleteTopic(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", args[0])
-			return nil
+			return cf.with(cmd, func(c *client.Client) error {
+				if err := c.DeleteTopic(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(create, list, describe, alter, del)
