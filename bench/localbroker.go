@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -131,25 +132,38 @@ func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker,
 	}
 	args = append(args, cfg.Args...)
 	b.cmd = exec.Command(cfg.Binary, args...)
-	// The child must not outlive us if we die without calling Stop.
+	// The child must not outlive us if we die without calling Stop. Linux
+	// sends Pdeathsig when the *thread* that forked the child exits, and the
+	// Go runtime may end threads, so the child is started and waited for on
+	// a goroutine locked to its thread for the child's whole life.
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
 		b.removeDir()
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	if err := b.cmd.Start(); err != nil {
-		b.removeDir()
-		return nil, fmt.Errorf("bench: start %s: %w", cfg.Binary, err)
-	}
+	started := make(chan error, 1)
 	serving := make(chan [2]string, 1)
-	b.stderrWG.Add(1)
-	go b.readStderr(stderr, serving)
 	go func() {
+		runtime.LockOSThread()
+		// Never unlocked: the thread ends with this goroutine, after the
+		// child has exited.
+		if err := b.cmd.Start(); err != nil {
+			started <- err
+			close(b.exited)
+			return
+		}
+		started <- nil
+		b.stderrWG.Add(1)
+		go b.readStderr(stderr, serving)
 		b.stderrWG.Wait() // Wait closes the pipe: let the reader drain it first
 		b.waitErr = b.cmd.Wait()
 		close(b.exited)
 	}()
+	if err := <-started; err != nil {
+		b.removeDir()
+		return nil, fmt.Errorf("bench: start %s: %w", cfg.Binary, err)
+	}
 
 	timer := time.NewTimer(cfg.StartTimeout)
 	defer timer.Stop()

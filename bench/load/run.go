@@ -81,16 +81,27 @@ func deleteTopic(t Target, topic string) {
 // phase; finishStats fills r.Broker with what was spent since.
 func statsBefore(ctx context.Context, t Target) (bench.ProcStats, bool) { return t.Stats(ctx) }
 
-func finishStats(ctx context.Context, t Target, r *bench.Result, before bench.ProcStats, ok bool) {
+func finishStats(ctx context.Context, t Target, r *bench.Result, before bench.ProcStats, ok bool) error {
 	if !ok {
-		return
+		return nil
 	}
 	after, ok := t.Stats(ctx)
 	if !ok {
-		return
+		// Readable before, not now: the local broker has exited.
+		return errors.New("load: the broker's resource use could not be read after the run: did it exit?")
 	}
 	d := after.Sub(before)
 	r.Broker = &d
+	return nil
+}
+
+// failures turns failed records into an error: a run that lost records
+// must not pass for a successful one.
+func failures(r *bench.Result) error {
+	if r.Errors > 0 {
+		return fmt.Errorf("load: %d records failed (%d succeeded)", r.Errors, r.Records)
+	}
+	return nil
 }
 
 func runProduce(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, error) {
@@ -104,11 +115,11 @@ func runProduce(ctx context.Context, t Target, cfg Config, o Options) (*bench.Re
 	prog.Stop()
 	r := &bench.Result{System: "rafka", Workload: WorkloadProduce, Config: cfg.describe(),
 		Records: c.Records.Load(), Bytes: c.Bytes.Load(), Errors: c.Errors.Load()}
-	finishStats(ctx, t, r, before, statsOK)
+	statsErr := finishStats(ctx, t, r, before, statsOK)
 	s := ack.Summary()
 	r.Ack = &s
 	r.Finish(elapsed, &s)
-	return r, err
+	return r, errors.Join(err, failures(r), statsErr)
 }
 
 // RunProduceConsume runs cfg (a consume from earliest) and returns the
@@ -160,12 +171,12 @@ func runConsumeEarliest(ctx context.Context, t Target, cfg Config, o Options) (*
 	elapsed := sinceUntil(start, last)
 	r := &bench.Result{System: "rafka", Workload: WorkloadConsume, Config: cfg.describe(),
 		Records: c.Records.Load(), Bytes: c.Bytes.Load(), Errors: c.Errors.Load()}
-	finishStats(ctx, t, r, before, statsOK)
+	statsErr := finishStats(ctx, t, r, before, statsOK)
 	r.Finish(elapsed, nil)
 	if err == nil && r.Records != want {
 		err = fmt.Errorf("load: consumed %d records of %d produced", r.Records, want)
 	}
-	return fill, r, err
+	return fill, r, errors.Join(err, failures(r), statsErr)
 }
 
 // runConcurrent runs e2e and consume from latest: consumers subscribe at the
@@ -213,7 +224,7 @@ func runConcurrent(ctx context.Context, t Target, cfg Config, o Options) (*bench
 	r := &bench.Result{System: "rafka", Workload: workload, Config: cfg.describe(),
 		Records: consumed.Records.Load(), Bytes: consumed.Bytes.Load(),
 		Errors: produced.Errors.Load() + consumed.Errors.Load()}
-	finishStats(ctx, t, r, before, statsOK)
+	statsErr := finishStats(ctx, t, r, before, statsOK)
 	a, e := ack.Summary(), e2e.Summary()
 	r.Ack, r.E2E = &a, &e
 	r.Finish(elapsed, &e)
@@ -221,7 +232,7 @@ func runConcurrent(ctx context.Context, t Target, cfg Config, o Options) (*bench
 	if err == nil && r.Records != produced.Records.Load() {
 		err = fmt.Errorf("load: consumed %d records of %d produced", r.Records, produced.Records.Load())
 	}
-	return r, err
+	return r, errors.Join(err, failures(r), statsErr)
 }
 
 func progressWriter(o Options) io.Writer {

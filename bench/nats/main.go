@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -282,18 +283,23 @@ func startServer(ctx context.Context, c config) (*server, error) {
 		args = append(args, "-c", conf)
 	}
 	s := &server{cmd: exec.Command(bin, args...), dir: dir, exited: make(chan struct{})}
+	// Pdeathsig fires when the forking *thread* exits: start and wait for
+	// the child on a goroutine locked to its thread for the child's life.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
+	started := make(chan error, 1)
 	urls := make(chan string, 1)
 	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends after the child
+		if err := s.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil {
@@ -307,6 +313,10 @@ func startServer(ctx context.Context, c config) (*server, error) {
 		_ = s.cmd.Wait()
 		close(s.exited)
 	}()
+	if err := <-started; err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	timer := time.NewTimer(30 * time.Second)
 	defer timer.Stop()
 	select {
