@@ -54,7 +54,10 @@ type Producer struct {
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup // sinks and recoveries
 
-	builders sync.Pool // *wire.BatchBuilder
+	// builders are batch builders whose batches completed, kept for reuse so
+	// their grown buffers are not allocated again (a sync.Pool would drop
+	// them at every GC). Guarded by mu; at most maxFreeBuilders.
+	builders []*wire.BatchBuilder
 
 	closeOnce sync.Once
 	closeErr  error
@@ -90,8 +93,8 @@ type pendingRecord struct {
 // the sink writer that took it from the ready queue.
 type batch struct {
 	part     *partState
-	builder  *wire.BatchBuilder // until built
-	data     []byte             // the encoded batch, once built
+	builder  *wire.BatchBuilder // holds the records, then the built batch, until completion
+	data     []byte             // the encoded batch once built: builder's memory
 	recs     []pendingRecord
 	bytes    int64     // buffer bytes reserved for the records
 	deadline time.Time // while open: when the linger seals it
@@ -143,7 +146,6 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 		spaceFreed: make(chan struct{}),
 		idle:       make(chan struct{}),
 	}
-	p.builders.New = func() any { return wire.NewBatchBuilder() }
 	p.ctx, p.cancel = context.WithCancelCause(c.ctx)
 	if err := c.register(p, nil); err != nil {
 		p.cancel(err)
@@ -222,8 +224,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		sealed = true
 	}
 	if ps.open == nil {
-		b := p.builders.Get().(*wire.BatchBuilder)
-		b.Reset()
+		b := p.getBuilderLocked()
 		ps.open = &batch{part: ps, builder: b, deadline: time.Now().Add(p.cfg.linger)}
 		wake = true // the writer's linger timer must learn of the new batch
 	}
@@ -462,7 +463,7 @@ func (p *Producer) complete(cs []completion) {
 		p.releaseLocked(c.b.bytes)
 		p.pending -= len(c.b.recs)
 		if c.b.builder != nil {
-			p.builders.Put(c.b.builder)
+			p.putBuilderLocked(c.b.builder)
 			c.b.builder = nil
 		}
 		c.b.recs, c.b.data = nil, nil
@@ -472,6 +473,31 @@ func (p *Producer) complete(cs []completion) {
 		p.idle = make(chan struct{})
 	}
 	p.mu.Unlock()
+}
+
+// maxFreeBuilders bounds the builders kept for reuse: enough for the
+// batches of a busy producer in flight at once.
+const maxFreeBuilders = 256
+
+func (p *Producer) getBuilderLocked() *wire.BatchBuilder {
+	n := len(p.builders)
+	if n == 0 {
+		b := wire.NewBatchBuilder()
+		b.Grow(min(p.cfg.maxBatchBytes, 64<<10))
+		return b
+	}
+	b := p.builders[n-1]
+	p.builders = p.builders[:n-1]
+	b.Reset()
+	return b
+}
+
+func (p *Producer) putBuilderLocked(b *wire.BatchBuilder) {
+	// Oversized builders (a batch that grew past the limit with one large
+	// record) are left to the GC.
+	if len(p.builders) < maxFreeBuilders && b.Cap() <= 2*p.cfg.maxBatchBytes {
+		p.builders = append(p.builders, b)
+	}
 }
 
 // sealLocked closes ps's open batch to new records and queues it.

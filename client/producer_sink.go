@@ -197,9 +197,9 @@ func (s *sink) send(fw *wire.FrameWriter, take []*batch) error {
 		if b.data != nil {
 			continue // a retry: built before
 		}
-		data, err := b.builder.Build(p.cfg.codec)
-		p.builders.Put(b.builder)
-		b.builder = nil
+		// Finish builds in place: the batch stays in its builder, which
+		// goes back to the pool when the batch completes.
+		data, err := b.builder.Finish(p.cfg.codec)
 		if err != nil {
 			if buildErrs == nil {
 				buildErrs = make(map[*batch]error)

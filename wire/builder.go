@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/pierrec/lz4/v4"
 )
@@ -18,7 +19,11 @@ const (
 // reusable: after Reset it keeps its buffers, so building allocates nothing
 // per record once they have grown. It is not safe for concurrent use.
 type BatchBuilder struct {
-	recs    []byte // encoded records section, uncompressed
+	// buf is a batch under construction: BatchHeaderSize bytes reserved for
+	// the header, then the encoded records, uncompressed. Finish fills the
+	// header in place, so an uncompressed batch is never copied.
+	buf     []byte
+	out     []byte // Finish's lz4 output, reused
 	count   int32
 	firstTs int64
 	maxTs   int64
@@ -39,7 +44,7 @@ func NewBatchBuilder() *BatchBuilder {
 
 // Reset empties the builder and clears its producer fields, keeping buffers.
 func (b *BatchBuilder) Reset() {
-	b.recs = b.recs[:0]
+	b.buf = b.prefixed()[:BatchHeaderSize]
 	b.count, b.firstTs, b.maxTs = 0, 0, 0
 	b.producerID, b.producerEpoch, b.baseSequence = NoProducerID, NoProducerEpoch, NoSequence
 }
@@ -57,7 +62,29 @@ func (b *BatchBuilder) Len() int { return int(b.count) }
 // Size is the encoded size of the batch built without compression; lz4 gives
 // at most this many bytes. A producer compares Size()+MaxRecordSize(...) with
 // its batch limit before appending.
-func (b *BatchBuilder) Size() int { return BatchHeaderSize + len(b.recs) }
+func (b *BatchBuilder) Size() int { return len(b.prefixed()) }
+
+// prefixed returns buf, making sure it starts with the reserved header.
+func (b *BatchBuilder) prefixed() []byte {
+	if len(b.buf) >= BatchHeaderSize {
+		return b.buf
+	}
+	if cap(b.buf) < BatchHeaderSize {
+		b.buf = make([]byte, 0, 4096)
+	}
+	return b.buf[:BatchHeaderSize]
+}
+
+// Cap is the capacity of the builder's buffer in bytes, for callers that
+// keep builders for reuse and want to bound the memory they hold.
+func (b *BatchBuilder) Cap() int { return cap(b.buf) + cap(b.out) }
+
+// recs is the encoded records section.
+func (b *BatchBuilder) recs() []byte { return b.prefixed()[BatchHeaderSize:] }
+
+// Grow makes room for n more bytes of records, so that filling a batch up to
+// a known size does not grow the buffer step by step.
+func (b *BatchBuilder) Grow(n int) { b.buf = slices.Grow(b.prefixed(), n) }
 
 // MaxRecordSize is an upper bound of the bytes one record with these fields
 // adds to a batch.
@@ -104,7 +131,7 @@ func (b *BatchBuilder) Append(timestampMs int64, key, value []byte, headers []He
 		h := &headers[i]
 		body += varintLen(int64(len(h.Key))) + len(h.Key) + varintLen(int64(len(h.Value))) + len(h.Value)
 	}
-	r := b.recs
+	r := b.prefixed()
 	r = binary.AppendVarint(r, int64(body))
 	r = binary.AppendVarint(r, tsDelta)
 	r = binary.AppendVarint(r, offDelta)
@@ -120,7 +147,7 @@ func (b *BatchBuilder) Append(timestampMs int64, key, value []byte, headers []He
 		r = binary.AppendVarint(r, int64(len(h.Value)))
 		r = append(r, h.Value...)
 	}
-	b.recs = r
+	b.buf = r
 	b.count++
 }
 
@@ -142,8 +169,9 @@ func (b *BatchBuilder) AppendBatch(dst []byte, codec Codec) ([]byte, error) {
 	if codec > CodecLZ4 {
 		return dst, fmt.Errorf("wire: build: unknown codec %d", codec)
 	}
-	if len(b.recs) > MaxRecordsSize {
-		return dst, fmt.Errorf("%w: records section of %d bytes, limit %d", ErrBatchTooLarge, len(b.recs), MaxRecordsSize)
+	recs := b.recs()
+	if len(recs) > MaxRecordsSize {
+		return dst, fmt.Errorf("%w: records section of %d bytes, limit %d", ErrBatchTooLarge, len(recs), MaxRecordsSize)
 	}
 	start := len(dst)
 	dst = b.appendHeader(dst, b.count, b.firstTs, b.maxTs)
@@ -154,11 +182,40 @@ func (b *BatchBuilder) AppendBatch(dst []byte, codec Codec) ([]byte, error) {
 		}
 	}
 	if codec == CodecNone {
-		dst = append(dst, b.recs...)
+		dst = append(dst, recs...)
 	}
 	dst[start+offAttributes] = byte(codec)
 	finishBatch(dst[start:])
 	return dst, nil
+}
+
+// Finish completes the batch inside the builder and returns it: the same
+// bytes AppendBatch would append, without copying the records when they are
+// not compressed. The batch stays valid, and is the builder's, until the next
+// Reset, Append or Finish; a producer keeps the builder with its batch until
+// the batch is acknowledged.
+func (b *BatchBuilder) Finish(codec Codec) ([]byte, error) {
+	if codec == CodecLZ4 {
+		out, err := b.AppendBatch(b.out[:0], codec)
+		b.out = out
+		if err != nil || Codec(out[offAttributes]&CodecMask) == CodecLZ4 {
+			return out, err
+		}
+		// lz4 did not pay: build uncompressed in place instead.
+	}
+	if b.count == 0 {
+		return nil, fmt.Errorf("wire: build: a data batch needs at least one record")
+	}
+	if codec > CodecLZ4 {
+		return nil, fmt.Errorf("wire: build: unknown codec %d", codec)
+	}
+	if len(b.recs()) > MaxRecordsSize {
+		return nil, fmt.Errorf("%w: records section of %d bytes, limit %d", ErrBatchTooLarge, len(b.recs()), MaxRecordsSize)
+	}
+	batch := b.buf
+	b.appendHeader(batch[:0], b.count, b.firstTs, b.maxTs)
+	finishBatch(batch)
+	return batch, nil
 }
 
 // appendLZ4 appends the compressed records section, or leaves dst as it was
@@ -168,16 +225,17 @@ func (b *BatchBuilder) appendLZ4(dst []byte) ([]byte, bool) {
 		b.comp = new(lz4.Compressor)
 	}
 	base := len(dst)
-	limit := len(b.recs) - lz4LengthSize - 1 // must be strictly smaller
+	recs := b.recs()
+	limit := len(recs) - lz4LengthSize - 1 // must be strictly smaller
 	if limit <= 0 {
 		return dst, false
 	}
 	dst = growLen(dst, lz4LengthSize+limit)
-	n, err := b.comp.CompressBlock(b.recs, dst[base+lz4LengthSize:])
+	n, err := b.comp.CompressBlock(recs, dst[base+lz4LengthSize:])
 	if err != nil || n == 0 || n > limit {
 		return dst[:base], false
 	}
-	binary.LittleEndian.PutUint32(dst[base:], uint32(len(b.recs)))
+	binary.LittleEndian.PutUint32(dst[base:], uint32(len(recs)))
 	return dst[:base+lz4LengthSize+n], true
 }
 
