@@ -116,6 +116,10 @@ type partState struct {
 	// recovering: a retriable failure happened; send nothing new until the
 	// recovery ran. recoveryRunning: its goroutine exists.
 	recovering, recoveryRunning bool
+	// busy: the last batch was sealed because it was full, so the next one
+	// will likely fill too and gets a full-size buffer up front instead of
+	// growing it step by step (idle partitions keep small buffers).
+	busy bool
 }
 
 func (ps *partState) hasWork() bool {
@@ -221,10 +225,13 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	var sealed, wake bool
 	if ob := ps.open; ob != nil && ob.builder.Size()+int(size) > p.cfg.maxBatchBytes {
 		p.sealLocked(ps)
-		sealed = true
+		sealed, ps.busy = true, true
 	}
 	if ps.open == nil {
 		b := p.getBuilderLocked()
+		if ps.busy {
+			b.Grow(p.cfg.maxBatchBytes - b.Size())
+		}
 		ps.open = &batch{part: ps, builder: b, deadline: time.Now().Add(p.cfg.linger)}
 		wake = true // the writer's linger timer must learn of the new batch
 	}
@@ -235,7 +242,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	p.pending++
 	if ob.builder.Size() >= p.cfg.maxBatchBytes {
 		p.sealLocked(ps)
-		sealed = true
+		sealed, ps.busy = true, true
 	}
 	s := ps.sink
 	p.mu.Unlock()

@@ -166,6 +166,7 @@ func (s *sink) collect(take []*batch, sealed []topicPartition) ([]*batch, []topi
 		if ob := ps.open; ob != nil {
 			if flush || !now.Before(ob.deadline) {
 				p.sealLocked(ps)
+				ps.busy = false // the linger, not the size, ended it
 				sealed = append(sealed, ps.tp)
 			} else if next.IsZero() || ob.deadline.Before(next) {
 				next = ob.deadline

@@ -27,6 +27,7 @@ type globalFlags struct {
 	brokerArgs []string
 	json       bool
 	progress   time.Duration
+	cpuProfile string
 }
 
 func (g *globalFlags) register(cmd *cobra.Command) {
@@ -40,6 +41,7 @@ func (g *globalFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&g.brokerArgs, "broker-arg", nil, "extra argument for the local `rafka serve` (repeatable), e.g. --broker-arg=--hotstore-bytes=1048576")
 	f.BoolVar(&g.json, "json", false, "print the result as JSON on stdout")
 	f.DurationVar(&g.progress, "progress", time.Second, "progress line interval on stderr (0 disables)")
+	f.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of rafka-bench itself (the client side) to this file")
 }
 
 // target returns the cluster to run against and a function that stops the

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -58,6 +59,21 @@ PATH: build both with
 MB is 10^6 bytes; record and byte counts are of values only.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if g.cpuProfile == "" {
+				return nil
+			}
+			f, err := os.Create(g.cpuProfile)
+			if err != nil {
+				return usageError{fmt.Errorf("--cpuprofile: %w", err)}
+			}
+			return pprof.StartCPUProfile(f)
+		},
+		PersistentPostRun: func(*cobra.Command, []string) {
+			if g.cpuProfile != "" {
+				pprof.StopCPUProfile()
+			}
+		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	g.register(root)
