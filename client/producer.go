@@ -174,9 +174,6 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := p.usable(); err != nil {
-		return err
-	}
 	tm, err := p.c.topicMetadata(ctx, r.Topic, false)
 	if err != nil {
 		return fmt.Errorf("client: produce to %q: %w", r.Topic, err)
@@ -199,14 +196,9 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		r.Timestamp = time.Now()
 	}
 	r.Partition, r.Offset = part, -1
-	if err := p.reserve(ctx, size); err != nil {
-		return err
-	}
-
-	p.mu.Lock()
-	if err := p.usableLocked(); err != nil {
-		p.releaseLocked(size)
-		p.mu.Unlock()
+	// One critical section per record: reserve buffer space (waiting
+	// outside the lock while the buffer is full), then queue the record.
+	if err := p.reserveAndLock(ctx, size); err != nil {
 		return err
 	}
 	tp := topicPartition{r.Topic, part}
@@ -402,12 +394,6 @@ func (p *Producer) abort(err error) {
 	p.c.unregister(p, nil)
 }
 
-func (p *Producer) usable() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.usableLocked()
-}
-
 func (p *Producer) usableLocked() error {
 	if p.closing || p.abortErr != nil {
 		return ErrClosed
@@ -418,16 +404,17 @@ func (p *Producer) usableLocked() error {
 // reserve takes n bytes of the buffer, waiting for space until ctx is done. A
 // record is admitted into an empty buffer whatever its size, so one larger
 // than the buffer cannot block forever.
-func (p *Producer) reserve(ctx context.Context, n int64) error {
+// reserveAndLock reserves n bytes of the buffer, waiting while it is full,
+// and returns with p.mu held; on error p.mu is not held.
+func (p *Producer) reserveAndLock(ctx context.Context, n int64) error {
+	p.mu.Lock()
 	for {
-		p.mu.Lock()
 		if err := p.usableLocked(); err != nil {
 			p.mu.Unlock()
 			return err
 		}
 		if p.bufUsed == 0 || p.bufUsed+n <= p.cfg.bufferBytes {
 			p.bufUsed += n
-			p.mu.Unlock()
 			return nil
 		}
 		freed := p.spaceFreed
@@ -437,6 +424,7 @@ func (p *Producer) reserve(ctx context.Context, n int64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		p.mu.Lock()
 	}
 }
 
