@@ -3,6 +3,7 @@ package segment
 import (
 	"errors"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -155,6 +156,29 @@ func (o *osFile) Map(size int) ([]byte, error) {
 		return nil, &os.PathError{Op: "mmap", Path: o.f.Name(), Err: err}
 	}
 	return b, nil
+}
+
+// pageDropper is implemented by files whose mappings are real mmaps: it
+// drops the process's mapping of the whole pages inside b (the page cache
+// keeps them), so pages a reader touched do not stay in the broker's RSS.
+type pageDropper interface{ DropPages(b []byte) }
+
+// DropPages implements pageDropper with madvise(MADV_DONTNEED), which on a
+// shared file mapping only unmaps: a later read faults the page back in from
+// the page cache, unchanged.
+func (o *osFile) DropPages(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	page := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(&b[0]))
+	end := start + uintptr(len(b))
+	first := (start + page - 1) &^ (page - 1)
+	last := end &^ (page - 1)
+	if last <= first {
+		return
+	}
+	_ = unix.Madvise(b[first-start:last-start], unix.MADV_DONTNEED)
 }
 
 func (o *osFile) Unmap(b []byte) error {

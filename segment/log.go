@@ -434,8 +434,15 @@ func (v *View) Bytes() []byte { return v.b }
 func (v *View) NextOffset() int64 { return v.next }
 
 // Release drops the view's reference. It is idempotent.
+//
+// Release also drops the view's pages from the process's mapping (not from
+// the page cache): without it every segment page a consumer ever read would
+// count in the broker's resident memory until the segment is unmapped.
 func (v *View) Release() {
 	if v.seg != nil && v.done.CompareAndSwap(false, true) {
+		if d, ok := v.seg.logF.(pageDropper); ok {
+			d.DropPages(v.b)
+		}
 		v.seg.release()
 	}
 }
