@@ -102,6 +102,9 @@ func (c Config) Validate() error {
 	if c.RetentionInterval < 0 || c.MaxFetchWait < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
+	if err := c.QUIC.WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.TopicDefaults.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("topic defaults: %w", err))
 	}

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rafka/rafka/node"
+	"github.com/rafka/rafka/quicnet"
 	"github.com/rafka/rafka/wire"
 )
 
@@ -503,9 +505,15 @@ func TestAdminHTTP(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	_, err := node.New(node.Config{DataDir: t.TempDir(), MaxFrameBytes: 10, HotstoreBytes: -1})
-	if err == nil || !strings.Contains(err.Error(), "max frame bytes") || !strings.Contains(err.Error(), "hotstore bytes") {
-		t.Fatalf("want both problems reported, got %v", err)
+	_, err := node.New(node.Config{DataDir: t.TempDir(), MaxFrameBytes: 10, HotstoreBytes: -1,
+		QUIC: quicnet.Config{MaxConnReceiveWindow: 100}})
+	if !errors.Is(err, node.ErrInvalidConfig) {
+		t.Fatalf("want ErrInvalidConfig, got %v", err)
+	}
+	for _, want := range []string{"max frame bytes", "hotstore bytes", "MaxConnReceiveWindow"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q not reported in %v", want, err)
+		}
 	}
 }
 

@@ -102,6 +102,11 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// WithDefaults returns c with every zero field set to its default, as Listen
+// and Dial apply them; callers validating a configuration early use
+// c.WithDefaults().Validate().
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // Validate reports every out-of-range field at once. It expects defaults to
 // have been applied.
 func (c Config) Validate() error {
