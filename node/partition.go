@@ -140,7 +140,7 @@ func (p *partition) read(offset int64, maxBytes int) (readResult, error) {
 		return readResult{}, fmt.Errorf("%w: offset %d beyond log end %d", segment.ErrOffsetOutOfRange, offset, hwm)
 	}
 	if p.ring != nil {
-		buf := getBuf(maxBytes)
+		buf := getBuf()
 		out, next, ok := p.ring.Read(offset, maxBytes, (*buf)[:0])
 		if ok {
 			*buf = out
@@ -188,13 +188,10 @@ func errorCode(err error) wire.ErrorCode {
 // them.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
-func getBuf(n int) *[]byte {
-	b := bufPool.Get().(*[]byte)
-	if cap(*b) < n {
-		*b = make([]byte, 0, n)
-	}
-	return b
-}
+// getBuf returns a pooled buffer; the ring's Read grows it to what it
+// copies, so a tail read of a few KiB does not hold a buffer sized for the
+// largest possible read.
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
 
 func putBuf(b *[]byte) {
 	if cap(*b) > 4<<20 {
