@@ -275,23 +275,9 @@ func (s *segment) seek(offset, w int64) (int64, wire.BatchHeader, error) {
 		start, want = int64(pos), s.base+int64(erel)
 	}
 	for {
-		pos, exp := start, want
-		var err error
-		for pos < w {
-			var h wire.BatchHeader
-			var n int
-			h, n, err = wire.ParseBatchHeader(data[pos:], readLimit)
-			if err == nil && h.BaseOffset != exp {
-				err = fmt.Errorf("base offset %d, expected %d", h.BaseOffset, exp)
-			}
-			if err != nil {
-				break
-			}
-			if offset < h.NextOffset() {
-				return pos, h, nil
-			}
-			pos += int64(n)
-			exp = h.NextOffset()
+		pos, h, found, err := walkHeaders(data, start, want, func(h *wire.BatchHeader) bool { return offset < h.NextOffset() })
+		if found {
+			return pos, h, nil
 		}
 		if start != 0 {
 			start, want = 0, s.base
@@ -302,6 +288,29 @@ func (s *segment) seek(offset, w int64) (int64, wire.BatchHeader, error) {
 		}
 		return 0, wire.BatchHeader{}, fmt.Errorf("%w: %s at position %d looking for offset %d: %w", ErrCorrupt, s.logName, pos, offset, err)
 	}
+}
+
+// walkHeaders walks the batch headers of data from pos, where the batch with
+// base offset exp should start, checking offset continuity, until stop
+// accepts a header. It returns that batch's position and header (found), or
+// found == false with a nil error at the end of data, or the position and
+// error of the first malformed header.
+func walkHeaders(data []byte, pos, exp int64, stop func(*wire.BatchHeader) bool) (int64, wire.BatchHeader, bool, error) {
+	for pos < int64(len(data)) {
+		h, n, err := wire.ParseBatchHeader(data[pos:], readLimit)
+		if err == nil && h.BaseOffset != exp {
+			err = fmt.Errorf("base offset %d, expected %d", h.BaseOffset, exp)
+		}
+		if err != nil {
+			return pos, h, false, err
+		}
+		if stop(&h) {
+			return pos, h, true, nil
+		}
+		pos += int64(n)
+		exp = h.NextOffset()
+	}
+	return pos, wire.BatchHeader{}, false, nil
 }
 
 // read returns whole, verified batches from the one containing offset, at
@@ -346,23 +355,9 @@ func (s *segment) offsetForTime(ts int64) (int64, bool, error) {
 		start, want = int64(pos), s.base+int64(erel)
 	}
 	for {
-		pos, exp := start, want
-		var err error
-		for pos < w {
-			var h wire.BatchHeader
-			var n int
-			h, n, err = wire.ParseBatchHeader(data[pos:], readLimit)
-			if err == nil && h.BaseOffset != exp {
-				err = fmt.Errorf("base offset %d, expected %d", h.BaseOffset, exp)
-			}
-			if err != nil {
-				break
-			}
-			if h.MaxTimestamp >= ts {
-				return h.BaseOffset, true, nil
-			}
-			pos += int64(n)
-			exp = h.NextOffset()
+		pos, h, found, err := walkHeaders(data, start, want, func(h *wire.BatchHeader) bool { return h.MaxTimestamp >= ts })
+		if found {
+			return h.BaseOffset, true, nil
 		}
 		if err == nil {
 			return 0, false, nil
