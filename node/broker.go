@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/segment"
 )
 
 // Broker is one Rafka broker: it hosts topic partitions and serves the
@@ -226,7 +227,7 @@ func (b *Broker) EnforceRetention() {
 	for name, t := range b.topics() {
 		for _, p := range t.parts {
 			n, err := p.log.EnforceRetention()
-			if err != nil && !errors.Is(err, errPartitionClosed) {
+			if err != nil && !errors.Is(err, segment.ErrClosed) {
 				b.log.Warn("retention", "topic", name, "partition", p.id, "err", err)
 			}
 			if n > 0 {
@@ -267,10 +268,7 @@ func (b *Broker) shutdown(ctx context.Context) error {
 	b.wg.Wait()
 	b.adminMu.Lock()
 	for _, t := range b.topics() {
-		for _, p := range t.parts {
-			b.metrics.removePartition(p)
-		}
-		if err := t.close(); err != nil {
+		if err := b.closeTopic(t); err != nil {
 			errs = append(errs, fmt.Errorf("node: close topic %s: %w", t.meta.Name, err))
 		}
 	}

@@ -41,8 +41,9 @@ type Config struct {
 	// closed; the connection survives.
 	MaxFrameBytes int
 	// HotstoreBytes is the per-partition budget of the in-memory ring of
-	// recent batches. Default 8 MiB. Memory use is about this times the number
-	// of partitions with recent writes.
+	// recent batches. Default 8 MiB; negative disables the ring (tail reads
+	// then come from the segment files through the page cache). Memory use is
+	// about this times the number of partitions with recent writes.
 	HotstoreBytes int
 	// TopicDefaults are the configs of a topic created without them.
 	TopicDefaults TopicConfig
@@ -95,9 +96,6 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.MaxFrameBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("max frame bytes %d: at least 65536", c.MaxFrameBytes))
-	}
-	if c.HotstoreBytes < 0 {
-		errs = append(errs, fmt.Errorf("hotstore bytes %d: must not be negative", c.HotstoreBytes))
 	}
 	if c.RetentionInterval < 0 || c.MaxFetchWait < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

@@ -14,8 +14,9 @@ const maxSubscribePartitions = 10000
 // goroutine keeps reading credit frames; the pusher goroutine sends data.
 //
 // Credit flow: the pusher sends while credit > 0 and subtracts each data
-// frame's payload, so credit goes negative by at most one frame
-// (maxReadChunk). The consumer tops it up with SubscribeCredit frames.
+// frame's payload, so credit goes negative by at most one frame (at most
+// maxReadChunk, or one batch when a batch is larger). The consumer tops it
+// up with SubscribeCredit frames.
 type subscription struct {
 	st     *stream
 	parts  []subPartition

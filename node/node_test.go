@@ -81,8 +81,14 @@ func TestProduceFetch(t *testing.T) {
 }
 
 func TestFetchFromDiskAfterRingEviction(t *testing.T) {
-	// A tiny ring: old data must come from the segment.
-	tb := startBroker(t, func(c *node.Config) { c.HotstoreBytes = 4096 })
+	// A tiny ring, then none: old data must come from the segment.
+	for _, hot := range []int{4096, -1} {
+		t.Run(fmt.Sprint(hot), func(t *testing.T) { testFetchFromDisk(t, hot) })
+	}
+}
+
+func testFetchFromDisk(t *testing.T, hotstoreBytes int) {
+	tb := startBroker(t, func(c *node.Config) { c.HotstoreBytes = hotstoreBytes })
 	tb.createTopic("t", 1, nil)
 	rs := tb.stream()
 	for i := range 20 {
@@ -109,7 +115,8 @@ func TestFetchLongPoll(t *testing.T) {
 	tb.createTopic("t", 1, nil)
 	rs := tb.stream()
 	corr := rs.send(wire.APIFetch, &wire.FetchRequest{Topic: "t", Offset: 0, MaxBytes: 1 << 20, MinBytes: 1, MaxWaitMs: 20000})
-	// The fetch is waiting; a produce on another stream releases it.
+	// Once the fetch is parked, a produce on another stream releases it.
+	awaitCondition(t, func() bool { return node.Waiters(tb.b, "t", 0) == 1 })
 	if r := produce(t, tb.stream(), "t", 0, batch(t, "late", 3, wire.CodecNone)); r.Error != wire.ErrNone {
 		t.Fatal(r.Message)
 	}
@@ -276,6 +283,7 @@ func TestTopicAdmin(t *testing.T) {
 		{wire.CreateTopicRequest{Name: "z", Partitions: 1, Configs: map[string]string{"colour": "blue"}}, wire.ErrInvalidConfig},
 		{wire.CreateTopicRequest{Name: "z", Partitions: 1, Configs: map[string]string{node.ConfigFsync: "sometimes"}}, wire.ErrInvalidConfig},
 		{wire.CreateTopicRequest{Name: "z", Partitions: 1, Configs: map[string]string{node.ConfigSegmentBytes: "12"}}, wire.ErrInvalidConfig},
+		{wire.CreateTopicRequest{Name: "z", Partitions: 1, Configs: map[string]string{node.ConfigRetentionMs: "18446744073711"}}, wire.ErrInvalidConfig},
 	}
 	for _, c := range cases {
 		if er := call(wire.APICreateTopic, &c.req); er.Error != c.want {
@@ -421,9 +429,15 @@ func TestSubscribeCreditFlow(t *testing.T) {
 	if d := read(); d.Partition != 0 || len(got) != 10 {
 		t.Fatalf("first frame: %+v, %d records", d, len(got))
 	}
-	// Nothing more may arrive until credit is granted: produce to partition
-	// 1 too, grant credit, and expect everything in order per partition.
+	// Nothing more may arrive until credit is granted: after more data on
+	// partition 1, the next frame is the answer to a malformed credit frame,
+	// not data. Then grant credit and expect everything in order.
 	produce(t, pr, "t", 1, batch(t, "b", 2, wire.CodecNone))
+	sub.send(wire.APISubscribeCredit, &wire.SubscribeCredit{Bytes: -5})
+	var er wire.ErrorResponse
+	if f := sub.recv(&er); f.API != wire.APISubscribeCredit || er.Error != wire.ErrInvalidRequest {
+		t.Fatalf("without credit: api %s %+v", f.API, er)
+	}
 	sub.send(wire.APISubscribeCredit, &wire.SubscribeCredit{Bytes: 10 * size})
 	for len(got) < 42 {
 		read()
@@ -443,12 +457,6 @@ func TestSubscribeCreditFlow(t *testing.T) {
 	produce(t, pr, "t", 1, batch(t, "c", 1, wire.CodecNone))
 	if d := read(); d.Partition != 1 || got[len(got)-1] != "c-0" || d.HighWatermark != 3 {
 		t.Fatalf("live push: %+v %v", d, got[len(got)-1])
-	}
-	// Bad credit is answered, the subscription continues.
-	sub.send(wire.APISubscribeCredit, &wire.SubscribeCredit{Bytes: -5})
-	var er wire.ErrorResponse
-	if sub.recv(&er); er.Error != wire.ErrInvalidRequest {
-		t.Fatalf("negative credit: %+v", er)
 	}
 	// Deleting the topic ends the partitions with an error.
 	var del wire.ErrorResponse
@@ -505,12 +513,12 @@ func TestAdminHTTP(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	_, err := node.New(node.Config{DataDir: t.TempDir(), MaxFrameBytes: 10, HotstoreBytes: -1,
+	_, err := node.New(node.Config{DataDir: t.TempDir(), MaxFrameBytes: 10, RetentionInterval: -1,
 		QUIC: quicnet.Config{MaxConnReceiveWindow: 100}})
 	if !errors.Is(err, node.ErrInvalidConfig) {
 		t.Fatalf("want ErrInvalidConfig, got %v", err)
 	}
-	for _, want := range []string{"max frame bytes", "hotstore bytes", "MaxConnReceiveWindow"} {
+	for _, want := range []string{"max frame bytes", "durations", "MaxConnReceiveWindow"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q not reported in %v", want, err)
 		}
@@ -527,5 +535,17 @@ func TestShutdownDrainsSubscribers(t *testing.T) {
 	defer cancel()
 	if err := tb.b.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown with an idle subscriber: %v", err)
+	}
+}
+
+// awaitCondition polls cond until it holds, failing the test after 10 s.
+func awaitCondition(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10 s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -70,7 +70,17 @@ func (p *partition) append(batches []byte) (segment.AppendResult, error) {
 		return res, err
 	}
 	if p.ring != nil {
-		p.ring.Append(res.BaseOffset, res.NextOffset, batches)
+		// One ring entry per batch, so a tail read starts at the batch
+		// holding its offset, not at the start of the request.
+		for rest := batches; len(rest) > 0; {
+			n := wire.PeekBatchSize(rest)
+			h, _, err := wire.ParseBatchHeader(rest[:n], n)
+			if err != nil {
+				panic("BUG: stored batch does not parse: " + err.Error())
+			}
+			p.ring.Append(h.BaseOffset, h.NextOffset(), rest[:n])
+			rest = rest[n:]
+		}
 	}
 	p.hwm.Store(res.NextOffset)
 	p.appendMu.Unlock()
@@ -144,7 +154,9 @@ func (p *partition) read(offset int64, maxBytes int) (readResult, error) {
 		out, next, ok := p.ring.Read(offset, maxBytes, (*buf)[:0])
 		if ok {
 			*buf = out
-			return readResult{data: out, buf: buf, next: next}, nil
+			r := readResult{data: out, buf: buf, next: next}
+			r.data, r.next = clip(r.data, r.next, hwm)
+			return r, nil
 		}
 		putBuf(buf)
 	}
@@ -152,7 +164,24 @@ func (p *partition) read(offset int64, maxBytes int) (readResult, error) {
 	if err != nil {
 		return readResult{}, err
 	}
-	return readResult{data: v.Bytes(), view: v, next: v.NextOffset()}, nil
+	r := readResult{data: v.Bytes(), view: v, next: v.NextOffset()}
+	r.data, r.next = clip(r.data, r.next, hwm)
+	return r, nil
+}
+
+// clip cuts data (whole batches ending at offset next) before the first
+// batch at or past hwm: an append racing the read may have stored batches
+// that readers may not see yet.
+func clip(data []byte, next, hwm int64) ([]byte, int64) {
+	if next <= hwm {
+		return data, next
+	}
+	for pos := 0; pos < len(data); pos += wire.PeekBatchSize(data[pos:]) {
+		if base := wire.BaseOffset(data[pos:]); base >= hwm {
+			return data[:pos], base
+		}
+	}
+	return data, next
 }
 
 // close stops the partition: appends fail, waiters wake and see closed.

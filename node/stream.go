@@ -187,7 +187,7 @@ func (st *stream) write(fw *wire.FrameWriter, r *response) error {
 	if r.durable != nil {
 		if err := r.durable.WaitDurable(st.b.ctx, r.durableNext); err != nil {
 			r.produce = wire.ProduceResponse{Error: errorCode(err), Message: err.Error()}
-			if errors.Is(err, context.Canceled) {
+			if errors.Is(err, ErrBrokerClosed) || errors.Is(err, context.Canceled) {
 				r.produce.Error = wire.ErrBrokerShuttingDown
 			}
 		}

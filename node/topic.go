@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rafka/rafka/segment"
 	"github.com/rafka/rafka/wire"
 )
 
@@ -128,7 +129,7 @@ func (b *Broker) openTopic(dir string, m topicMeta) (*topic, error) {
 	for i := range m.Partitions {
 		p, err := b.openPartition(t, i)
 		if err != nil {
-			t.close()
+			b.closeTopic(t)
 			return nil, err
 		}
 		t.parts = append(t.parts, p)
@@ -136,10 +137,24 @@ func (b *Broker) openTopic(dir string, m topicMeta) (*topic, error) {
 	return t, nil
 }
 
-func (b *Broker) openPartition(t *topic, id int32) (*partition, error) {
-	opts := t.cfg.segmentOptions()
-	opts.Logger = b.log.With("topic", t.meta.Name, "partition", id)
+// closeTopic closes t's partitions and drops their metrics.
+func (b *Broker) closeTopic(t *topic) error {
+	for _, p := range t.parts {
+		b.metrics.removePartition(p)
+	}
+	return t.close()
+}
+
+// segmentOptions are the log options of one partition of a topic with cfg.
+func (b *Broker) segmentOptions(cfg TopicConfig, topic string, id int32) segment.Options {
+	opts := cfg.segmentOptions()
+	opts.Logger = b.log.With("topic", topic, "partition", id)
 	opts.OnSync = func(d time.Duration) { b.metrics.fsyncDuration.Update(d.Seconds()) }
+	return opts
+}
+
+func (b *Broker) openPartition(t *topic, id int32) (*partition, error) {
+	opts := b.segmentOptions(t.cfg, t.meta.Name, id)
 	p, err := openPartition(t.meta.Name, id, filepath.Join(t.dir, strconv.Itoa(int(id))), opts, b.cfg.HotstoreBytes)
 	if err != nil {
 		return nil, err
@@ -186,12 +201,12 @@ func (b *Broker) loadTopics() (map[string]*topic, error) {
 		}
 		m, err := readTopicMeta(path)
 		if err != nil {
-			closeAll(topics)
+			b.closeAll(topics)
 			return nil, fmt.Errorf("node: topic %q: %w", name, err)
 		}
 		t, err := b.openTopic(path, m)
 		if err != nil {
-			closeAll(topics)
+			b.closeAll(topics)
 			return nil, fmt.Errorf("node: %w", err)
 		}
 		topics[name] = t
@@ -200,9 +215,9 @@ func (b *Broker) loadTopics() (map[string]*topic, error) {
 	return topics, nil
 }
 
-func closeAll(topics map[string]*topic) {
+func (b *Broker) closeAll(topics map[string]*topic) {
 	for _, t := range topics {
-		t.close()
+		b.closeTopic(t)
 	}
 }
 
@@ -241,6 +256,11 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 	}
 	t, err := b.openTopic(final, m)
 	if err != nil {
+		// Leave nothing behind: a half-created topic would block a retry
+		// and fail the next start.
+		if rerr := b.removeTopicDir(final, name); rerr != nil {
+			b.log.Warn("removing a topic that failed to open", "topic", name, "err", rerr)
+		}
 		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
 	}
 	b.setTopic(name, t)
@@ -275,21 +295,27 @@ func (b *Broker) DeleteTopic(name string) error {
 		return &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
 	}
 	b.setTopic(name, nil)
-	for _, p := range t.parts {
-		b.metrics.removePartition(p)
-	}
-	if err := t.close(); err != nil {
+	if err := b.closeTopic(t); err != nil {
 		b.log.Warn("closing deleted topic", "topic", name, "err", err)
 	}
-	gone := filepath.Join(b.topicsDir(), fmt.Sprintf("%s%s-%d", deletingPrefix, name, time.Now().UnixNano()))
-	if err := os.Rename(t.dir, gone); err != nil {
+	if err := b.removeTopicDir(t.dir, name); err != nil {
 		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
+	}
+	b.log.Info("deleted topic", "topic", name)
+	return nil
+}
+
+// removeTopicDir renames a topic directory out of the way (a crash after
+// that leaves a leftover that start-up removes) and deletes it.
+func (b *Broker) removeTopicDir(dir, name string) error {
+	gone := filepath.Join(b.topicsDir(), fmt.Sprintf("%s%s-%d", deletingPrefix, name, time.Now().UnixNano()))
+	if err := os.Rename(dir, gone); err != nil {
+		return err
 	}
 	syncDir(b.topicsDir())
 	if err := os.RemoveAll(gone); err != nil {
 		b.log.Warn("removing deleted topic data", "dir", gone, "err", err)
 	}
-	b.log.Info("deleted topic", "topic", name)
 	return nil
 }
 
@@ -323,10 +349,7 @@ func (b *Broker) AlterTopicConfig(name string, configs map[string]string) error 
 		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
 	}
 	for _, p := range t.parts {
-		opts := cfg.segmentOptions()
-		opts.Logger = b.log.With("topic", name, "partition", p.id)
-		opts.OnSync = func(d time.Duration) { b.metrics.fsyncDuration.Update(d.Seconds()) }
-		if err := p.log.SetOptions(opts); err != nil {
+		if err := p.log.SetOptions(b.segmentOptions(cfg, name, p.id)); err != nil {
 			return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
 		}
 	}

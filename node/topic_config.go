@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -102,7 +103,11 @@ func (c TopicConfig) apply(kv map[string]string) (TopicConfig, error) {
 	}
 	dur := func(k, v string) time.Duration {
 		n := num(k, v)
-		if n < 0 {
+		switch {
+		case n < 0:
+			return -1
+		case n > math.MaxInt64/int64(time.Millisecond):
+			errs = append(errs, fmt.Errorf("%s: %d ms is too large", k, n))
 			return -1
 		}
 		return time.Duration(n) * time.Millisecond

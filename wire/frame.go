@@ -120,6 +120,10 @@ type FrameReader struct {
 	decSrc bytes.Reader
 }
 
+// keptFrameBuffer is the largest buffer a FrameReader keeps between frames:
+// room for a 1 MiB batch (the Go client's default batch limit) plus headers.
+const keptFrameBuffer = 2 << 20
+
 // NewFrameReader returns a reader that rejects frames over maxSize bytes
 // (DefaultMaxFrameSize when maxSize <= 0).
 func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
@@ -146,10 +150,18 @@ func (fr *FrameReader) Next() (Frame, error) {
 	if err := checkFrameLength(length, fr.max); err != nil {
 		return Frame{}, err
 	}
-	if cap(fr.buf) < int(length) {
-		fr.buf = make([]byte, length, max(int(length), 2*cap(fr.buf)))
+	var body []byte
+	switch {
+	case int(length) <= cap(fr.buf):
+		body = fr.buf[:length]
+	case length <= keptFrameBuffer:
+		fr.buf = make([]byte, length, min(max(int(length), 2*cap(fr.buf)), keptFrameBuffer))
+		body = fr.buf
+	default:
+		// A rare large frame gets a buffer of its own, dropped after use,
+		// so one big request does not pin its size for the stream's life.
+		body = make([]byte, length)
 	}
-	body := fr.buf[:length]
 	if _, err := io.ReadFull(fr.r, body); err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			return Frame{}, fmt.Errorf("%w: stream ended inside a %d-byte frame", ErrShortFrame, length)

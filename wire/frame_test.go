@@ -173,3 +173,25 @@ func TestFrameCodecNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocs; decoded %+v", n, got)
 	}
 }
+
+func TestFrameReaderDropsLargeBuffers(t *testing.T) {
+	var stream bytes.Buffer
+	fw := NewFrameWriter(&stream)
+	big := make([]byte, 3*keptFrameBuffer)
+	small := []byte("small")
+	for _, p := range [][]byte{small, big, small} {
+		if err := fw.WriteFrame(FrameHeader{API: APIProduce}, &ProduceRequest{Topic: "t"}, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := NewFrameReader(&stream, 4*keptFrameBuffer)
+	for i, want := range []int{len(small), len(big), len(small)} {
+		f, err := fr.Next()
+		if err != nil || len(f.Payload) != want {
+			t.Fatalf("frame %d: %d bytes, %v", i, len(f.Payload), err)
+		}
+		if cap(fr.buf) > keptFrameBuffer {
+			t.Fatalf("frame %d: reader keeps a %d-byte buffer", i, cap(fr.buf))
+		}
+	}
+}
