@@ -97,6 +97,8 @@
 // # DESIGN: locks
 //
 //	Log.lifeMu  serialises Close and SetOptions (starting/stopping goroutines)
+//	Log.retMu   serialises retention runs; held while their files are deleted
+//	            after mu is released, so appends never wait on unlinks
 //	Log.syncMu  serialises fsync rounds so that durable only grows
 //	Log.mu      the segment list, the active segment, options, and every
 //	            segment's writer state; held across an append's pwrite (that
@@ -107,7 +109,7 @@
 //	            far they are flushed; a leaf (taken under mu by a roll, under
 //	            syncMu by a flush). A flush holds syncMu across its fsync.
 //
-// Lock order: lifeMu, then syncMu, then mu; gcMu and flushMu are leaves. Readers take
+// Lock order: lifeMu, then retMu, then syncMu, then mu; gcMu and flushMu are leaves. Readers take
 // no lock: they load NextOffset, StartOffset and the immutable segment list
 // (atomics published by the writer under mu, in the order written position,
 // next offset; list before offsets that live in a new segment; start before

@@ -22,6 +22,9 @@ type Log struct {
 	// lifeMu serialises Close and SetOptions, which stop and start the
 	// fsync goroutines.
 	lifeMu sync.Mutex
+	// retMu serialises EnforceRetention runs; taken before mu, and held while
+	// files are deleted without mu.
+	retMu sync.Mutex
 
 	// syncMu serialises fsync rounds (syncOnce), so that durable only grows.
 	syncMu sync.Mutex
@@ -555,29 +558,43 @@ func (l *Log) Dir() string { return l.dir }
 // log can stay above RetentionBytes by up to one segment. Files go at once;
 // mappings go when the last View on them is released.
 func (l *Log) EnforceRetention() (removed int, err error) {
+	// retMu keeps runs one at a time, so files are deleted oldest first; the
+	// deletions happen after l.mu is released, so appends never wait on
+	// unlinks and directory fsyncs.
+	l.retMu.Lock()
+	defer l.retMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return 0, ErrClosed
 	}
 	now := l.opts.Now().UnixMilli()
-	var errs []error
-	for {
-		list := *l.segs.Load()
-		if len(list) < 2 {
-			break
-		}
-		s := list[0]
+	list := *l.segs.Load()
+	size := l.size.Load()
+	n := 0
+	for ; len(list)-n >= 2; n++ {
+		s := list[n]
 		byTime := l.opts.RetentionAge > 0 && s.maxTs.Load() < now-l.opts.RetentionAge.Milliseconds()
-		bySize := l.opts.RetentionBytes > 0 && l.size.Load() > l.opts.RetentionBytes
+		bySize := l.opts.RetentionBytes > 0 && size > l.opts.RetentionBytes
 		if !byTime && !bySize {
 			break
 		}
-		rest := append([]*segment(nil), list[1:]...)
+		size -= s.written.Load()
+	}
+	victims := list[:n:n]
+	if n > 0 {
+		rest := append([]*segment(nil), list[n:]...)
 		l.start.Store(rest[0].base)
 		l.segs.Store(&rest)
-		l.size.Add(-s.written.Load())
-		s.dropped.Store(true)
+		for _, s := range victims {
+			l.size.Add(-s.written.Load())
+			s.dropped.Store(true)
+		}
+	}
+	l.mu.Unlock()
+
+	var errs []error
+	for _, s := range victims {
 		if err := s.removeFiles(); err != nil {
 			errs = append(errs, err)
 		}
@@ -587,9 +604,8 @@ func (l *Log) EnforceRetention() (removed int, err error) {
 			errs = append(errs, ioError("fsync", l.dir, err))
 		}
 		s.release()
-		removed++
 	}
-	return removed, errors.Join(errs...)
+	return n, errors.Join(errs...)
 }
 
 // SetOptions changes the settings of an open log: roll, retention, fsync
