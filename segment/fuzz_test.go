@@ -9,7 +9,7 @@ import (
 )
 
 // realSegment returns the .log and .idx bytes of a log written by Log itself.
-func realSegment(f *testing.F, n int) ([]byte, []byte) {
+func realSegment(f testing.TB, n int) ([]byte, []byte) {
 	dir := f.TempDir()
 	l, err := Open(dir, Options{SegmentBytes: 1 << 20, IndexIntervalBytes: 128})
 	if err != nil {
