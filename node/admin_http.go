@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 )
 
 // adminHandler serves /metrics, /healthz, /readyz and /debug/pprof/.
@@ -19,6 +20,10 @@ func (b *Broker) adminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !b.ready.Load() {
 			http.Error(w, "not ready: starting or shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		if off := b.offlinePartitions(); len(off) > 0 {
+			http.Error(w, "not ready: partitions offline:\n"+strings.Join(off, "\n"), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rafka/rafka/quicnet"
 	"github.com/rafka/rafka/segment"
+	"github.com/rafka/rafka/wire"
 )
 
 // Broker is one Rafka broker: it hosts topic partitions and serves the
@@ -199,13 +201,35 @@ func (b *Broker) setTopic(name string, t *topic) {
 	b.topicMap.Store(&m)
 }
 
-// lookup returns the partition or nil.
-func (b *Broker) lookup(topicName string, id int32) *partition {
+// lookup returns the partition, or the error to answer with: unknown topic
+// or partition, or STORAGE_ERROR for a partition whose log is offline.
+func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 	t, ok := b.topics()[topicName]
 	if !ok {
-		return nil
+		return nil, unknownPartition(topicName, id)
 	}
-	return t.partition(id)
+	p := t.partition(id)
+	switch {
+	case p == nil:
+		return nil, unknownPartition(topicName, id)
+	case p.offline != nil:
+		return nil, &wire.Error{Code: wire.ErrStorage, Message: fmt.Sprintf("partition %s/%d is offline: %v", topicName, id, p.offline)}
+	}
+	return p, nil
+}
+
+// offlinePartitions lists the partitions whose logs could not be opened.
+func (b *Broker) offlinePartitions() []string {
+	var out []string
+	for name, t := range b.topics() {
+		for _, p := range t.parts {
+			if p.offline != nil {
+				out = append(out, fmt.Sprintf("%s/%d: %v", name, p.id, p.offline))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (b *Broker) retentionLoop() {
@@ -226,6 +250,9 @@ func (b *Broker) retentionLoop() {
 func (b *Broker) EnforceRetention() {
 	for name, t := range b.topics() {
 		for _, p := range t.parts {
+			if p.offline != nil {
+				continue
+			}
 			n, err := p.log.EnforceRetention()
 			if err != nil && !errors.Is(err, segment.ErrClosed) {
 				b.log.Warn("retention", "topic", name, "partition", p.id, "err", err)

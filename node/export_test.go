@@ -3,8 +3,8 @@ package node
 // Waiters reports how many readers (long-polling fetches, subscriptions)
 // wait on a partition, so tests can await a parked reader.
 func Waiters(b *Broker, topic string, id int32) int {
-	p := b.lookup(topic, id)
-	if p == nil {
+	p, err := b.lookup(topic, id)
+	if err != nil {
 		return 0
 	}
 	p.waitMu.Lock()

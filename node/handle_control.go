@@ -102,6 +102,11 @@ func (b *Broker) describe(name string) *wire.DescribeTopicResponse {
 	}
 	resp := &wire.DescribeTopicResponse{Name: name, Configs: t.cfg.Map()}
 	for _, p := range t.parts {
+		if p.offline != nil {
+			resp.Partitions = append(resp.Partitions, wire.PartitionInfo{Partition: p.id, Leader: b.id,
+				LogStartOffset: -1, LogEndOffset: -1, HighWatermark: -1, SizeBytes: -1, Segments: -1})
+			continue
+		}
 		hwm := p.hwm.Load()
 		resp.Partitions = append(resp.Partitions, wire.PartitionInfo{
 			Partition:      p.id,
@@ -118,9 +123,8 @@ func (b *Broker) describe(name string) *wire.DescribeTopicResponse {
 
 func (b *Broker) listOffsets(req *wire.ListOffsetsRequest) *wire.ListOffsetsResponse {
 	resp := &wire.ListOffsetsResponse{Offset: -1, Timestamp: -1}
-	p := b.lookup(req.Topic, req.Partition)
-	if p == nil {
-		e := unknownPartition(req.Topic, req.Partition)
+	p, e := b.lookup(req.Topic, req.Partition)
+	if e != nil {
 		resp.Error, resp.Message = e.Code, e.Message
 		return resp
 	}

@@ -19,9 +19,8 @@ func (st *stream) handleFetch(f *wire.Frame, r *response) {
 	}
 	hdr := &wire.FetchResponse{HighWatermark: -1, LogStartOffset: -1}
 	r.hdr = hdr
-	p := st.b.lookup(req.Topic, req.Partition)
-	if p == nil {
-		e := unknownPartition(req.Topic, req.Partition)
+	p, e := st.b.lookup(req.Topic, req.Partition)
+	if e != nil {
 		hdr.Error, hdr.Message = e.Code, e.Message
 		st.send(r)
 		return

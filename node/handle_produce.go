@@ -45,9 +45,9 @@ func (st *stream) produce(req *wire.ProduceRequest, payload []byte) (*partition,
 	default:
 		return nil, segment.AppendResult{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf("acks %d: want 0, 1 or -1", req.Acks)}
 	}
-	p := st.b.lookup(req.Topic, req.Partition)
-	if p == nil {
-		return nil, segment.AppendResult{}, unknownPartition(req.Topic, req.Partition)
+	p, e := st.b.lookup(req.Topic, req.Partition)
+	if e != nil {
+		return nil, segment.AppendResult{}, e
 	}
 	if len(payload) == 0 {
 		return nil, segment.AppendResult{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: "produce without batches"}

@@ -94,9 +94,8 @@ func (sub *subscription) add(sp wire.SubscribePartition, seen map[subKey]bool) w
 		return wire.SubscribePartitionResult{Error: wire.ErrInvalidRequest, Message: fmt.Sprintf("%s/%d listed twice", sp.Topic, sp.Partition), Offset: -1}
 	}
 	seen[k] = true
-	p := sub.st.b.lookup(sp.Topic, sp.Partition)
-	if p == nil {
-		e := unknownPartition(sp.Topic, sp.Partition)
+	p, e := sub.st.b.lookup(sp.Topic, sp.Partition)
+	if e != nil {
 		return wire.SubscribePartitionResult{Error: e.Code, Message: e.Message, Offset: -1}
 	}
 	off, start, hwm := sp.Offset, p.log.StartOffset(), p.hwm.Load()

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -547,5 +549,68 @@ func awaitCondition(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 10 s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A partition whose log cannot be opened at start-up (here a segment file
+// removed from the middle of the log) is kept offline: its requests get
+// STORAGE_ERROR, the rest of the broker serves, and /readyz says why.
+func TestOfflinePartitionAtStart(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBrokerIn(t, dir)
+	tb.createTopic("t", 2, map[string]string{node.ConfigSegmentBytes: "1048576", node.ConfigMaxMessageBytes: "1048576"})
+	rs := tb.stream()
+	big := batch(t, strings.Repeat("x", 100<<10), 1, wire.CodecNone)
+	for range 30 {
+		if r := produce(t, rs, "t", 0, slices.Clone(big)); r.Error != wire.ErrNone {
+			t.Fatalf("produce: %+v", r)
+		}
+	}
+	tb.stop()
+	pdir := filepath.Join(dir, "topics", "t", "0")
+	var logs []string
+	ents, _ := os.ReadDir(pdir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log") {
+			logs = append(logs, e.Name())
+		}
+	}
+	if len(logs) < 3 {
+		t.Fatalf("want at least 3 segments, have %v", logs)
+	}
+	if err := os.Remove(filepath.Join(pdir, logs[1])); err != nil {
+		t.Fatal(err)
+	}
+
+	tb2 := startBrokerIn(t, dir, func(c *node.Config) { c.AdminListen = "127.0.0.1:0" })
+	rs = tb2.stream()
+	if r := produce(t, rs, "t", 0, batch(t, "k", 1, wire.CodecNone)); r.Error != wire.ErrStorage || !strings.Contains(r.Message, "offline") {
+		t.Fatalf("produce to the offline partition: %+v", r)
+	}
+	if r, _, _ := fetch(t, rs, "t", 0, 0); r.Error != wire.ErrStorage {
+		t.Fatalf("fetch from the offline partition: %+v", r)
+	}
+	if r := produce(t, rs, "t", 1, batch(t, "k", 1, wire.CodecNone)); r.Error != wire.ErrNone {
+		t.Fatalf("produce to the healthy partition: %+v", r)
+	}
+	var d wire.DescribeTopicResponse
+	rs.call(wire.APIDescribeTopic, &wire.DescribeTopicRequest{Name: "t"}, &d)
+	if d.Error != wire.ErrNone || d.Partitions[0].LogEndOffset != -1 || d.Partitions[1].LogEndOffset != 1 {
+		t.Fatalf("describe: %+v", d)
+	}
+	resp, err := http.Get("http://" + tb2.b.AdminAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "t/0") {
+		t.Fatalf("/readyz: %d %q", resp.StatusCode, body)
+	}
+	// The operator can still delete the broken topic.
+	var er wire.ErrorResponse
+	rs.call(wire.APIDeleteTopic, &wire.DeleteTopicRequest{Name: "t"}, &er)
+	if er.Error != wire.ErrNone {
+		t.Fatalf("delete: %+v", er)
 	}
 }

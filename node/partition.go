@@ -40,6 +40,15 @@ type partition struct {
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{} // guarded by waitMu; each gets a non-blocking send per append
+
+	// offline is why the partition's log could not be opened at start-up
+	// (log and ring are nil then): requests for it get STORAGE_ERROR while
+	// the rest of the broker serves.
+	offline error
+}
+
+func offlinePartition(topic string, id int32, err error) *partition {
+	return &partition{topic: topic, id: id, offline: err, waiters: make(map[chan struct{}]struct{})}
 }
 
 func openPartition(topic string, id int32, dir string, opts segment.Options, hotBytes int) (*partition, error) {
@@ -186,6 +195,9 @@ func clip(data []byte, next, hwm int64) ([]byte, int64) {
 
 // close stops the partition: appends fail, waiters wake and see closed.
 func (p *partition) close() error {
+	if p.offline != nil {
+		return nil
+	}
 	p.appendMu.Lock()
 	p.closed.Store(true)
 	err := p.log.Close()

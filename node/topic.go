@@ -119,8 +119,11 @@ func readTopicMeta(dir string) (topicMeta, error) {
 	return m, nil
 }
 
-// openTopic opens every partition of an existing topic directory.
-func (b *Broker) openTopic(dir string, m topicMeta) (*topic, error) {
+// openTopic opens every partition of an existing topic directory. At
+// start-up (keepOffline) a partition whose log cannot be opened, a corrupt
+// segment say, is kept offline and reported rather than stopping the whole
+// broker; at creation any failure fails the topic.
+func (b *Broker) openTopic(dir string, m topicMeta, keepOffline bool) (*topic, error) {
 	cfg, err := b.cfg.TopicDefaults.apply(m.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("topic %q: %w", m.Name, err)
@@ -128,6 +131,11 @@ func (b *Broker) openTopic(dir string, m topicMeta) (*topic, error) {
 	t := &topic{meta: m, cfg: cfg, dir: dir}
 	for i := range m.Partitions {
 		p, err := b.openPartition(t, i)
+		if err != nil && keepOffline {
+			b.log.Error("partition offline: its log could not be opened; other partitions are served",
+				"topic", m.Name, "partition", i, "err", err)
+			p, err = offlinePartition(m.Name, i, err), nil
+		}
 		if err != nil {
 			b.closeTopic(t)
 			return nil, err
@@ -204,7 +212,7 @@ func (b *Broker) loadTopics() (map[string]*topic, error) {
 			b.closeAll(topics)
 			return nil, fmt.Errorf("node: topic %q: %w", name, err)
 		}
-		t, err := b.openTopic(path, m)
+		t, err := b.openTopic(path, m, true)
 		if err != nil {
 			b.closeAll(topics)
 			return nil, fmt.Errorf("node: %w", err)
@@ -254,7 +262,7 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 		os.RemoveAll(tmp)
 		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
 	}
-	t, err := b.openTopic(final, m)
+	t, err := b.openTopic(final, m, false)
 	if err != nil {
 		// Leave nothing behind: a half-created topic would block a retry
 		// and fail the next start.
@@ -349,6 +357,9 @@ func (b *Broker) AlterTopicConfig(name string, configs map[string]string) error 
 		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
 	}
 	for _, p := range t.parts {
+		if p.offline != nil {
+			continue
+		}
 		if err := p.log.SetOptions(b.segmentOptions(cfg, name, p.id)); err != nil {
 			return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
 		}
