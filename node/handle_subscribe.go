@@ -116,12 +116,10 @@ func (sub *subscription) add(sp wire.SubscribePartition, seen map[subKey]bool) w
 func (sub *subscription) readCredit() {
 	st := sub.st
 	for {
-		f, err := st.fr.Next()
-		if err != nil {
-			st.readFailed(err)
+		f, ok := st.next()
+		if !ok {
 			return
 		}
-		st.b.metrics.bytesIn.Add(f.Size())
 		if f.API != wire.APISubscribeCredit {
 			st.send(&response{fh: f.FrameHeader, hdr: &wire.ErrorResponse{Error: wire.ErrInvalidRequest,
 				Message: "only subscribe_credit frames are accepted on a subscribe stream"}})

@@ -85,16 +85,23 @@ func (b *Broker) serveStream(ctx context.Context, _ *quic.Conn, s *quic.Stream) 
 
 func (st *stream) readLoop() {
 	for {
-		f, err := st.fr.Next()
-		if err != nil {
-			st.readFailed(err)
-			return
-		}
-		st.b.metrics.bytesIn.Add(f.Size())
-		if !st.handle(&f) {
+		f, ok := st.next()
+		if !ok || !st.handle(&f) {
 			return
 		}
 	}
+}
+
+// next reads the next request frame and counts it; false means the stream
+// ended (a bad frame has been answered).
+func (st *stream) next() (wire.Frame, bool) {
+	f, err := st.fr.Next()
+	if err != nil {
+		st.readFailed(err)
+		return wire.Frame{}, false
+	}
+	st.b.metrics.bytesIn.Add(f.Size())
+	return f, true
 }
 
 // readFailed ends the stream after a read error, telling the client why when
