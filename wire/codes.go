@@ -28,6 +28,7 @@ const (
 	ErrNotEnoughReplicas       ErrorCode = 18
 	ErrThrottled               ErrorCode = 19
 	ErrInvalidTimestamp        ErrorCode = 20
+	ErrPartitionOffline        ErrorCode = 21
 )
 
 // CodeInfo describes one error code.
@@ -61,6 +62,7 @@ var Codes = [...]CodeInfo{
 	{ErrNotEnoughReplicas, "NOT_ENOUGH_REPLICAS", "too few in-sync replicas to accept the write", true},
 	{ErrThrottled, "THROTTLED", "the client exceeded its quota; retry after a back-off", true},
 	{ErrInvalidTimestamp, "INVALID_TIMESTAMP", "the batch's timestamps are inconsistent", false},
+	{ErrPartitionOffline, "PARTITION_OFFLINE", "the partition exists but no replica can serve it (its log could not be opened); the message says why", false},
 }
 
 // Info returns the table entry of c; unknown codes get a synthetic entry.
