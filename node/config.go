@@ -62,6 +62,10 @@ type Config struct {
 // ErrInvalidConfig wraps every configuration problem New reports.
 var ErrInvalidConfig = errors.New("node: invalid config")
 
+// DefaultConfig is the configuration New applies to a zero Config: every
+// default in one place, for flags and docs to show.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
 func (c Config) withDefaults() Config {
 	if c.DataDir == "" {
 		c.DataDir = "./rafka-data"
