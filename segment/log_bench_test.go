@@ -190,3 +190,29 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendSmallBatches appends 64 batches of 256 bytes per call under
+// fsync never: the per-batch work (header checks, stamping, indexing)
+// dominates over the pwrite.
+func BenchmarkAppendSmallBatches(b *testing.B) {
+	l := mustOpen(b, b.TempDir(), benchOptions(FsyncPolicy{Mode: FsyncNever}))
+	defer l.Close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	var req []byte
+	for range 64 {
+		req = append(req, makeBatch(rng, 4, 256-64, 1, 1)...)
+	}
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := l.Append(req, 1); err != nil {
+			b.Fatal(err)
+		}
+		if i%(benchSegment/len(req)) == 0 {
+			if _, err := l.EnforceRetention(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
