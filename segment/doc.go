@@ -62,7 +62,11 @@
 //
 // .log is the batches back to back, exactly as on the wire, followed by zeros
 // up to the preallocated size while the segment is active (trimmed when it is
-// sealed or the log is closed):
+// sealed or the log is closed). The active segment is mapped at its full
+// size from the start but preallocated in steps (1 MiB, doubling as it
+// fills, up to SegmentBytes), so an idle partition holds about 1 MiB of disk;
+// an append past the preallocated size extends it first, and a full disk
+// then fails the append before anything is written:
 //
 //	+--------------------------+--------------------------+-----+---------+
 //	| batch: base offset N     | batch: base offset N+c0  | ... | 0 0 0 … |

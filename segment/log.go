@@ -85,6 +85,17 @@ type AppendResult struct {
 	BaseOffset int64 // base offset of the first batch
 	LastOffset int64 // last offset of the last batch
 	NextOffset int64 // the log's next offset after the append
+	// Spans describes each stored batch, in order, so that callers need not
+	// parse the headers again (to cache the batches, say).
+	Spans []Span
+}
+
+// Span is one batch of an append, as stored.
+type Span struct {
+	BaseOffset   int64 // offset stamped on the batch
+	NextOffset   int64 // BaseOffset plus the offsets the batch takes
+	MaxTimestamp int64 // the batch header's max timestamp
+	Start, Len   int   // the batch is batches[Start:Start+Len] of the append
 }
 
 // Open opens the log in dir, creating dir and an empty first segment as
@@ -117,7 +128,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(fs, dir, 0, opts.SegmentBytes)
+		s, err := createSegment(fs, dir, 0, opts.SegmentBytes, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -229,14 +240,16 @@ func (l *Log) stickyErr() error {
 	return nil
 }
 
-// validateAppend checks every batch of an append and returns how many
-// offsets they occupy.
-func validateAppend(batches []byte, maxBatch int) (int64, error) {
+// validateAppend checks every batch of an append and appends a span for
+// each to spans, with its position, length and max timestamp, and the
+// offsets it takes in NextOffset (BaseOffset left 0; Append fills both in).
+// It returns the spans and how many offsets the batches occupy.
+func validateAppend(batches []byte, maxBatch int, spans []Span) ([]Span, int64, error) {
 	if len(batches) == 0 {
-		return 0, fmt.Errorf("segment: empty append: %w", wire.ErrCorruptBatch)
+		return spans, 0, fmt.Errorf("segment: empty append: %w", wire.ErrCorruptBatch)
 	}
 	if len(batches) >= maxAppendBytes {
-		return 0, fmt.Errorf("segment: append of %d bytes: %w", len(batches), wire.ErrBatchTooLarge)
+		return spans, 0, fmt.Errorf("segment: append of %d bytes: %w", len(batches), wire.ErrBatchTooLarge)
 	}
 	var offsets int64
 	for p, i := 0, 0; p < len(batches); i++ {
@@ -245,26 +258,37 @@ func validateAppend(batches []byte, maxBatch int) (int64, error) {
 			if errors.Is(err, wire.ErrShortBatch) {
 				err = fmt.Errorf("%w: %w", wire.ErrCorruptBatch, err)
 			}
-			return 0, fmt.Errorf("segment: batch %d at byte %d: %w", i, p, err)
+			return spans, 0, fmt.Errorf("segment: batch %d at byte %d: %w", i, p, err)
 		}
-		offsets += int64(h.OffsetCount())
+		c := int64(h.OffsetCount())
+		spans = append(spans, Span{NextOffset: c, MaxTimestamp: h.MaxTimestamp, Start: p, Len: n})
+		offsets += c
 		p += n
 	}
 	if offsets > math.MaxUint32 {
-		return 0, fmt.Errorf("segment: append spans %d offsets: %w", offsets, wire.ErrBatchTooLarge)
+		return spans, 0, fmt.Errorf("segment: append spans %d offsets: %w", offsets, wire.ErrBatchTooLarge)
 	}
-	return offsets, nil
+	return spans, offsets, nil
 }
 
-// Append stores one or more complete, concatenated batches. It verifies all
-// of them first (header, checksum, MaxBatchBytes) and stores nothing if any is
-// bad; the error then wraps wire.ErrCorruptBatch or wire.ErrBatchTooLarge. It
-// stamps each batch's base offset (consecutive from NextOffset) and term in
-// the caller's buffer, writes them with one pwrite and publishes them to
-// readers. It does not wait for fsync: see WaitDurable. Safe for concurrent
-// use.
+// Append stores one or more complete, concatenated batches: AppendSpans with
+// spans of its own.
 func (l *Log) Append(batches []byte, term uint64) (AppendResult, error) {
-	offsets, err := validateAppend(batches, int(l.maxBatch.Load()))
+	return l.AppendSpans(batches, term, nil)
+}
+
+// AppendSpans stores one or more complete, concatenated batches. It verifies
+// all of them first (header, checksum, MaxBatchBytes) and stores nothing if
+// any is bad; the error then wraps wire.ErrCorruptBatch or
+// wire.ErrBatchTooLarge. It stamps each batch's base offset (consecutive from
+// NextOffset) and term in the caller's buffer, writes them with one pwrite
+// and publishes them to readers. It does not wait for fsync: see
+// WaitDurable. Each header is parsed once: the result's Spans (spans[:0]
+// grown as needed, so a caller can reuse one slice) describe the batches.
+// The caller must not change batches during the call. Safe for concurrent
+// use.
+func (l *Log) AppendSpans(batches []byte, term uint64, spans []Span) (AppendResult, error) {
+	spans, offsets, err := validateAppend(batches, int(l.maxBatch.Load()), spans[:0])
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -283,22 +307,21 @@ func (l *Log) Append(batches []byte, term uint64) (AppendResult, error) {
 	s := l.active
 	base := s.next.Load()
 	next := base
-	for p := 0; p < len(batches); {
-		h, sz, err := wire.ParseBatchHeader(batches[p:], readLimit)
-		if err != nil { // the caller changed the buffer during the call
-			return AppendResult{}, fmt.Errorf("segment: batch at byte %d changed during append: %w", p, err)
-		}
-		wire.SetBaseOffset(batches[p:], next)
-		wire.SetTerm(batches[p:], term)
-		next += int64(h.OffsetCount())
-		p += sz
+	for i := range spans {
+		sp := &spans[i]
+		b := batches[sp.Start:]
+		wire.SetBaseOffset(b, next)
+		wire.SetTerm(b, term)
+		sp.BaseOffset = next
+		next += sp.NextOffset
+		sp.NextOffset = next
 	}
 	pos := s.written.Load()
 	if _, err := s.logF.WriteAt(batches, pos); err != nil {
 		// Nothing is published; the next append overwrites what was written.
 		return AppendResult{}, ioError("write", s.logName, err)
 	}
-	l.indexLocked(s, batches, pos)
+	l.indexLocked(s, spans, pos)
 	if pos == 0 {
 		s.created = l.opts.Now()
 	}
@@ -306,25 +329,24 @@ func (l *Log) Append(batches []byte, term uint64) (AppendResult, error) {
 	s.next.Store(next)
 	l.size.Add(n)
 	l.next.Store(next)
-	return AppendResult{BaseOffset: base, LastOffset: next - 1, NextOffset: next}, nil
+	return AppendResult{BaseOffset: base, LastOffset: next - 1, NextOffset: next, Spans: spans}, nil
 }
 
 // indexLocked adds index entries for the batches just written at pos, updates
 // the running max timestamp and publishes the new index snapshot.
-func (l *Log) indexLocked(s *segment, batches []byte, pos int64) {
+func (l *Log) indexLocked(s *segment, spans []Span, pos int64) {
 	interval := int64(l.opts.IndexIntervalBytes)
 	maxTs := s.maxTs.Load()
 	added := false
-	for p := 0; p < len(batches); {
-		h, sz, _ := wire.ParseBatchHeader(batches[p:], readLimit)
-		at := pos + int64(p)
+	for i := range spans {
+		sp := &spans[i]
+		at := pos + int64(sp.Start)
 		if at-s.lastIdxPos >= interval {
-			s.idxBuf, s.tixBuf = appendEntry(s.idxBuf, s.tixBuf, uint32(h.BaseOffset-s.base), uint32(at), maxTs)
+			s.idxBuf, s.tixBuf = appendEntry(s.idxBuf, s.tixBuf, uint32(sp.BaseOffset-s.base), uint32(at), maxTs)
 			s.lastIdxPos = at
 			added = true
 		}
-		maxTs = max(maxTs, h.MaxTimestamp)
-		p += sz
+		maxTs = max(maxTs, sp.MaxTimestamp)
 	}
 	if added {
 		s.ix.Store(&index{idx: s.idxBuf, tix: s.tixBuf})
@@ -338,8 +360,9 @@ func (l *Log) indexLocked(s *segment, batches []byte, pos int64) {
 }
 
 // makeRoomLocked rolls the active segment when an append of n bytes and
-// offsets would overfill it or it is too old, and grows an empty segment that
-// is too small for the append.
+// offsets would overfill it or it is too old, grows an empty segment that
+// is too small for the append, and extends the active segment's
+// preallocation when the append would pass it.
 func (l *Log) makeRoomLocked(n, offsets int64) error {
 	s := l.active
 	w := s.written.Load()
@@ -347,7 +370,7 @@ func (l *Log) makeRoomLocked(n, offsets int64) error {
 		if n > s.capacity {
 			return s.growLocked(n)
 		}
-		return nil
+		return s.allocateLocked(n)
 	}
 	roll := w+n > l.opts.SegmentBytes || w+n > s.capacity ||
 		s.next.Load()+offsets-s.base > math.MaxUint32
@@ -355,7 +378,7 @@ func (l *Log) makeRoomLocked(n, offsets int64) error {
 		roll = true
 	}
 	if !roll {
-		return nil
+		return s.allocateLocked(w + n)
 	}
 	return l.rollLocked(n)
 }
@@ -379,7 +402,7 @@ func (l *Log) rollLocked(n int64) error {
 			return l.fail(err)
 		}
 	}
-	ns, err := createSegment(l.fs, l.dir, old.next.Load(), max(l.opts.SegmentBytes, n))
+	ns, err := createSegment(l.fs, l.dir, old.next.Load(), max(l.opts.SegmentBytes, n), n)
 	if err != nil {
 		return err
 	}

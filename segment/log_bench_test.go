@@ -33,6 +33,7 @@ func BenchmarkAppend(b *testing.B) {
 			defer l.Close()
 			batch := makeBatch(rand.New(rand.NewPCG(1, 1)), 16, benchBatch-64, 1, 1)
 			ctx := context.Background()
+			spans := make([]Span, 0, 1)
 			b.SetBytes(benchBatch)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -41,7 +42,7 @@ func BenchmarkAppend(b *testing.B) {
 				if pol.Mode == FsyncAlways {
 					_, err = l.AppendSync(ctx, batch, 1)
 				} else {
-					_, err = l.Append(batch, 1)
+					_, err = l.AppendSpans(batch, 1, spans)
 				}
 				if err != nil {
 					b.Fatal(err)
@@ -202,11 +203,12 @@ func BenchmarkAppendSmallBatches(b *testing.B) {
 	for range 64 {
 		req = append(req, makeBatch(rng, 4, 256-64, 1, 1)...)
 	}
+	spans := make([]Span, 0, 64)
 	b.SetBytes(int64(len(req)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := l.Append(req, 1); err != nil {
+		if _, err := l.AppendSpans(req, 1, spans); err != nil {
 			b.Fatal(err)
 		}
 		if i%(benchSegment/len(req)) == 0 {

@@ -7,7 +7,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ func TestAppendStampsAndReads(t *testing.T) {
 	b := makeBatch(rng, 0, 0, 11, 11) // control batch: one offset
 	c := makeBatch(rng, 5, 200, 13, 20)
 	r := mustAppend(t, l, append(append(append([]byte(nil), a...), b...), c...))
-	if r != (AppendResult{BaseOffset: 0, LastOffset: 8, NextOffset: 9}) {
+	if r.BaseOffset != 0 || r.LastOffset != 8 || r.NextOffset != 9 {
 		t.Fatalf("AppendResult %+v", r)
 	}
 	r = mustAppend(t, l, a)
@@ -351,5 +353,123 @@ func TestOptionsValidate(t *testing.T) {
 		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
+	}
+}
+
+func TestAppendSpans(t *testing.T) {
+	rng := newRand(t)
+	l := mustOpen(t, t.TempDir(), Options{SegmentBytes: 1 << 20})
+	defer l.Close()
+	a := makeBatch(rng, 3, 100, 10, 12)
+	b := makeBatch(rng, 0, 0, 11, 11) // control batch: one offset
+	c := makeBatch(rng, 5, 200, 13, 20)
+	r := mustAppend(t, l, slices.Concat(a, b, c))
+	want := []Span{
+		{BaseOffset: 0, NextOffset: 3, MaxTimestamp: 12, Start: 0, Len: len(a)},
+		{BaseOffset: 3, NextOffset: 4, MaxTimestamp: 11, Start: len(a), Len: len(b)},
+		{BaseOffset: 4, NextOffset: 9, MaxTimestamp: 20, Start: len(a) + len(b), Len: len(c)},
+	}
+	if !slices.Equal(r.Spans, want) {
+		t.Fatalf("spans %+v, want %+v", r.Spans, want)
+	}
+	// A scratch slice is reused for the spans, from its start.
+	scratch := make([]Span, 3, 4)
+	r, err := l.AppendSpans(c, 1, scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Spans) != 1 || &r.Spans[0] != &scratch[0] || r.Spans[0] != (Span{BaseOffset: 9, NextOffset: 14, MaxTimestamp: 20, Len: len(c)}) {
+		t.Fatalf("AppendSpans into scratch: %+v", r.Spans)
+	}
+	// A rejected append reports no spans.
+	bad := slices.Clone(a)
+	bad[len(bad)-1] ^= 1
+	if r, err := l.AppendSpans(slices.Concat(a, bad), 1, scratch); err == nil || len(r.Spans) != 0 {
+		t.Fatalf("corrupt append: %+v, %v", r, err)
+	}
+}
+
+// diskUse is the file's size and the bytes of disk it occupies.
+func diskUse(t *testing.T, name string) (size, used int64) {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(name, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Size, st.Blocks * 512
+}
+
+func TestPreallocationGrowsInSteps(t *testing.T) {
+	rng := newRand(t)
+	dir := t.TempDir()
+	o := Options{SegmentBytes: 16 << 20}
+	l := mustOpen(t, dir, o)
+	name := segPath(dir, 0, logSuffix)
+	if size, used := diskUse(t, name); size != preallocStep || used > 2*preallocStep {
+		t.Fatalf("empty segment: size %d, %d bytes used; want %d preallocated", size, used, preallocStep)
+	}
+	// Filling the first step doubles the preallocation, and so on. (Recent
+	// timestamps: the reopened segment must not roll by age.)
+	now := time.Now().UnixMilli()
+	batch := makeBatch(rng, 1, 256<<10-64, now, now)
+	for i := range 4 {
+		mustAppend(t, l, slices.Clone(batch))
+		if size, _ := diskUse(t, name); size != preallocStep {
+			t.Fatalf("after %d appends within the first step: size %d", i+1, size)
+		}
+	}
+	mustAppend(t, l, slices.Clone(batch))
+	if size, _ := diskUse(t, name); size != 2*preallocStep {
+		t.Fatalf("past the first step: size %d, want %d", size, 2*preallocStep)
+	}
+	for range 3*4 - 1 { // 16 batches: exactly 4 MiB
+		mustAppend(t, l, slices.Clone(batch))
+	}
+	if size, _ := diskUse(t, name); size != 4*preallocStep {
+		t.Fatalf("past the second step: size %d, want %d", size, 4*preallocStep)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopened, the segment keeps its data; the next append doubles it.
+	l = mustOpen(t, dir, o)
+	defer l.Close()
+	if size, _ := diskUse(t, name); size != 4*preallocStep {
+		t.Fatalf("reopened: size %d", size)
+	}
+	mustAppend(t, l, slices.Clone(batch))
+	if size, _ := diskUse(t, name); size != 8*preallocStep {
+		t.Fatalf("reopened, then appended: size %d", size)
+	}
+	if hs := readAllBatches(t, l); len(hs) != 17 {
+		t.Fatalf("%d batches after reopen", len(hs))
+	}
+}
+
+func TestDiskFullWhileGrowingPreallocation(t *testing.T) {
+	rng := newRand(t)
+	dir := t.TempDir()
+	ffs := newFaultFS()
+	l := mustOpen(t, dir, Options{FS: ffs, SegmentBytes: 8 << 20})
+	batch := makeBatch(rng, 1, 512<<10-64, 1, 1)
+	mustAppend(t, l, slices.Clone(batch))
+	mustAppend(t, l, slices.Clone(batch)) // fills the first step exactly
+	next := l.NextOffset()
+	ffs.set(func(f *faultFS) { f.allocErr = syscall.ENOSPC })
+	if _, err := l.Append(slices.Clone(batch), 1); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("append past the preallocation on a full disk: %v", err)
+	}
+	if l.NextOffset() != next || l.Segments() != 1 {
+		t.Fatal("failed append changed the log")
+	}
+	ffs.set(func(f *faultFS) { f.allocErr = nil })
+	mustAppend(t, l, slices.Clone(batch))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, Options{SegmentBytes: 8 << 20})
+	defer l.Close()
+	if hs := readAllBatches(t, l); len(hs) != 3 {
+		t.Fatalf("%d batches after reopen", len(hs))
 	}
 }

@@ -29,8 +29,9 @@ const (
 // Options configures a Log. The zero value is usable: Open fills defaults.
 type Options struct {
 	// SegmentBytes is the size at which the active segment rolls: an append
-	// that would take it past this goes to a new segment. It is also the
-	// preallocation size of each segment file. Default 1 GiB, at most 2 GiB.
+	// that would take it past this goes to a new segment. A segment file is
+	// preallocated in steps up to this size: 1 MiB first, doubling as it
+	// fills. Default 1 GiB, at most 2 GiB.
 	// Smaller segments let retention free space in finer steps; each costs
 	// three files and mappings.
 	SegmentBytes int64

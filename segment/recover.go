@@ -376,9 +376,14 @@ func recoverSegment(fs FS, dir string, base, clean, nextBase int64, o *Options) 
 		}
 	}
 	capacity := max(o.SegmentBytes, r.end)
-	if err := s.preallocate(capacity); err != nil {
-		// Without space the log is still readable; appends will report it.
-		o.Logger.Warn("segment: cannot preallocate", "file", s.logName, "err", err)
+	s.allocated = r.end
+	if alloc := allocTarget(0, r.end, capacity); alloc > r.end {
+		if err := s.preallocate(alloc); err != nil {
+			// Without space the log is still readable; appends will report it.
+			o.Logger.Warn("segment: cannot preallocate", "file", s.logName, "err", err)
+		} else {
+			s.allocated = alloc
+		}
 	}
 	if s.data, err = s.logF.Map(int(capacity)); err != nil {
 		return nil, false, ioError("mmap", s.logName, err)

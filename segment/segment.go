@@ -41,7 +41,8 @@ type segment struct {
 	logF, idxF, tixF          File
 
 	// data maps the .log file read-only. For the active segment its length is
-	// the capacity (the preallocated size); bytes past written are never read.
+	// the capacity (the segment size, of which only allocated bytes are
+	// preallocated); bytes past written are never read.
 	// It is replaced only while written == 0 (see growLocked), when no reader
 	// can be looking at it.
 	data []byte
@@ -61,7 +62,8 @@ type segment struct {
 	dropped atomic.Bool
 
 	// Writer state, guarded by Log.mu.
-	capacity       int64     // bytes preallocated and mapped
+	capacity       int64     // bytes mapped: the most the segment can hold
+	allocated      int64     // bytes preallocated, <= capacity; grown by allocateLocked
 	idxBuf, tixBuf []byte    // every index entry (active segment)
 	flushed        int       // entries already written to the index files
 	lastIdxPos     int64     // position of the last index entry (0: none)
@@ -159,12 +161,41 @@ func (s *segment) preallocate(capacity int64) error {
 	return nil
 }
 
-// createSegment makes a new, empty, preallocated and mapped segment.
-func createSegment(fs FS, dir string, base, capacity int64) (*segment, error) {
+// preallocStep is the first preallocation of a segment; it doubles as the
+// segment fills, up to the segment's capacity, so that an idle partition
+// costs about this much disk rather than a whole segment.
+const preallocStep = 1 << 20
+
+// allocTarget is how far to preallocate a segment of capacity bytes that has
+// allocated bytes preallocated and must now hold need bytes: double (at least
+// preallocStep), never past capacity, never short of need.
+func allocTarget(allocated, need, capacity int64) int64 {
+	return max(need, min(capacity, max(preallocStep, 2*allocated)))
+}
+
+// allocateLocked grows the preallocation so that need bytes fit, in doubling
+// steps. The mapping already spans the capacity, so nothing is remapped.
+// ENOSPC is returned as ErrDiskFull and changes nothing that readers see.
+func (s *segment) allocateLocked(need int64) error {
+	if need <= s.allocated {
+		return nil
+	}
+	t := allocTarget(s.allocated, need, s.capacity)
+	if err := s.preallocate(t); err != nil {
+		return err
+	}
+	s.allocated = t
+	return nil
+}
+
+// createSegment makes a new, empty and mapped segment of capacity bytes,
+// preallocated for its first need bytes (see allocTarget).
+func createSegment(fs FS, dir string, base, capacity, need int64) (*segment, error) {
 	s := newSegment(fs, dir, base)
+	alloc := allocTarget(0, need, capacity)
 	err := s.openFiles(true, true)
 	if err == nil {
-		err = s.preallocate(capacity)
+		err = s.preallocate(alloc)
 	}
 	if err == nil {
 		s.data, err = s.logF.Map(int(capacity))
@@ -177,7 +208,7 @@ func createSegment(fs FS, dir string, base, capacity int64) (*segment, error) {
 		s.removeFiles()
 		return nil, err
 	}
-	s.capacity = capacity
+	s.capacity, s.allocated = capacity, alloc
 	return s, nil
 }
 
@@ -208,7 +239,7 @@ func (s *segment) growLocked(n int64) error {
 		return ioError("mmap", s.logName, err)
 	}
 	_ = s.logF.Unmap(s.data)
-	s.data, s.capacity = m, n
+	s.data, s.capacity, s.allocated = m, n, n
 	return nil
 }
 
