@@ -1,5 +1,8 @@
 package hotstore
 
+// This file holds the chunk of a LockFreeRing: a block of entries written
+// once, published with an atomic count, and pinned by readers.
+
 import "sync/atomic"
 
 // chunk is one block of the ring's memory. The writer appends entries to it

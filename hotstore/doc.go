@@ -52,7 +52,9 @@
 // default. LockFreeRing stays, tested to the same standard, because the
 // balance should shift with many cores and many readers per partition, where
 // Ring serialises every copy: measure again on the deployment hardware
-// before switching.
+// before switching: the broker's Config.HotstoreLockFree (rafka serve
+// --hotstore-lockfree) selects LockFreeRing for every partition, so
+// rafka-bench can compare the two on the same machine. Both implement Store.
 //
 // # LockFreeRing design
 //

@@ -1,5 +1,8 @@
 package hotstore
 
+// This file holds LockFreeRing and its writer side (Append, eviction,
+// Reset); its readers are in read.go.
+
 import (
 	"fmt"
 	"sync/atomic"

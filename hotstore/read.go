@@ -1,5 +1,8 @@
 package hotstore
 
+// This file holds the reader side of LockFreeRing: the search of the live
+// chunks and the pinned copy.
+
 // readResult is the outcome of one read attempt.
 type readResult int
 

@@ -1,5 +1,7 @@
 package hotstore
 
+// This file holds Ring, the mutex-guarded ring the broker uses by default.
+
 import (
 	"fmt"
 	"sync"
