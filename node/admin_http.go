@@ -26,6 +26,10 @@ func (b *Broker) adminHandler() http.Handler {
 			http.Error(w, "not ready: partitions offline:\n"+strings.Join(off, "\n"), http.StatusServiceUnavailable)
 			return
 		}
+		if bad := b.StorageFailing(); len(bad) > 0 {
+			http.Error(w, "not ready: storage failing (disk full or fsync failed):\n"+strings.Join(bad, "\n"), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rafka/rafka/node/meta"
 	"github.com/rafka/rafka/quicnet"
 	"github.com/rafka/rafka/segment"
 	"github.com/rafka/rafka/wire"
@@ -37,6 +38,8 @@ type Broker struct {
 
 	// adminMu serialises topic creation, deletion and config changes.
 	adminMu sync.Mutex
+	// catalog is the set of topics (topic.go); set by New.
+	catalog meta.Catalog
 	// topicMap is replaced (copy on write, under adminMu) on every topic
 	// change, so request handlers look topics up without a lock.
 	topicMap atomic.Pointer[map[string]*topic]
@@ -202,7 +205,7 @@ func (b *Broker) setTopic(name string, t *topic) {
 }
 
 // lookup returns the partition, or the error to answer with: unknown topic
-// or partition, or STORAGE_ERROR for a partition whose log is offline.
+// or partition, or PARTITION_OFFLINE for a partition whose log is offline.
 func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 	t, ok := b.topics()[topicName]
 	if !ok {
@@ -212,8 +215,8 @@ func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 	switch {
 	case p == nil:
 		return nil, unknownPartition(topicName, id)
-	case p.offline != nil:
-		return nil, &wire.Error{Code: wire.ErrStorage, Message: fmt.Sprintf("partition %s/%d is offline: %v", topicName, id, p.offline)}
+	case p.Offline() != nil:
+		return nil, &wire.Error{Code: wire.ErrPartitionOffline, Message: fmt.Sprintf("partition %s/%d is offline: %v", topicName, id, p.Offline())}
 	}
 	return p, nil
 }
@@ -223,8 +226,8 @@ func (b *Broker) offlinePartitions() []string {
 	var out []string
 	for name, t := range b.topics() {
 		for _, p := range t.parts {
-			if p.offline != nil {
-				out = append(out, fmt.Sprintf("%s/%d: %v", name, p.id, p.offline))
+			if p.Offline() != nil {
+				out = append(out, fmt.Sprintf("%s/%d: %v", name, p.ID(), p.Offline()))
 			}
 		}
 	}
@@ -250,15 +253,12 @@ func (b *Broker) retentionLoop() {
 func (b *Broker) EnforceRetention() {
 	for name, t := range b.topics() {
 		for _, p := range t.parts {
-			if p.offline != nil {
-				continue
-			}
-			n, err := p.log.EnforceRetention()
+			n, err := p.EnforceRetention()
 			if err != nil && !errors.Is(err, segment.ErrClosed) {
-				b.log.Warn("retention", "topic", name, "partition", p.id, "err", err)
+				b.log.Warn("retention", "topic", name, "partition", p.ID(), "err", err)
 			}
 			if n > 0 {
-				b.log.Info("retention removed segments", "topic", name, "partition", p.id, "segments", n)
+				b.log.Info("retention removed segments", "topic", name, "partition", p.ID(), "segments", n)
 			}
 		}
 	}

@@ -45,7 +45,15 @@ type Config struct {
 	// then come from the segment files through the page cache). Memory use is
 	// about this times the number of partitions with recent writes.
 	HotstoreBytes int
-	// TopicDefaults are the configs of a topic created without them.
+	// HotstoreLockFree selects the lock-free ring (hotstore.LockFreeRing)
+	// instead of the mutex-guarded one for every partition. Default false:
+	// on 2 cores the two measured even (see hotstore's package
+	// documentation); the lock-free one should win with many cores and many
+	// tail readers per partition, so measure on the deployment hardware
+	// (rafka-bench, or hotstore's BenchmarkTailRead) before turning it on.
+	HotstoreLockFree bool
+	// TopicDefaults are the configs of a topic created without them; each
+	// zero field takes the default TopicConfig documents.
 	TopicDefaults TopicConfig
 	// RetentionInterval is how often retention runs. Default 1 minute.
 	RetentionInterval time.Duration

@@ -3,10 +3,19 @@
 //
 // # Contract
 //
-//   - A partition is a segment.Log plus a hotstore.Ring of its newest batches.
-//     Produce requests are checked (header, checksum, size) and appended as
+//   - Topics are split in two. The catalog (package node/meta: names,
+//     partition counts, config overrides; a file-backed implementation
+//     today) says which topics exist. The broker hosts replicas of their
+//     partitions (package node/replica: log, ring, high watermark, ack
+//     waits), opened and closed as the catalog changes (topic.go). Request
+//     handlers reach a partition only through replica.Partition's methods;
+//     metadata and describe answers come from the catalog, the hosted
+//     replicas and one function naming each partition's leader
+//     (partitionLeader: this broker, until there is a cluster).
+//   - Produce requests are checked (header, checksum, size) and appended as
 //     they arrived; the broker stamps base offsets and the term and never
-//     decompresses or re-encodes a batch.
+//     decompresses or re-encodes a batch. The append returns an ack waiter
+//     that the stream's writer waits on before sending the ack.
 //   - acks=leader (and acks=all, which equals it with one replica) is answered
 //     once the append is durable under the topic's fsync policy: with
 //     fsync=always the ack waits for the group-committed fsync that covers it.
@@ -18,16 +27,19 @@
 //     order (see stream.go). Bad input is answered with an error code and
 //     never stops the broker: an unreadable frame ends its stream only, a
 //     request error only that request.
+//   - A partition whose log cannot be opened at start-up is offline: its
+//     requests get PARTITION_OFFLINE with the reason, and /readyz lists it.
+//     A partition whose appends fail for a full disk or a failed fsync makes
+//     /readyz not ready (Broker.StorageFailing) until an append succeeds.
 //   - Topics live under DataDir/topics; creation and deletion are atomic with
-//     respect to crashes (see topic.go).
+//     respect to crashes (see meta.FileCatalog).
 //
 // # Locks
 //
-// Broker.adminMu serialises topic changes, which publish a new topic map
-// through an atomic pointer; request handlers read it without locks. Per
-// partition, appendMu serialises appends (log then ring then high watermark),
-// and waitMu guards the set of waiting readers; appendMu is taken before
-// waitMu, never the reverse.
+// Broker.adminMu serialises topic changes (catalog, then hosted replicas),
+// which publish a new topic map through an atomic pointer; request handlers
+// read it without locks. Each partition's locks are its own (see package
+// node/replica).
 //
 // # Goroutines
 //

@@ -7,7 +7,5 @@ func Waiters(b *Broker, topic string, id int32) int {
 	if err != nil {
 		return 0
 	}
-	p.waitMu.Lock()
-	defer p.waitMu.Unlock()
-	return len(p.waiters)
+	return p.Watchers()
 }

@@ -3,8 +3,9 @@ package node
 import (
 	"errors"
 	"fmt"
-	"slices"
 
+	"github.com/rafka/rafka/node/meta"
+	"github.com/rafka/rafka/node/replica"
 	"github.com/rafka/rafka/wire"
 )
 
@@ -65,58 +66,69 @@ func errorResponse(err error) *wire.ErrorResponse {
 	return &wire.ErrorResponse{Error: wire.ErrUnknown, Message: err.Error()}
 }
 
-// metadata describes the requested topics (all when names is empty). With a
-// single broker it leads every partition.
+// partitionLeader names the broker that leads a partition and its term, as
+// metadata and describe report them. With one broker it is this broker,
+// for every partition of the catalog; a cluster replaces this with the
+// partition directory's answer.
+func (b *Broker) partitionLeader(topic string, id int32) (leader string, term uint64) {
+	return b.id, replica.Term
+}
+
+// metadata describes the requested topics (all when names is empty), from
+// the catalog; leaders come from partitionLeader.
 func (b *Broker) metadata(names []string) *wire.MetadataResponse {
-	topics := b.topics()
 	resp := &wire.MetadataResponse{Brokers: []wire.BrokerInfo{{ID: b.id, Addr: b.advertised()}}}
+	var infos []meta.TopicInfo
 	if len(names) == 0 {
-		for name := range topics {
-			names = append(names, name)
-		}
-		slices.Sort(names)
+		infos = b.catalog.List()
 	}
 	for _, name := range names {
-		t, ok := topics[name]
+		info, ok := b.catalog.Get(name)
 		if !ok {
 			resp.Topics = append(resp.Topics, wire.TopicMetadata{
 				Name: name, Error: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)})
 			continue
 		}
-		tm := wire.TopicMetadata{Name: name}
-		n := int32(len(t.parts))
+		infos = append(infos, info)
+	}
+	for _, info := range infos {
+		tm := wire.TopicMetadata{Name: info.Name}
+		n := info.Partitions
 		for i := range n {
 			start, end := wire.PartitionRange(i, n)
+			leader, term := b.partitionLeader(info.Name, i)
 			tm.Partitions = append(tm.Partitions, wire.PartitionMetadata{
-				Partition: i, Leader: b.id, Term: singleNodeTerm, HashStart: start, HashEnd: end})
+				Partition: i, Leader: leader, Term: term, HashStart: start, HashEnd: end})
 		}
 		resp.Topics = append(resp.Topics, tm)
 	}
 	return resp
 }
 
+// describe reports a topic's effective config (catalog overrides on the
+// broker's defaults) and, per partition, its leader and the hosted
+// replica's offsets and size (-1 when this broker does not serve it).
 func (b *Broker) describe(name string) *wire.DescribeTopicResponse {
-	t, ok := b.topics()[name]
+	info, ok := b.catalog.Get(name)
 	if !ok {
 		return &wire.DescribeTopicResponse{Name: name, Error: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
 	}
-	resp := &wire.DescribeTopicResponse{Name: name, Configs: t.cfg.Map()}
-	for _, p := range t.parts {
-		if p.offline != nil {
-			resp.Partitions = append(resp.Partitions, wire.PartitionInfo{Partition: p.id, Leader: b.id,
-				LogStartOffset: -1, LogEndOffset: -1, HighWatermark: -1, SizeBytes: -1, Segments: -1})
-			continue
+	cfg, err := b.cfg.TopicDefaults.apply(info.Configs)
+	if err != nil {
+		return &wire.DescribeTopicResponse{Name: name, Error: wire.ErrInvalidConfig, Message: err.Error()}
+	}
+	resp := &wire.DescribeTopicResponse{Name: name, Configs: cfg.Map()}
+	t := b.topics()[name]
+	for i := range info.Partitions {
+		leader, _ := b.partitionLeader(name, i)
+		pi := wire.PartitionInfo{Partition: i, Leader: leader,
+			LogStartOffset: -1, LogEndOffset: -1, HighWatermark: -1, SizeBytes: -1, Segments: -1}
+		if p := t.partition(i); p != nil {
+			st := p.Stats()
+			pi.LogStartOffset, pi.LogEndOffset, pi.HighWatermark = st.LogStartOffset, st.LogEndOffset, st.HighWatermark
+			pi.SizeBytes, pi.Segments = st.SizeBytes, int32(st.Segments)
 		}
-		hwm := p.hwm.Load()
-		resp.Partitions = append(resp.Partitions, wire.PartitionInfo{
-			Partition:      p.id,
-			Leader:         b.id,
-			LogStartOffset: p.log.StartOffset(),
-			LogEndOffset:   hwm,
-			HighWatermark:  hwm,
-			SizeBytes:      p.log.Size(),
-			Segments:       int32(p.log.Segments()),
-		})
+		resp.Partitions = append(resp.Partitions, pi)
 	}
 	return resp
 }
@@ -130,18 +142,18 @@ func (b *Broker) listOffsets(req *wire.ListOffsetsRequest) *wire.ListOffsetsResp
 	}
 	switch ts := req.Timestamp; {
 	case ts == wire.OffsetLatest:
-		resp.Offset = p.hwm.Load()
+		resp.Offset = p.HighWatermark()
 	case ts == wire.OffsetEarliest:
-		resp.Offset = p.log.StartOffset()
+		resp.Offset = p.LogStartOffset()
 	case ts < 0:
 		resp.Error, resp.Message = wire.ErrInvalidTimestamp, fmt.Sprintf("timestamp %d: unix ms, -1 (latest) or -2 (earliest)", ts)
 	default:
-		off, err := p.log.OffsetForTimestamp(ts)
+		off, err := p.OffsetForTimestamp(ts)
 		if err != nil {
 			resp.Error, resp.Message = errorCode(err), err.Error()
 			return resp
 		}
-		resp.Offset = min(off, p.hwm.Load())
+		resp.Offset = off
 		resp.Timestamp = ts
 	}
 	return resp

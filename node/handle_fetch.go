@@ -25,19 +25,19 @@ func (st *stream) handleFetch(f *wire.Frame, r *response) {
 		st.send(r)
 		return
 	}
-	if req.MinBytes > 0 && req.MaxWaitMs > 0 && req.Offset == p.hwm.Load() {
+	if req.MinBytes > 0 && req.MaxWaitMs > 0 && req.Offset == p.HighWatermark() {
 		st.awaitData(p, req.Offset, min(time.Duration(req.MaxWaitMs)*time.Millisecond, st.b.cfg.MaxFetchWait))
 	}
 	maxBytes := int(req.MaxBytes)
 	if maxBytes <= 0 || maxBytes > maxReadChunk {
 		maxBytes = maxReadChunk
 	}
-	res, err := p.read(req.Offset, maxBytes)
-	hdr.HighWatermark, hdr.LogStartOffset = p.hwm.Load(), p.log.StartOffset()
+	res, err := p.Read(req.Offset, maxBytes)
+	hdr.HighWatermark, hdr.LogStartOffset = p.HighWatermark(), p.LogStartOffset()
 	if err != nil {
 		hdr.Error, hdr.Message = errorCode(err), err.Error()
 	}
-	r.data = res
+	r.data = newReadResult(res)
 	st.send(r)
 }
 
@@ -45,11 +45,11 @@ func (st *stream) handleFetch(f *wire.Frame, r *response) {
 // wait elapses, the partition closes or the stream ends.
 func (st *stream) awaitData(p *partition, offset int64, wait time.Duration) {
 	ch := make(chan struct{}, 1)
-	p.watch(ch)
-	defer p.unwatch(ch)
+	p.Watch(ch)
+	defer p.Unwatch(ch)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for p.hwm.Load() <= offset && !p.closed.Load() {
+	for p.HighWatermark() <= offset && !p.Closed() {
 		select {
 		case <-ch:
 		case <-timer.C:

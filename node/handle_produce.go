@@ -3,21 +3,22 @@ package node
 import (
 	"fmt"
 
-	"github.com/rafka/rafka/segment"
+	"github.com/rafka/rafka/node/replica"
 	"github.com/rafka/rafka/wire"
 )
 
 // handleProduce appends the request's batches to the partition. The append
 // happens before the next frame is read, so batches of one stream keep their
-// order; the ack (if any) waits in the writer for fsync when the topic's
-// policy is always, letting one fsync cover every request appended before
-// it (group commit across requests and streams).
+// order; the ack (if any) is held by the writer until the partition's ack
+// waiter returns (durable under the topic's fsync policy), letting one fsync
+// cover every request appended before it (group commit across requests and
+// streams).
 func (st *stream) handleProduce(f *wire.Frame, r *response) {
 	var req wire.ProduceRequest
 	if !st.decode(f, r, &req) {
 		return
 	}
-	p, res, err := st.produce(&req, f.Payload)
+	res, ack, err := st.produce(&req, f.Payload)
 	if req.Acks == wire.AcksNone {
 		if err != nil {
 			st.b.log.Debug("produce with acks=none failed", "topic", req.Topic, "partition", req.Partition, "err", err)
@@ -35,28 +36,28 @@ func (st *stream) handleProduce(f *wire.Frame, r *response) {
 		return
 	}
 	r.produce = wire.ProduceResponse{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset}
-	r.durable, r.durableNext = p.log, res.NextOffset
+	r.ack = ack
 	st.send(r)
 }
 
-func (st *stream) produce(req *wire.ProduceRequest, payload []byte) (*partition, segment.AppendResult, *wire.Error) {
+func (st *stream) produce(req *wire.ProduceRequest, payload []byte) (replica.AppendResult, replica.AckWaiter, *wire.Error) {
 	switch req.Acks {
 	case wire.AcksNone, wire.AcksLeader, wire.AcksAll:
 	default:
-		return nil, segment.AppendResult{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf("acks %d: want 0, 1 or -1", req.Acks)}
+		return replica.AppendResult{}, replica.AckWaiter{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf("acks %d: want 0, 1 or -1", req.Acks)}
 	}
 	p, e := st.b.lookup(req.Topic, req.Partition)
 	if e != nil {
-		return nil, segment.AppendResult{}, e
+		return replica.AppendResult{}, replica.AckWaiter{}, e
 	}
 	if len(payload) == 0 {
-		return nil, segment.AppendResult{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: "produce without batches"}
+		return replica.AppendResult{}, replica.AckWaiter{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: "produce without batches"}
 	}
-	res, err := p.append(payload)
+	res, ack, err := p.Append(payload, req.Acks)
 	if err != nil {
-		return nil, res, &wire.Error{Code: errorCode(err), Message: err.Error()}
+		return res, ack, &wire.Error{Code: errorCode(err), Message: err.Error()}
 	}
-	return p, res, nil
+	return res, ack, nil
 }
 
 func unknownPartition(topic string, partition int32) *wire.Error {

@@ -67,7 +67,7 @@ func (st *stream) handleSubscribe(f *wire.Frame, r *response) {
 		return
 	}
 	for _, sp := range sub.parts {
-		sp.p.watch(sub.wake)
+		sp.p.Watch(sub.wake)
 	}
 	pusherDone := make(chan struct{})
 	go func() {
@@ -78,7 +78,7 @@ func (st *stream) handleSubscribe(f *wire.Frame, r *response) {
 	close(sub.stop)
 	<-pusherDone
 	for _, sp := range sub.parts {
-		sp.p.unwatch(sub.wake)
+		sp.p.Unwatch(sub.wake)
 	}
 }
 
@@ -98,7 +98,7 @@ func (sub *subscription) add(sp wire.SubscribePartition, seen map[subKey]bool) w
 	if e != nil {
 		return wire.SubscribePartitionResult{Error: e.Code, Message: e.Message, Offset: -1}
 	}
-	off, start, hwm := sp.Offset, p.log.StartOffset(), p.hwm.Load()
+	off, start, hwm := sp.Offset, p.LogStartOffset(), p.HighWatermark()
 	switch {
 	case off == wire.OffsetLatest:
 		off = hwm
@@ -158,7 +158,7 @@ func (sub *subscription) push() {
 			if credit <= 0 {
 				break
 			}
-			if sp.offset >= sp.p.hwm.Load() && !sp.p.closed.Load() {
+			if sp.offset >= sp.p.HighWatermark() && !sp.p.Closed() {
 				continue
 			}
 			sent = sub.pushOne(sp, int(min(credit, maxReadChunk))) || sent
@@ -181,8 +181,8 @@ func (sub *subscription) push() {
 
 // pushOne queues one data frame for sp; it reports whether it sent anything.
 func (sub *subscription) pushOne(sp *subPartition, maxBytes int) bool {
-	res, err := sp.p.read(sp.offset, maxBytes)
-	hdr := &wire.SubscribeData{Topic: sp.topic, Partition: sp.id, HighWatermark: sp.p.hwm.Load()}
+	res, err := sp.p.Read(sp.offset, maxBytes)
+	hdr := &wire.SubscribeData{Topic: sp.topic, Partition: sp.id, HighWatermark: sp.p.HighWatermark()}
 	r := &response{fh: wire.FrameHeader{API: wire.APISubscribeData, Corr: sub.corr}, hdr: hdr}
 	if err != nil {
 		hdr.Error, hdr.Message = errorCode(err), err.Error()
@@ -190,13 +190,13 @@ func (sub *subscription) pushOne(sp *subPartition, maxBytes int) bool {
 		sub.st.send(r)
 		return true
 	}
-	if len(res.data) == 0 {
-		res.release()
+	if len(res.Data) == 0 {
+		res.Release()
 		return false
 	}
-	r.data = res
-	sp.offset = res.next
-	sub.credit.Add(-int64(len(res.data)))
+	r.data = newReadResult(res)
+	sp.offset = res.Next
+	sub.credit.Add(-int64(len(res.Data)))
 	sub.st.send(r)
 	return true
 }

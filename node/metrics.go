@@ -88,11 +88,11 @@ func (am *apiMetrics) observe(start time.Time, code wire.ErrorCode) {
 // addPartition registers the per-partition gauges.
 func (m *brokerMetrics) addPartition(p *partition) {
 	s := metrics.NewSet()
-	labels := fmt.Sprintf(`{topic=%q,partition="%d"}`, p.topic, p.id)
-	s.NewGauge("rafka_partition_log_end_offset"+labels, func() float64 { return float64(p.hwm.Load()) })
-	s.NewGauge("rafka_partition_log_start_offset"+labels, func() float64 { return float64(p.log.StartOffset()) })
-	s.NewGauge("rafka_partition_size_bytes"+labels, func() float64 { return float64(p.log.Size()) })
-	s.NewGauge("rafka_partition_segments"+labels, func() float64 { return float64(p.log.Segments()) })
+	labels := fmt.Sprintf(`{topic=%q,partition="%d"}`, p.Topic(), p.ID())
+	s.NewGauge("rafka_partition_log_end_offset"+labels, func() float64 { return float64(p.HighWatermark()) })
+	s.NewGauge("rafka_partition_log_start_offset"+labels, func() float64 { return float64(p.LogStartOffset()) })
+	s.NewGauge("rafka_partition_size_bytes"+labels, func() float64 { return float64(p.Stats().SizeBytes) })
+	s.NewGauge("rafka_partition_segments"+labels, func() float64 { return float64(p.Stats().Segments) })
 	m.mu.Lock()
 	m.partSets[p] = s
 	m.mu.Unlock()
@@ -122,8 +122,7 @@ func (b *Broker) hotstoreHitRatio() float64 {
 	var hits, misses uint64
 	for _, t := range b.topics() {
 		for _, p := range t.parts {
-			if p.ring != nil {
-				st := p.ring.Stats()
+			if st, ok := p.RingStats(); ok {
 				hits += st.Hits
 				misses += st.Misses
 			}

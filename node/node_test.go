@@ -554,7 +554,7 @@ func awaitCondition(t *testing.T, cond func() bool) {
 
 // A partition whose log cannot be opened at start-up (here a segment file
 // removed from the middle of the log) is kept offline: its requests get
-// STORAGE_ERROR, the rest of the broker serves, and /readyz says why.
+// PARTITION_OFFLINE, the rest of the broker serves, and /readyz says why.
 func TestOfflinePartitionAtStart(t *testing.T) {
 	dir := t.TempDir()
 	tb := startBrokerIn(t, dir)
@@ -584,11 +584,27 @@ func TestOfflinePartitionAtStart(t *testing.T) {
 
 	tb2 := startBrokerIn(t, dir, func(c *node.Config) { c.AdminListen = "127.0.0.1:0" })
 	rs = tb2.stream()
-	if r := produce(t, rs, "t", 0, batch(t, "k", 1, wire.CodecNone)); r.Error != wire.ErrStorage || !strings.Contains(r.Message, "offline") {
+	// Every data request for it is refused at once with PARTITION_OFFLINE
+	// (not retriable) and the reason.
+	if r := produce(t, rs, "t", 0, batch(t, "k", 1, wire.CodecNone)); r.Error != wire.ErrPartitionOffline || !strings.Contains(r.Message, "corrupt") {
 		t.Fatalf("produce to the offline partition: %+v", r)
 	}
-	if r, _, _ := fetch(t, rs, "t", 0, 0); r.Error != wire.ErrStorage {
+	if r, _, _ := fetch(t, rs, "t", 0, 0); r.Error != wire.ErrPartitionOffline || !strings.Contains(r.Message, "corrupt") {
 		t.Fatalf("fetch from the offline partition: %+v", r)
+	}
+	var lo wire.ListOffsetsResponse
+	rs.call(wire.APIListOffsets, &wire.ListOffsetsRequest{Topic: "t", Partition: 0, Timestamp: wire.OffsetLatest}, &lo)
+	if lo.Error != wire.ErrPartitionOffline || !strings.Contains(lo.Message, "corrupt") {
+		t.Fatalf("list offsets of the offline partition: %+v", lo)
+	}
+	var sr wire.SubscribeResponse
+	tb2.stream().call(wire.APISubscribe, &wire.SubscribeRequest{Credit: 1 << 20, Partitions: []wire.SubscribePartition{
+		{Topic: "t", Partition: 0, Offset: 0}}}, &sr)
+	if len(sr.Partitions) != 1 || sr.Partitions[0].Error != wire.ErrPartitionOffline || !strings.Contains(sr.Partitions[0].Message, "corrupt") {
+		t.Fatalf("subscribe to the offline partition: %+v", sr)
+	}
+	if wire.ErrPartitionOffline.Retriable() {
+		t.Fatal("PARTITION_OFFLINE must not be retriable")
 	}
 	if r := produce(t, rs, "t", 1, batch(t, "k", 1, wire.CodecNone)); r.Error != wire.ErrNone {
 		t.Fatalf("produce to the healthy partition: %+v", r)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/rafka/rafka/segment"
+	"github.com/rafka/rafka/node/replica"
 	"github.com/rafka/rafka/wire"
 )
 
@@ -43,10 +43,9 @@ type response struct {
 	produce wire.ProduceResponse
 	data    readResult // payload and what to release after writing
 
-	// durable, when set, is waited on (WaitDurable(durableNext)) before
-	// writing; a failure turns the produce response into STORAGE_ERROR.
-	durable     *segment.Log
-	durableNext int64
+	// ack is waited on before writing (a produce's ack: durable under the
+	// fsync policy); a failure turns the produce response into an error.
+	ack replica.AckWaiter
 
 	start time.Time
 	api   *apiMetrics
@@ -191,12 +190,10 @@ func (st *stream) writeLoop() {
 }
 
 func (st *stream) write(fw *wire.FrameWriter, r *response) error {
-	if r.durable != nil {
-		if err := r.durable.WaitDurable(st.b.ctx, r.durableNext); err != nil {
-			r.produce = wire.ProduceResponse{Error: errorCode(err), Message: err.Error()}
-			if errors.Is(err, ErrBrokerClosed) || errors.Is(err, context.Canceled) {
-				r.produce.Error = wire.ErrBrokerShuttingDown
-			}
+	if err := r.ack.Wait(st.b.ctx); err != nil {
+		r.produce = wire.ProduceResponse{Error: errorCode(err), Message: err.Error()}
+		if errors.Is(err, ErrBrokerClosed) || errors.Is(err, context.Canceled) {
+			r.produce.Error = wire.ErrBrokerShuttingDown
 		}
 	}
 	hdr := r.hdr

@@ -42,7 +42,9 @@ Without --tls-cert, a self-signed certificate is generated once in
 				return usageError{err}
 			}
 			cfg.Logger = logger
-			cfg.TopicDefaults.Fsync = fsync
+			if cfg.TopicDefaults.Fsync, err = node.ParseFsyncPolicy(fsync); err != nil {
+				return usageError{err}
+			}
 			return serve(cmd.Context(), cfg, logger)
 		},
 	}
@@ -62,6 +64,7 @@ Without --tls-cert, a self-signed certificate is generated once in
 	f.DurationVar(&cfg.QUIC.IdleTimeout, "idle-timeout", 30*time.Second, "close connections silent for this long")
 	f.DurationVar(&cfg.QUIC.KeepAlivePeriod, "keep-alive", 10*time.Second, "ping idle connections this often (negative disables)")
 	f.IntVar(&cfg.HotstoreBytes, "hotstore-bytes", 8<<20, "per-partition memory for recent batches served to tail readers (negative disables)")
+	f.BoolVar(&cfg.HotstoreLockFree, "hotstore-lockfree", false, "use the lock-free ring for recent batches (measure first: see the hotstore package documentation)")
 	f.IntVar(&cfg.MaxFrameBytes, "max-frame-bytes", 0, "largest request frame accepted (default 16 MiB + 64 KiB)")
 	f.StringVar(&fsync, "default-fsync", "", "fsync policy of topics created without one: always | interval:<ms> | never (default always)")
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", time.Minute, "how often expired segments are deleted")

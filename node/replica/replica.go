@@ -1,0 +1,357 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rafka/rafka/hotstore"
+	"github.com/rafka/rafka/segment"
+	"github.com/rafka/rafka/wire"
+)
+
+// Term is the term stamped on batches while a partition has one replica:
+// the first leader epoch. Replication replaces it with the raft term.
+const Term = 1
+
+// Errors of a hosted partition. Log errors (package segment) pass through
+// wrapped, so errors.Is with segment's sentinels works too.
+var (
+	// ErrClosed: the partition was closed (its topic deleted, or the broker
+	// stopping).
+	ErrClosed = errors.New("replica: partition closed")
+	// ErrOffline: the partition's log could not be opened; the error wraps
+	// the reason.
+	ErrOffline = errors.New("replica: partition offline")
+)
+
+// Config describes one partition to open.
+type Config struct {
+	Topic     string
+	Partition int32
+	// Dir is the partition's log directory.
+	Dir string
+	// Log configures the segment log (see segment.Options).
+	Log segment.Options
+	// HotstoreBytes is the budget of the ring of recent batches; <= 0
+	// disables the ring.
+	HotstoreBytes int
+	// LockFreeRing selects hotstore.LockFreeRing instead of hotstore.Ring.
+	LockFreeRing bool
+	// Logger receives the partition's storage state changes; nil discards.
+	Logger *slog.Logger
+}
+
+// Partition is one topic partition hosted by this broker. See the package
+// documentation for its contract. Its methods are safe for concurrent use.
+//
+// Lock order: appendMu, then waitMu.
+type Partition struct {
+	topic  string
+	id     int32
+	logger *slog.Logger
+
+	log  *segment.Log   // nil when offline
+	ring hotstore.Store // nil when the hotstore budget is <= 0 or offline
+
+	// offline is why the log could not be opened (nil when it was).
+	offline error
+
+	// appendMu serialises appends: the ring has a single writer and must see
+	// batches in log order.
+	appendMu sync.Mutex
+	spans    []segment.Span // scratch of one append; guarded by appendMu
+
+	// hwm is the offset after the last record readers may see. With one
+	// replica it is the log end after each append.
+	hwm    atomic.Int64
+	closed atomic.Bool
+	// storageErr is the storage failure (disk full, failed fsync) of the
+	// latest append, nil once one succeeds.
+	storageErr atomic.Pointer[error]
+
+	waitMu  sync.Mutex
+	waiters map[chan struct{}]struct{} // guarded by waitMu
+}
+
+// Open opens (and recovers) the partition's log and starts with an empty
+// ring.
+func Open(cfg Config) (*Partition, error) {
+	l, err := segment.Open(cfg.Dir, cfg.Log)
+	if err != nil {
+		return nil, fmt.Errorf("replica: open partition %s/%d: %w", cfg.Topic, cfg.Partition, err)
+	}
+	p := newPartition(cfg.Topic, cfg.Partition, cfg.Logger)
+	p.log = l
+	switch {
+	case cfg.HotstoreBytes <= 0:
+	case cfg.LockFreeRing:
+		p.ring = hotstore.NewLockFree(cfg.HotstoreBytes)
+	default:
+		p.ring = hotstore.New(cfg.HotstoreBytes)
+	}
+	p.hwm.Store(l.NextOffset())
+	return p, nil
+}
+
+// Offline returns a partition that could not be opened, for reason: it
+// answers every request with an error wrapping ErrOffline and reason.
+func Offline(topic string, id int32, reason error) *Partition {
+	if reason == nil {
+		panic("BUG: replica: offline partition without a reason")
+	}
+	p := newPartition(topic, id, nil)
+	p.offline = reason
+	p.hwm.Store(-1)
+	return p
+}
+
+func newPartition(topic string, id int32, logger *slog.Logger) *Partition {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Partition{topic: topic, id: id, logger: logger, waiters: make(map[chan struct{}]struct{})}
+}
+
+// Topic is the partition's topic name.
+func (p *Partition) Topic() string { return p.topic }
+
+// ID is the partition's number within its topic.
+func (p *Partition) ID() int32 { return p.id }
+
+// Offline is why the partition's log could not be opened, or nil when it is
+// served.
+func (p *Partition) Offline() error { return p.offline }
+
+// unavailable is the error of an operation on an offline or closed
+// partition, or nil.
+func (p *Partition) unavailable() error {
+	switch {
+	case p.offline != nil:
+		return fmt.Errorf("%w: %s/%d: %w", ErrOffline, p.topic, p.id, p.offline)
+	case p.closed.Load():
+		return ErrClosed
+	}
+	return nil
+}
+
+// AppendResult gives the offsets an append assigned.
+type AppendResult struct {
+	BaseOffset int64 // base offset of the first batch
+	LastOffset int64 // last offset of the last batch
+	NextOffset int64 // the log end after the append
+}
+
+// AckWaiter waits until an append may be acknowledged. The zero value is
+// acknowledged at once.
+type AckWaiter struct {
+	log  *segment.Log // nil: nothing to wait for
+	next int64
+}
+
+// Wait returns nil once the append it was returned for may be acknowledged
+// under the acks given to Append: today, once it is durable under the
+// topic's fsync policy (an fsync failure is returned, and stays: see
+// segment.ErrSyncFailed); with replication, once a quorum has committed it
+// for acks=all. It returns early with ctx's cause.
+func (w AckWaiter) Wait(ctx context.Context) error {
+	if w.log == nil {
+		return nil
+	}
+	return w.log.WaitDurable(ctx, w.next)
+}
+
+// Append stores one or more complete batches (stamping base offsets and the
+// term in place), publishes them to readers and returns the offsets and the
+// waiter for the ack that acks asks for (wire.AcksNone: a zero waiter). It
+// does not wait: the caller calls Wait where it can block. Errors: ErrClosed,
+// ErrOffline, and the log's (wire.ErrCorruptBatch, wire.ErrBatchTooLarge,
+// segment.ErrDiskFull, segment.ErrSyncFailed, ...).
+func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, error) {
+	p.appendMu.Lock()
+	if err := p.unavailable(); err != nil {
+		p.appendMu.Unlock()
+		return AppendResult{}, AckWaiter{}, err
+	}
+	res, err := p.log.AppendSpans(batches, Term, p.spans)
+	if err != nil {
+		p.appendMu.Unlock()
+		p.noteStorage(err)
+		return AppendResult{}, AckWaiter{}, err
+	}
+	if p.ring != nil {
+		// One ring entry per batch, so a tail read starts at the batch
+		// holding its offset, not at the start of the request.
+		for _, sp := range res.Spans {
+			p.ring.Append(sp.BaseOffset, sp.NextOffset, batches[sp.Start:sp.Start+sp.Len])
+		}
+	}
+	p.spans = res.Spans[:0]
+	p.hwm.Store(res.NextOffset)
+	p.appendMu.Unlock()
+	p.noteStorage(nil)
+	p.wake()
+	var w AckWaiter
+	if acks != wire.AcksNone {
+		w = AckWaiter{log: p.log, next: res.NextOffset}
+	}
+	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, NextOffset: res.NextOffset}, w, nil
+}
+
+// noteStorage records the outcome of an append for StorageError and logs
+// the transitions into and out of a storage failure (once each, not per
+// append).
+func (p *Partition) noteStorage(err error) {
+	if err != nil && !errors.Is(err, segment.ErrDiskFull) && !errors.Is(err, segment.ErrSyncFailed) {
+		return // a bad batch or a closed log says nothing about the disk
+	}
+	if err == nil {
+		if p.storageErr.Load() == nil {
+			return
+		}
+		if old := p.storageErr.Swap(nil); old != nil {
+			p.logger.Info("appends succeed again", "topic", p.topic, "partition", p.id, "after", *old)
+		}
+		return
+	}
+	if old := p.storageErr.Swap(&err); old == nil {
+		p.logger.Error("append failed: storage failing", "topic", p.topic, "partition", p.id, "err", err)
+	}
+}
+
+// StorageError is the disk-full or fsync error of the latest append, or nil
+// when it succeeded (or none failed that way).
+func (p *Partition) StorageError() error {
+	if e := p.storageErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// HighWatermark is the offset after the last record readers may see; -1
+// when offline.
+func (p *Partition) HighWatermark() int64 { return p.hwm.Load() }
+
+// LogStartOffset is the first offset the log holds; -1 when offline.
+func (p *Partition) LogStartOffset() int64 {
+	if p.log == nil {
+		return -1
+	}
+	return p.log.StartOffset()
+}
+
+// OffsetForTimestamp returns the offset of the first batch whose max
+// timestamp is at or after tsMs, never beyond the high watermark.
+func (p *Partition) OffsetForTimestamp(tsMs int64) (int64, error) {
+	if err := p.unavailable(); err != nil {
+		return 0, err
+	}
+	off, err := p.log.OffsetForTimestamp(tsMs)
+	if err != nil {
+		return 0, err
+	}
+	return min(off, p.hwm.Load()), nil
+}
+
+// Closed reports whether the partition was closed.
+func (p *Partition) Closed() bool { return p.closed.Load() }
+
+// Watch registers ch (capacity >= 1) to get a non-blocking send after every
+// append and when the partition closes.
+func (p *Partition) Watch(ch chan struct{}) {
+	p.waitMu.Lock()
+	p.waiters[ch] = struct{}{}
+	p.waitMu.Unlock()
+}
+
+// Unwatch removes ch registered by Watch.
+func (p *Partition) Unwatch(ch chan struct{}) {
+	p.waitMu.Lock()
+	delete(p.waiters, ch)
+	p.waitMu.Unlock()
+}
+
+// Watchers is how many channels are registered (readers waiting for data).
+func (p *Partition) Watchers() int {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	return len(p.waiters)
+}
+
+func (p *Partition) wake() {
+	p.waitMu.Lock()
+	for ch := range p.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.waitMu.Unlock()
+}
+
+// Stats describes the partition's log; every field is -1 when offline.
+type Stats struct {
+	LogStartOffset int64
+	LogEndOffset   int64
+	HighWatermark  int64
+	SizeBytes      int64 // bytes of batches stored
+	Segments       int
+}
+
+// Stats returns the partition's offsets and size.
+func (p *Partition) Stats() Stats {
+	if p.log == nil {
+		return Stats{-1, -1, -1, -1, -1}
+	}
+	return Stats{
+		LogStartOffset: p.log.StartOffset(),
+		LogEndOffset:   p.log.NextOffset(),
+		HighWatermark:  p.hwm.Load(),
+		SizeBytes:      p.log.Size(),
+		Segments:       p.log.Segments(),
+	}
+}
+
+// RingStats returns the ring's hit and miss counts; ok is false without a
+// ring.
+func (p *Partition) RingStats() (st hotstore.Stats, ok bool) {
+	if p.ring == nil {
+		return hotstore.Stats{}, false
+	}
+	return p.ring.Stats(), true
+}
+
+// SetLogOptions applies changed topic settings to the open log.
+func (p *Partition) SetLogOptions(o segment.Options) error {
+	if err := p.unavailable(); err != nil {
+		return err
+	}
+	return p.log.SetOptions(o)
+}
+
+// EnforceRetention deletes the segments retention allows and returns how
+// many. An offline partition has nothing to do.
+func (p *Partition) EnforceRetention() (int, error) {
+	if p.offline != nil {
+		return 0, nil
+	}
+	return p.log.EnforceRetention()
+}
+
+// Close stops the partition: appends fail with ErrClosed, watchers wake and
+// see Closed, and the log is closed (fsynced). Idempotent; an offline
+// partition has nothing to close.
+func (p *Partition) Close() error {
+	if p.offline != nil {
+		return nil
+	}
+	p.appendMu.Lock()
+	p.closed.Store(true)
+	err := p.log.Close()
+	p.appendMu.Unlock()
+	p.wake()
+	return err
+}
