@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/segment"
 	"github.com/rafka/rafka/wire"
 )
 
@@ -65,7 +66,14 @@ type Config struct {
 
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+
+	// fs is the file layer of partition logs; nil is the operating system.
+	// Tests set it (export_test.go) to inject disk faults.
+	fs segment.FS
 }
+
+// DefaultHotstoreBytes is the default per-partition ring budget.
+const DefaultHotstoreBytes = 8 << 20
 
 // ErrInvalidConfig wraps every configuration problem New reports.
 var ErrInvalidConfig = errors.New("node: invalid config")
@@ -85,7 +93,7 @@ func (c Config) withDefaults() Config {
 		c.MaxFrameBytes = wire.DefaultMaxFrameSize
 	}
 	if c.HotstoreBytes == 0 {
-		c.HotstoreBytes = 8 << 20
+		c.HotstoreBytes = DefaultHotstoreBytes
 	}
 	c.TopicDefaults = c.TopicDefaults.withDefaults()
 	if c.RetentionInterval == 0 {

@@ -29,7 +29,7 @@ func startBroker(t *testing.T, mutate ...func(*node.Config)) *testBroker {
 
 func startBrokerIn(t *testing.T, dir string, mutate ...func(*node.Config)) *testBroker {
 	t.Helper()
-	// Small segments: each partition preallocates one.
+	// Small segments: tests roll them quickly.
 	cfg := node.Config{DataDir: dir, Listen: "127.0.0.1:0", TopicDefaults: node.TopicConfig{SegmentBytes: 4 << 20}}
 	for _, m := range mutate {
 		m(&cfg)

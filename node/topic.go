@@ -260,6 +260,7 @@ func (b *Broker) StorageFailing() []string {
 // segmentOptions are the log options of one partition of a topic with cfg.
 func (b *Broker) segmentOptions(cfg TopicConfig, topic string, id int32) segment.Options {
 	opts := cfg.segmentOptions()
+	opts.FS = b.cfg.fs
 	opts.Logger = b.log.With("topic", topic, "partition", id)
 	opts.OnSync = func(d time.Duration) { b.metrics.fsyncDuration.Update(d.Seconds()) }
 	return opts
