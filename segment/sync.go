@@ -180,8 +180,11 @@ func (l *Log) WaitDurable(ctx context.Context, next int64) error {
 }
 
 // AppendSync is Append followed by WaitDurable for the appended batches.
+// Its result carries no Spans (use AppendSpans and WaitDurable for them).
 func (l *Log) AppendSync(ctx context.Context, batches []byte, term uint64) (AppendResult, error) {
-	res, err := l.Append(batches, term)
+	var scratch [8]Span // on the stack: the spans do not leave this call
+	r, err := l.AppendSpans(batches, term, scratch[:0])
+	res := AppendResult{BaseOffset: r.BaseOffset, LastOffset: r.LastOffset, NextOffset: r.NextOffset}
 	if err != nil {
 		return res, err
 	}

@@ -179,7 +179,7 @@ func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, 
 	res, err := p.log.AppendSpans(batches, Term, p.spans)
 	if err != nil {
 		p.appendMu.Unlock()
-		p.noteStorage(err)
+		p.storageFailed(err)
 		return AppendResult{}, AckWaiter{}, err
 	}
 	if p.ring != nil {
@@ -192,7 +192,7 @@ func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, 
 	p.spans = res.Spans[:0]
 	p.hwm.Store(res.NextOffset)
 	p.appendMu.Unlock()
-	p.noteStorage(nil)
+	p.storageOK()
 	p.wake()
 	var w AckWaiter
 	if acks != wire.AcksNone {
@@ -201,24 +201,25 @@ func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, 
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, NextOffset: res.NextOffset}, w, nil
 }
 
-// noteStorage records the outcome of an append for StorageError and logs
-// the transitions into and out of a storage failure (once each, not per
-// append).
-func (p *Partition) noteStorage(err error) {
-	if err != nil && !errors.Is(err, segment.ErrDiskFull) && !errors.Is(err, segment.ErrSyncFailed) {
+// storageFailed records a failed append for StorageError when the disk
+// caused it, logging the start of a failure episode (once, not per append).
+func (p *Partition) storageFailed(err error) {
+	if !errors.Is(err, segment.ErrDiskFull) && !errors.Is(err, segment.ErrSyncFailed) {
 		return // a bad batch or a closed log says nothing about the disk
-	}
-	if err == nil {
-		if p.storageErr.Load() == nil {
-			return
-		}
-		if old := p.storageErr.Swap(nil); old != nil {
-			p.logger.Info("appends succeed again", "topic", p.topic, "partition", p.id, "after", *old)
-		}
-		return
 	}
 	if old := p.storageErr.Swap(&err); old == nil {
 		p.logger.Error("append failed: storage failing", "topic", p.topic, "partition", p.id, "err", err)
+	}
+}
+
+// storageOK records a successful append, logging the end of a failure
+// episode. It costs one atomic load when there was none (the hot path).
+func (p *Partition) storageOK() {
+	if p.storageErr.Load() == nil {
+		return
+	}
+	if old := p.storageErr.Swap(nil); old != nil {
+		p.logger.Info("appends succeed again", "topic", p.topic, "partition", p.id, "after", *old)
 	}
 }
 
