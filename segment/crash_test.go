@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,17 +18,36 @@ import (
 
 const crashChildEnv = "SEGMENT_CRASH_CHILD_DIR"
 
-// crashOptions are used by the crash tests: small segments so that crashes
-// also land during rolls.
-func crashOptions() Options {
-	return Options{SegmentBytes: 64 << 10, IndexIntervalBytes: 1024, Fsync: FsyncPolicy{Mode: FsyncAlways}}
+// crashSegmentEnv passes the segment size to the writer process.
+const crashSegmentEnv = "SEGMENT_CRASH_SEGMENT_BYTES"
+
+// crashSegmentSizes are the segment sizes the crash tests run with: small
+// segments so that crashes also land during rolls, and segments larger than
+// the first preallocation step so that they also land while it grows.
+var crashSegmentSizes = []int64{64 << 10, 2 << 20}
+
+// crashOptions are the options of the crash tests' logs.
+func crashOptions(segmentBytes int64) Options {
+	return Options{SegmentBytes: segmentBytes, IndexIntervalBytes: 1024, Fsync: FsyncPolicy{Mode: FsyncAlways}}
+}
+
+// forEachCrashSize runs f as a subtest per crash segment size.
+func forEachCrashSize(t *testing.T, f func(t *testing.T, segmentBytes int64)) {
+	for _, n := range crashSegmentSizes {
+		t.Run(fmt.Sprintf("segment=%dKiB", n>>10), func(t *testing.T) { f(t, n) })
+	}
 }
 
 // runCrashChild is the writer process of TestCrashKill: it appends from four
 // goroutines with fsync always and prints "<base offset> <checksum>" for each
 // acknowledged batch, until it is killed (or a bound is reached).
 func runCrashChild(dir string) int {
-	l, err := Open(dir, crashOptions())
+	segmentBytes, err := strconv.ParseInt(os.Getenv(crashSegmentEnv), 10, 64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "segment size:", err)
+		return 2
+	}
+	l, err := Open(dir, crashOptions(segmentBytes))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		return 2
@@ -106,7 +126,9 @@ func crashIterations(n int) int {
 
 // TestCrashKill runs a real writer process, SIGKILLs it after a random number
 // of acknowledgements, and checks the reopened log.
-func TestCrashKill(t *testing.T) {
+func TestCrashKill(t *testing.T) { forEachCrashSize(t, testCrashKill) }
+
+func testCrashKill(t *testing.T, segmentBytes int64) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +139,7 @@ func TestCrashKill(t *testing.T) {
 	for iter := range crashIterations(24) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, fmt.Sprintf("%s=%d", crashSegmentEnv, segmentBytes))
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -146,7 +168,7 @@ func TestCrashKill(t *testing.T) {
 		if !killed {
 			t.Fatalf("iteration %d: child exited on its own after %d acks: %v", iter, n, err)
 		}
-		checkAcked(t, dir, crashOptions(), acked)
+		checkAcked(t, dir, crashOptions(segmentBytes), acked)
 	}
 	t.Logf("%d acknowledged batches survived %d kills", len(acked), crashIterations(24))
 }
@@ -154,13 +176,15 @@ func TestCrashKill(t *testing.T) {
 // TestCrashPowerLoss simulates losing, tearing or garbling every write that
 // was not fsynced (including index files), with appenders in flight, and
 // checks that every batch acknowledged under fsync always survives.
-func TestCrashPowerLoss(t *testing.T) {
+func TestCrashPowerLoss(t *testing.T) { forEachCrashSize(t, testCrashPowerLoss) }
+
+func testCrashPowerLoss(t *testing.T, segmentBytes int64) {
 	dir := t.TempDir()
 	rng := newRand(t)
 	var acked []ack
 	for range crashIterations(25) {
 		ffs := newFaultFS()
-		o := crashOptions()
+		o := crashOptions(segmentBytes)
 		o.FS = ffs
 		l := mustOpen(t, dir, o)
 		var mu sync.Mutex
@@ -206,7 +230,7 @@ func TestCrashPowerLoss(t *testing.T) {
 		if err := ffs.crash(rng); err != nil {
 			t.Fatal(err)
 		}
-		checkAcked(t, dir, crashOptions(), acked)
+		checkAcked(t, dir, crashOptions(segmentBytes), acked)
 	}
 }
 
