@@ -79,7 +79,8 @@ const DefaultHotstoreBytes = 8 << 20
 var ErrInvalidConfig = errors.New("node: invalid config")
 
 // DefaultConfig is the configuration New applies to a zero Config: every
-// default in one place, for flags and docs to show.
+// default in one place, for flags and docs to show. TopicDefaults.MaxBatchBytes
+// stays 0 there: it follows each topic's SegmentBytes (see TopicConfig).
 func DefaultConfig() Config { return Config{}.withDefaults() }
 
 func (c Config) withDefaults() Config {

@@ -90,3 +90,47 @@ func (noSyncFS) SyncDir(string) error { return nil }
 type noSyncFile struct{ File }
 
 func (noSyncFile) Sync() error { return nil }
+
+// FuzzAppendSpans feeds arbitrary bytes to AppendSpans: it must either refuse
+// them and store nothing, or store them with spans that tile the input in
+// order, with consecutive offsets matching the stamped headers.
+func FuzzAppendSpans(f *testing.F) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	two := append(makeBatch(rng, 3, 40, 1, 2), makeBatch(rng, 0, 0, 3, 3)...)
+	f.Add(two)
+	f.Add(two[:len(two)-1])
+	f.Add(makeBatch(rng, 1, 0, 1, 1))
+	f.Add([]byte{})
+	f.Add(make([]byte, wire.BatchHeaderSize))
+	dir := f.TempDir()
+	l, err := Open(dir, Options{SegmentBytes: 1 << 20, MaxBatchBytes: 1 << 16})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { l.Close() })
+	var spans []Span
+	f.Fuzz(func(t *testing.T, b []byte) {
+		next := l.NextOffset()
+		res, err := l.AppendSpans(b, 9, spans)
+		if err != nil {
+			if l.NextOffset() != next || len(res.Spans) != 0 {
+				t.Fatalf("refused append changed the log: next %d -> %d, %d spans", next, l.NextOffset(), len(res.Spans))
+			}
+			return
+		}
+		spans = res.Spans
+		pos, off := 0, next
+		for i, sp := range res.Spans {
+			h, n, err := wire.VerifyBatch(b[sp.Start:], 0)
+			if err != nil || sp.Start != pos || sp.Len != n || sp.BaseOffset != off || h.BaseOffset != off ||
+				sp.NextOffset != h.NextOffset() || sp.MaxTimestamp != h.MaxTimestamp || h.Term != 9 {
+				t.Fatalf("span %d %+v does not describe the batch at %d (header %+v, %d bytes, %v)", i, sp, pos, h, n, err)
+			}
+			pos += n
+			off = sp.NextOffset
+		}
+		if pos != len(b) || off != res.NextOffset || res.BaseOffset != next || l.NextOffset() != off {
+			t.Fatalf("spans end at byte %d offset %d; input %d bytes, result %+v", pos, off, len(b), res)
+		}
+	})
+}
