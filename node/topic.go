@@ -97,7 +97,7 @@ func (b *Broker) openTopic(info meta.TopicInfo, keepOffline bool) (*topic, error
 		}
 		if err != nil {
 			b.closeTopic(t)
-			return nil, fmt.Errorf("node: %w", err)
+			return nil, err // replica's message names the partition
 		}
 		t.parts = append(t.parts, p)
 		if p.Offline() == nil {

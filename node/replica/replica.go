@@ -146,22 +146,28 @@ type AppendResult struct {
 }
 
 // AckWaiter waits until an append may be acknowledged. The zero value is
-// acknowledged at once.
+// acknowledged at once. It is a value (no allocation per append) that names
+// the partition and the log end the append reached.
 type AckWaiter struct {
-	log  *segment.Log // nil: nothing to wait for
+	p    *Partition // nil: nothing to wait for
 	next int64
 }
 
 // Wait returns nil once the append it was returned for may be acknowledged
 // under the acks given to Append: today, once it is durable under the
-// topic's fsync policy (an fsync failure is returned, and stays: see
-// segment.ErrSyncFailed); with replication, once a quorum has committed it
-// for acks=all. It returns early with ctx's cause.
+// topic's fsync policy; with replication, once a quorum has committed it
+// for acks=all. A failed fsync is returned (and stays: see
+// segment.ErrSyncFailed) and marks the partition as storage failing. It
+// returns early with ctx's cause.
 func (w AckWaiter) Wait(ctx context.Context) error {
-	if w.log == nil {
+	if w.p == nil {
 		return nil
 	}
-	return w.log.WaitDurable(ctx, w.next)
+	err := w.p.log.WaitDurable(ctx, w.next)
+	if err != nil {
+		w.p.storageFailed(err)
+	}
+	return err
 }
 
 // Append stores one or more complete batches (stamping base offsets and the
@@ -196,7 +202,7 @@ func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, 
 	p.wake()
 	var w AckWaiter
 	if acks != wire.AcksNone {
-		w = AckWaiter{log: p.log, next: res.NextOffset}
+		w = AckWaiter{p: p, next: res.NextOffset}
 	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, NextOffset: res.NextOffset}, w, nil
 }

@@ -130,10 +130,13 @@ func TestAckWaiterUnderFsyncAlways(t *testing.T) {
 	if err := ack.Wait(context.Background()); !errors.Is(err, segment.ErrSyncFailed) {
 		t.Fatalf("wait after a failed fsync: %v", err)
 	}
+	if !errors.Is(p.StorageError(), segment.ErrSyncFailed) {
+		t.Fatalf("a failed fsync did not mark the partition: %v", p.StorageError())
+	}
 	// Wait gives up with its context.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	w := AckWaiter{log: p.log, next: p.log.NextOffset() + 1}
+	w := AckWaiter{p: p, next: p.log.NextOffset() + 1}
 	if err := w.Wait(ctx); err == nil {
 		t.Fatal("Wait with a cancelled context returned nil")
 	}
