@@ -219,13 +219,16 @@ func (p *Partition) storageFailed(err error) {
 }
 
 // storageOK records a successful append, logging the end of a failure
-// episode. It costs one atomic load when there was none (the hot path).
+// episode. It costs one atomic load when there was none (the hot path). A
+// failed fsync is not cleared: the log refuses appends until it is reopened,
+// and an append that succeeded just before the failure must not hide it.
 func (p *Partition) storageOK() {
-	if p.storageErr.Load() == nil {
+	cur := p.storageErr.Load()
+	if cur == nil || errors.Is(*cur, segment.ErrSyncFailed) {
 		return
 	}
-	if old := p.storageErr.Swap(nil); old != nil {
-		p.logger.Info("appends succeed again", "topic", p.topic, "partition", p.id, "after", *old)
+	if p.storageErr.CompareAndSwap(cur, nil) {
+		p.logger.Info("appends succeed again", "topic", p.topic, "partition", p.id, "after", *cur)
 	}
 }
 
