@@ -292,11 +292,18 @@ func (c *Client) markSuspect(s *connSlot) {
 func (c *Client) dial(ctx context.Context, addr string, s *connSlot) {
 	defer close(s.done)
 	start := time.Now()
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.dialTimeout)
+	bound := c.cfg.dialTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < bound {
+		bound = max(time.Until(dl), time.Millisecond)
+	}
+	dctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	stop := context.AfterFunc(c.ctx, cancel)
 	defer stop()
-	conn, err := quicnet.Dial(dctx, addr, c.tls, quicnet.Config{Logger: c.log})
+	// The handshake may be silent for as long as the dial may last (QUIC's
+	// handshake idle timeout is half of quicnet's HandshakeTimeout): a
+	// broker that does not answer costs one dial, not several shorter ones.
+	conn, err := quicnet.Dial(dctx, addr, c.tls, quicnet.Config{Logger: c.log, HandshakeTimeout: 2 * bound})
 	var ne net.Error
 	switch {
 	case err != nil && c.ctx.Err() != nil:

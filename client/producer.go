@@ -323,7 +323,8 @@ func (p *Producer) sendNow(rs []*Record) {
 // Flush sends every buffered record at once (ignoring the linger) and waits
 // until nothing is pending: every record produced before the call, and any
 // produced meanwhile, has been delivered or has failed, and its callback has
-// returned.
+// returned. With AcksNone "delivered" means written to the connection; only
+// Close confirms that the broker read it.
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	if p.pending == 0 {
