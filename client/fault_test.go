@@ -373,6 +373,34 @@ func TestPartitionOffline(t *testing.T) {
 	}
 }
 
+// A partition that keeps failing with a retriable error is given up after
+// WithResubscribeRetries, and Poll reports the broker's reason, not just
+// that no broker was reachable.
+func TestConsumerGivesUpWithTheCause(t *testing.T) {
+	fb := startFakeBroker(t, &fakeBroker{topic: "flaky", parts: 1,
+		subscribe: func(int32, int64) (wire.SubscribePartitionResult, [][]byte) {
+			return wire.SubscribePartitionResult{Error: wire.ErrStorage, Message: "disk on fire"}, nil
+		}})
+	ctx := testCtx(t)
+	c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cs, err := c.NewConsumer(client.WithResubscribeRetries(2), client.WithResubscribeBackoff(time.Millisecond, 2*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := cs.Assign(ctx, client.Assignment{Topic: "flaky", Partition: 0}); err != nil {
+		t.Fatalf("Assign: %v (a retriable failure is retried in the background)", err)
+	}
+	_, err = cs.Poll(ctx)
+	if !errors.Is(err, client.ErrStorage) || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "flaky/0") {
+		t.Fatalf("Poll = %v, want the partition's last error", err)
+	}
+}
+
 // A corrupt batch reaches the application as an error after the records
 // before it; the partition waits, and Seek to the error's Next skips it.
 func TestConsumerSkipsCorruptBatch(t *testing.T) {
