@@ -103,12 +103,14 @@ func proxiedBroker(t *testing.T) (*testBroker, *udpProxy) {
 // well before the connection's idle timeout would have ended it.
 func TestSilentConnectionIsReplaced(t *testing.T) {
 	tb, px := proxiedBroker(t)
+	// Timeouts far below the idle timeout (30s), and long enough for a
+	// handshake on a loaded machine.
 	c := tb.client(client.WithBrokers(px.addr()),
-		client.WithControlTimeout(500*time.Millisecond),
+		client.WithControlTimeout(time.Second),
 		client.WithControlRetries(3), client.WithControlBackoff(10*time.Millisecond, 50*time.Millisecond))
 	ctx := testCtx(t)
 	createTopic(t, c, "quiet", 1)
-	p := newProducer(t, c, client.WithRequestTimeout(500*time.Millisecond),
+	p := newProducer(t, c, client.WithRequestTimeout(time.Second),
 		client.WithRetries(3), client.WithRetryBackoff(10*time.Millisecond, 50*time.Millisecond))
 	if err := p.ProduceSync(ctx, &client.Record{Topic: "quiet", Value: []byte("before")}); err != nil {
 		t.Fatal(err)
@@ -139,11 +141,11 @@ func TestSilentConnectionIsReplaced(t *testing.T) {
 // back.
 func TestProducerRetriesTimedOutMetadataRefresh(t *testing.T) {
 	tb, px := proxiedBroker(t)
-	c := tb.client(client.WithBrokers(px.addr()), client.WithControlTimeout(200*time.Millisecond),
+	c := tb.client(client.WithBrokers(px.addr()), client.WithControlTimeout(time.Second),
 		client.WithControlRetries(1), client.WithControlBackoff(10*time.Millisecond, 20*time.Millisecond))
 	ctx := testCtx(t)
 	createTopic(t, c, "patient", 1)
-	p := newProducer(t, c, client.WithRequestTimeout(200*time.Millisecond),
+	p := newProducer(t, c, client.WithRequestTimeout(time.Second),
 		client.WithRetries(1000), client.WithRetryBackoff(10*time.Millisecond, 50*time.Millisecond))
 	if err := p.ProduceSync(ctx, &client.Record{Topic: "patient", Value: []byte("0")}); err != nil {
 		t.Fatal(err)
