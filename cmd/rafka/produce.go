@@ -164,7 +164,7 @@ func produceLines(cmd *cobra.Command, cf *connFlags, o *produceOpts) error {
 	case o.acksNone && closeErr == nil && readErr == nil:
 		fmt.Fprintf(stderr, "sent %d records to %s\n", sent, o.topic)
 	case o.acksNone:
-		fmt.Fprintf(stderr, "sent %d records to %s; the broker did not confirm it read them all\n", sent, o.topic)
+		fmt.Fprintf(stderr, "%d records written for %s, but the broker did not confirm it read them all\n", sent, o.topic)
 	default:
 		fmt.Fprintf(stderr, "acknowledged %d records to %s (%d failed)\n", st.acked, o.topic, st.failed)
 	}
