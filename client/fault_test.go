@@ -237,6 +237,28 @@ func TestAcksNoneCloseDeliversEverything(t *testing.T) {
 	}
 }
 
+// When the broker cannot be confirmed to have read an acks=none producer's
+// records, Close says so instead of returning nil.
+func TestAcksNoneCloseReportsUnconfirmed(t *testing.T) {
+	tb, px := proxiedBroker(t)
+	c := tb.client(client.WithBrokers(px.addr()))
+	createTopic(t, c, "lost", 1)
+	ctx := testCtx(t)
+	p, err := c.NewProducer(client.WithAcks(client.AcksNone), client.WithRequestTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, &client.Record{Topic: "lost", Value: []byte("written")}); err != nil {
+		t.Fatal(err)
+	}
+	px.setDropAll(true)
+	if err := p.Close(ctx); err == nil || !strings.Contains(err.Error(), "client: close: ") {
+		t.Fatalf("Close with the broker unreachable = %v, want an error", err)
+	} else {
+		t.Log(err)
+	}
+}
+
 // fakeBroker answers metadata for one topic, and produce and subscribe
 // requests as its fields say. It lets tests script answers a real broker
 // gives only in rare states.
