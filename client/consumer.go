@@ -700,13 +700,11 @@ func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.Recor
 		arena = append(arena, b...)
 		return arena[start:len(arena):len(arena)]
 	}
+	// at is the first offset not delivered: after the last good batch.
+	at := next
 	corrupt := func(h wire.BatchHeader, headerOK bool, err error) *CorruptBatchError {
 		// Where to resume: after the batch as its header says (a
 		// corrupt batch may get that wrong), and at least one offset on.
-		at := next
-		if len(recs) > 0 {
-			at = recs[len(recs)-1].Offset + 1
-		}
 		skip := at + 1
 		if headerOK && h.NextOffset() > at {
 			skip = h.NextOffset()
@@ -724,6 +722,7 @@ func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.Recor
 		batch := rest[:size:size]
 		rest = rest[size:]
 		if h.IsControl() || h.LastOffset() < next {
+			at = max(at, h.NextOffset())
 			continue
 		}
 		if err := it.Reset(batch); err != nil {
@@ -757,7 +756,9 @@ func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.Recor
 			clear(recs[first:])
 			recs, arena = recs[:first], arena[:arenaLen]
 			bad = corrupt(h, true, err)
+			break
 		}
+		at = max(at, h.NextOffset())
 	}
 	out := make([]*Record, len(recs))
 	for i := range recs {
