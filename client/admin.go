@@ -38,7 +38,7 @@ func errorResponse(r *wire.ErrorResponse) error { return wire.AsError(r.Error, r
 func (c *Client) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) error {
 	req := &wire.CreateTopicRequest{Name: name, Partitions: partitions, Configs: configs}
 	if _, err := controlCall(ctx, c, wire.APICreateTopic, req, c.anyBroker, name, errorResponse); err != nil {
-		return fmt.Errorf("client: create topic %q: %w", name, err)
+		return opError(fmt.Sprintf("create topic %q", name), err)
 	}
 	c.meta.invalidate(name)
 	return nil
@@ -50,7 +50,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 	_, err := controlCall(ctx, c, wire.APIDeleteTopic, req, c.anyBroker, name, errorResponse)
 	c.meta.invalidate(name)
 	if err != nil {
-		return fmt.Errorf("client: delete topic %q: %w", name, err)
+		return opError(fmt.Sprintf("delete topic %q", name), err)
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 func (c *Client) ListTopics(ctx context.Context) ([]TopicMetadata, error) {
 	resp, err := c.fetchMetadata(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("client: list topics: %w", err)
+		return nil, opError("list topics", err)
 	}
 	ok, _ := c.meta.update(resp)
 	out := make([]TopicMetadata, 0, len(ok))
@@ -76,7 +76,7 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicDescript
 	resp, err := controlCall(ctx, c, wire.APIDescribeTopic, req, c.anyBroker, name,
 		func(r *wire.DescribeTopicResponse) error { return wire.AsError(r.Error, r.Message) })
 	if err != nil {
-		return nil, fmt.Errorf("client: describe topic %q: %w", name, err)
+		return nil, opError(fmt.Sprintf("describe topic %q", name), err)
 	}
 	d := &TopicDescription{Name: resp.Name, Configs: maps.Clone(resp.Configs)}
 	if d.Configs == nil {
@@ -98,7 +98,7 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicDescript
 func (c *Client) AlterTopicConfig(ctx context.Context, name string, configs map[string]string) error {
 	req := &wire.AlterTopicConfigRequest{Name: name, Configs: configs}
 	if _, err := controlCall(ctx, c, wire.APIAlterTopicConfig, req, c.anyBroker, name, errorResponse); err != nil {
-		return fmt.Errorf("client: alter topic %q: %w", name, err)
+		return opError(fmt.Sprintf("alter topic %q", name), err)
 	}
 	return nil
 }
@@ -116,7 +116,7 @@ func (c *Client) ListOffset(ctx context.Context, topic string, partition int32, 
 	resp, err := controlCall(ctx, c, wire.APIListOffsets, req, target, topic,
 		func(r *wire.ListOffsetsResponse) error { return wire.AsError(r.Error, r.Message) })
 	if err != nil {
-		return 0, fmt.Errorf("client: list offset %s/%d at %d: %w", topic, partition, ts, err)
+		return 0, opError(fmt.Sprintf("list offset %s/%d at %d", topic, partition, ts), err)
 	}
 	return resp.Offset, nil
 }

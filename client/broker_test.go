@@ -31,8 +31,15 @@ func startBroker(t testing.TB) *testBroker {
 
 func startBrokerAt(t testing.TB, dir, listen string) *testBroker {
 	t.Helper()
+	return startBrokerWith(t, node.Config{DataDir: dir, Listen: listen})
+}
+
+func startBrokerWith(t testing.TB, cfg node.Config) *testBroker {
+	t.Helper()
+	dir := cfg.DataDir
 	// Small segments: each partition preallocates one.
-	b, err := node.New(node.Config{DataDir: dir, Listen: listen, TopicDefaults: node.TopicConfig{SegmentBytes: 4 << 20}})
+	cfg.TopicDefaults.SegmentBytes = 4 << 20
+	b, err := node.New(cfg)
 	if err != nil {
 		t.Fatalf("node.New: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,16 +57,26 @@ type connSlot struct {
 	// Guarded by Client.mu.
 	streams   int  // streams open on conn
 	goingAway bool // the broker announced its shutdown: open no more streams
+	// suspect: a request on conn got no answer in time. A broker that was
+	// killed and restarted drops the old connection's packets without a
+	// word, and waiting for the idle timeout would stall every request for
+	// that long; so the next request dials a new connection, and this one
+	// is closed once its last stream is done.
+	suspect bool
 }
 
 // usableLocked reports whether a finished slot can carry new streams.
 func (s *connSlot) usableLocked() bool {
-	return s.err == nil && s.conn.Context().Err() == nil && !s.goingAway
+	return s.err == nil && s.conn.Context().Err() == nil && !s.goingAway && !s.suspect
 }
 
 // New returns a client for the cluster reachable through the configured
 // bootstrap brokers. It fetches cluster metadata once, so a client that
-// returns without error has reached a broker.
+// returns without error has reached a broker. That bootstrap, dials and
+// retries included, ends by ctx's deadline or after the control timeout
+// (WithControlTimeout), whichever comes first; when no broker answers, the
+// error matches ErrNoBrokers and the last attempt's cause (for example
+// context.DeadlineExceeded).
 func New(ctx context.Context, opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -91,11 +103,34 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.meta.init(cfg.brokers)
-	if _, err := c.fetchMetadata(ctx, nil); err != nil {
+	if err := c.bootstrap(ctx); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("client: bootstrap: %w", err)
+		return nil, err
 	}
 	return c, nil
+}
+
+// bootstrap fetches the cluster's metadata within the control timeout.
+func (c *Client) bootstrap(ctx context.Context) error {
+	bctx, cancel := context.WithTimeout(ctx, c.cfg.requestTimeout)
+	defer cancel()
+	if _, err := c.fetchMetadata(bctx, nil); err != nil {
+		return &bootstrapError{err: err}
+	}
+	return nil
+}
+
+// bootstrapError is New's failure. It matches ErrNoBrokers unless a broker
+// answered with a definite error.
+type bootstrapError struct{ err error }
+
+func (e *bootstrapError) Error() string { return "client: bootstrap: " + e.err.Error() }
+
+func (e *bootstrapError) Unwrap() []error {
+	if definite(e.err) {
+		return []error{e.err}
+	}
+	return []error{ErrNoBrokers, e.err}
 }
 
 func buildTLS(cfg *config) (*tls.Config, error) {
@@ -174,7 +209,7 @@ func (c *Client) acquire(ctx context.Context, addr string) (*connSlot, error) {
 			case <-s.done:
 				if !s.usableLocked() {
 					if s.err == nil && s.conn.Context().Err() == nil {
-						c.retired = append(c.retired, s.conn)
+						c.retireLocked(s.conn)
 					}
 					delete(c.conns, addr)
 					s = nil
@@ -191,9 +226,13 @@ func (c *Client) acquire(ctx context.Context, addr string) (*connSlot, error) {
 			c.mu.Unlock()
 		}
 		select {
-		case <-s.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		case <-s.done: // our own dial, or one that finished: its result counts
+		default:
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		if s.err != nil {
 			return nil, s.err
@@ -206,19 +245,45 @@ func (c *Client) acquire(ctx context.Context, addr string) (*connSlot, error) {
 		}
 		c.mu.Unlock()
 	}
-	return nil, transport(fmt.Errorf("client: connection to %s keeps closing", addr))
+	return nil, transport(fmt.Errorf("connection to %s keeps closing", addr))
 }
 
-// release ends one stream of s. A connection whose broker is going away is
-// closed once its last stream is done: the broker waits for that (up to its
-// linger) before it can finish shutting down.
+// retireLocked keeps a replaced connection that still has streams, for
+// Close; connections that ended meanwhile are forgotten.
+func (c *Client) retireLocked(conn *quic.Conn) {
+	kept := c.retired[:0]
+	for _, r := range c.retired {
+		if r.Context().Err() == nil {
+			kept = append(kept, r)
+		}
+	}
+	clear(c.retired[len(kept):])
+	c.retired = append(kept, conn)
+}
+
+// release ends one stream of s. A connection whose broker is going away, or
+// that is suspect, is closed once its last stream is done: a broker going
+// away waits for that (up to its linger) before it can finish shutting down.
 func (c *Client) release(s *connSlot) {
 	c.mu.Lock()
 	s.streams--
-	idle := s.goingAway && s.streams == 0
+	idle := (s.goingAway || s.suspect) && s.streams == 0
 	c.mu.Unlock()
 	if idle {
 		s.conn.CloseWithError(quicnet.CodeNormal, "")
+	}
+}
+
+// markSuspect records that a request on s got no answer in time: new
+// streams go to a new connection. The caller still holds its stream (its
+// release closes the connection when it is the last).
+func (c *Client) markSuspect(s *connSlot) {
+	c.mu.Lock()
+	first := !s.suspect
+	s.suspect = true
+	c.mu.Unlock()
+	if first {
+		c.log.Debug("connection suspect: a request got no answer in time", "broker", s.conn.RemoteAddr().String())
 	}
 }
 
@@ -226,18 +291,31 @@ func (c *Client) release(s *connSlot) {
 // and the client's lifetime.
 func (c *Client) dial(ctx context.Context, addr string, s *connSlot) {
 	defer close(s.done)
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.dialTimeout)
+	start := time.Now()
+	bound := c.cfg.dialTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < bound {
+		bound = max(time.Until(dl), time.Millisecond)
+	}
+	dctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	stop := context.AfterFunc(c.ctx, cancel)
 	defer stop()
-	conn, err := quicnet.Dial(dctx, addr, c.tls, quicnet.Config{Logger: c.log})
+	// The handshake may be silent for as long as the dial may last (QUIC's
+	// handshake idle timeout is half of quicnet's HandshakeTimeout): a
+	// broker that does not answer costs one dial, not several shorter ones.
+	conn, err := quicnet.Dial(dctx, addr, c.tls, quicnet.Config{Logger: c.log, HandshakeTimeout: 2 * bound})
+	var ne net.Error
 	switch {
 	case err != nil && c.ctx.Err() != nil:
 		s.err = ErrClosed
-	case err != nil && ctx.Err() != nil:
-		s.err = ctx.Err()
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
+		s.err = context.Cause(ctx)
+	case err != nil && (dctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()):
+		// No answer: nothing listens there, or packets are lost. (A
+		// closed UDP port gives no error the dialer sees.)
+		s.err = transport(&noAnswerError{what: "dial " + addr, d: time.Since(start), hint: "is a broker running?"})
 	case err != nil:
-		s.err = transport(fmt.Errorf("client: dial %s: %w", addr, err))
+		s.err = transport(err) // quicnet's error names the address
 	default:
 		s.conn = conn
 		c.log.Debug("connected", "broker", addr)
@@ -273,7 +351,7 @@ func (c *Client) openStream(ctx context.Context, addr string) (*quic.Stream, *co
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		return nil, nil, transport(fmt.Errorf("client: open stream to %s: %w", addr, err))
+		return nil, nil, transport(fmt.Errorf("open stream to %s: %w", addr, err))
 	}
 	return st, s, nil
 }
@@ -294,17 +372,24 @@ func (c *Client) roundTrip(ctx context.Context, addr string, api wire.API, req, 
 		st.CancelRead(quicnet.StreamCodeDone)
 	})
 	defer stop()
+	start := time.Now()
 	if dl, ok := ctx.Deadline(); ok {
 		st.SetDeadline(dl)
 	}
 	fail := func(op string, err error) error {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+			// Nothing came back in time: the connection may be dead
+			// without knowing it yet (a broker killed and restarted).
+			c.markSuspect(slot)
+			return transport(&noAnswerError{what: fmt.Sprintf("%s to %s", api, addr), d: time.Since(start)})
+		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return context.Cause(ctx)
 		}
 		if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrMalformedFrame) {
-			return fmt.Errorf("client: %s %s to %s: %w", op, api, addr, err)
+			return fmt.Errorf("%s to %s: %s: %w", api, addr, op, err)
 		}
-		return transport(fmt.Errorf("client: %s %s to %s: %w", op, api, addr, err))
+		return transport(fmt.Errorf("%s to %s: %s: %w", api, addr, op, err))
 	}
 	corr := c.corr.Add(1)
 	fw := wire.NewFrameWriter(st)
@@ -325,15 +410,15 @@ func (c *Client) roundTrip(ctx context.Context, addr string, api wire.API, req, 
 	if f.API == 0 { // a stream-level error: the broker could not read the request
 		var er wire.ErrorResponse
 		if err := fr.DecodeHeader(&f, &er); err != nil {
-			return fmt.Errorf("client: %s from %s: %w", api, addr, err)
+			return fmt.Errorf("%s to %s: %w", api, addr, err)
 		}
-		return fmt.Errorf("client: %s to %s: %w", api, addr, wire.AsError(er.Error, er.Message))
+		return fmt.Errorf("%s to %s: %w", api, addr, wire.AsError(er.Error, er.Message))
 	}
 	if f.API != api || f.Corr != corr {
 		return protocolErrorf("%s to %s answered with api %d corr %d, want %d/%d", api, addr, f.API, f.Corr, api, corr)
 	}
 	if err := decodeAnswer(fr, &f, resp); err != nil {
-		return fmt.Errorf("client: %s from %s: %w", api, addr, err)
+		return fmt.Errorf("%s to %s: %w", api, addr, err)
 	}
 	return nil
 }
@@ -366,7 +451,10 @@ func controlCall[Resp any](ctx context.Context, c *Client, api wire.API, req any
 	for attempt := 0; attempt <= c.cfg.retries; attempt++ {
 		if attempt > 0 {
 			if err := sleepCtx(ctx, backoff(attempt, c.cfg.backoffBase, c.cfg.backoffMax)); err != nil {
-				return nil, fmt.Errorf("client: %s: %w (last error: %w)", api, err, lastErr)
+				if errors.Is(lastErr, err) {
+					return nil, lastErr
+				}
+				return nil, fmt.Errorf("%w (gave up: %w)", lastErr, err)
 			}
 		}
 		resp, err := controlAttempt(ctx, c, api, req, target, attempt, errOf)
@@ -400,13 +488,10 @@ func controlAttempt[Resp any](ctx context.Context, c *Client, api wire.API, req 
 	}
 	resp := new(Resp)
 	if err := c.roundTrip(actx, addr, api, req, resp); err != nil {
-		if ctx.Err() == nil && actx.Err() != nil {
-			return nil, transport(fmt.Errorf("client: %s to %s: no answer within %v", api, addr, c.cfg.requestTimeout))
-		}
 		return nil, err
 	}
 	if err := errOf(resp); err != nil {
-		return nil, fmt.Errorf("client: %s: %w", api, err)
+		return nil, err
 	}
 	return resp, nil
 }
@@ -428,7 +513,7 @@ func (c *Client) callContext(ctx context.Context) (context.Context, context.Canc
 func (c *Client) anyBroker(_ context.Context, attempt int) (string, error) {
 	addrs := c.meta.brokerAddrs()
 	if len(addrs) == 0 {
-		return "", ErrNoBrokers
+		return "", &detailError{sentinel: ErrNoBrokers, msg: "no broker known"}
 	}
 	c.mu.Lock()
 	if attempt == 0 {

@@ -90,15 +90,19 @@ type consPart struct {
 	// after it: a timestamp lookup resolves to the start of a batch.
 	fromTime    time.Time
 	hasFromTime bool
-	sub         *subscription // nil while being subscribed (again)
+	sub         *subscription // nil while being subscribed (again) or paused
 	failures    int           // consecutive subscription failures
+	lastErr     error         // why the last subscription attempt failed
 }
 
-// chunk is the records of one data frame.
+// chunk is the records of one data frame, or an error for Poll to return in
+// its place in the queue.
 type chunk struct {
+	tp    topicPartition
 	sub   *subscription
 	recs  []*Record
 	bytes int64 // the frame's payload size, returned as credit once polled
+	err   error // a *CorruptBatchError: recs is empty
 }
 
 // subscription is one subscribe stream to one broker.
@@ -178,7 +182,7 @@ func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 		case startTime:
 			off, err := cs.c.ListOffset(ctx, a.Topic, a.Partition, a.Start.time.UnixMilli())
 			if err != nil {
-				return fmt.Errorf("client: assign: %w", err)
+				return err
 			}
 			starts[i] = off
 		}
@@ -221,7 +225,7 @@ func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 			later = append(later, p)
 		default:
 			cs.drop(p, nil)
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s/%d: %w", p.tp.topic, p.tp.partition, err))
 		}
 	}
 	for addr, group := range groups {
@@ -238,10 +242,7 @@ func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 		}
 		cs.mu.Unlock()
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("client: assign: %w", err)
-	}
-	return nil
+	return opError("assign", errors.Join(errs...))
 }
 
 // stopAllLocked marks every subscription dead and returns them for stopping.
@@ -293,6 +294,11 @@ func (cs *Consumer) open(ctx context.Context, gen uint64, addr string, parts []*
 	s, results, err := cs.subscribe(ctx, addr, gen, offsets)
 	if err != nil {
 		if retriable(err) && cs.ctx.Err() == nil {
+			cs.mu.Lock()
+			for _, p := range parts {
+				p.lastErr = err
+			}
+			cs.mu.Unlock()
 			return parts, nil
 		}
 		for _, p := range parts {
@@ -314,8 +320,9 @@ func (cs *Consumer) open(ctx context.Context, gen uint64, addr string, parts []*
 		}
 		r := &results[i]
 		if err := wire.AsError(r.Error, r.Message); err != nil {
-			err = fmt.Errorf("client: subscribe %s/%d: %w", p.tp.topic, p.tp.partition, err)
+			err = fmt.Errorf("subscribe %s/%d: %w", p.tp.topic, p.tp.partition, err)
 			if retriable(err) {
+				p.lastErr = err
 				later = append(later, p)
 			} else {
 				cs.dropLocked(p, nil)
@@ -371,23 +378,35 @@ func (cs *Consumer) subscribe(ctx context.Context, addr string, gen uint64, ps [
 		}
 		return nil, nil, err
 	}
+	start := time.Now()
+	failIO := func(op string, err error) (*subscription, []wire.SubscribePartitionResult, error) {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// No answer in time: the connection may be dead without
+			// knowing it yet (a broker killed and restarted).
+			cs.c.markSuspect(slot)
+			err = &noAnswerError{what: "subscribe to " + addr, d: time.Since(start)}
+			s.stop()
+			return nil, nil, transport(err)
+		}
+		return fail(transport(fmt.Errorf("subscribe to %s: %s: %w", addr, op, err)))
+	}
 	req := &wire.SubscribeRequest{Partitions: ps, Credit: cs.cfg.creditBytes}
 	if err := s.fw.WriteFrame(wire.FrameHeader{API: wire.APISubscribe, Version: wire.Version, Corr: s.corr}, req); err != nil {
-		return fail(transport(fmt.Errorf("client: subscribe at %s: %w", addr, err)))
+		return failIO("write", err)
 	}
 	f, err := s.fr.Next()
 	if err != nil {
-		return fail(transport(fmt.Errorf("client: subscribe at %s: %w", addr, err)))
+		return failIO("read", err)
 	}
 	if f.API != wire.APISubscribe || f.Corr != s.corr {
 		return fail(protocolErrorf("%s answered subscribe with api %d corr %d", addr, f.API, f.Corr))
 	}
 	var resp wire.SubscribeResponse
 	if err := decodeAnswer(s.fr, &f, &resp); err != nil {
-		return fail(fmt.Errorf("client: subscribe at %s: %w", addr, err))
+		return fail(fmt.Errorf("subscribe to %s: %w", addr, err))
 	}
 	if err := wire.AsError(resp.Error, resp.Message); err != nil {
-		return fail(fmt.Errorf("client: subscribe at %s: %w", addr, err))
+		return fail(fmt.Errorf("subscribe to %s: %w", addr, err))
 	}
 	if len(resp.Partitions) != len(ps) {
 		return fail(protocolErrorf("%s answered %d partitions of %d", addr, len(resp.Partitions), len(ps)))
@@ -425,8 +444,12 @@ func (cs *Consumer) resubscribe(gen uint64, parts []*consPart) {
 			}
 			p.failures++
 			if p.failures > cs.cfg.retries {
-				cs.dropLocked(p, fmt.Errorf("client: consume %s/%d: gave up after %d subscription failures: %w",
-					p.tp.topic, p.tp.partition, p.failures, ErrNoBrokers))
+				last := p.lastErr
+				if last == nil {
+					last = &detailError{sentinel: ErrNoBrokers, msg: "no broker reachable"}
+				}
+				cs.dropLocked(p, fmt.Errorf("client: consume %s/%d: gave up after %d subscription failures, the last: %w",
+					p.tp.topic, p.tp.partition, p.failures, last))
 				continue
 			}
 			attempt = max(attempt, p.failures)
@@ -448,7 +471,10 @@ func (cs *Consumer) resubscribe(gen uint64, parts []*consPart) {
 			switch {
 			case err == nil:
 				groups[addr] = append(groups[addr], p)
-			case retriable(err) || ctx.Err() != nil:
+			case !definite(err):
+				cs.mu.Lock()
+				p.lastErr = fmt.Errorf("finding the leader: %w", err)
+				cs.mu.Unlock()
 				later = append(later, p)
 			default:
 				cs.drop(p, fmt.Errorf("client: consume %s/%d: %w", p.tp.topic, p.tp.partition, err))
@@ -459,7 +485,7 @@ func (cs *Consumer) resubscribe(gen uint64, parts []*consPart) {
 			later = append(later, l...)
 			if err != nil {
 				cs.mu.Lock()
-				cs.errs = append(cs.errs, err)
+				cs.errs = append(cs.errs, opError("consume", err))
 				cs.notifyLocked()
 				cs.mu.Unlock()
 			}
@@ -485,7 +511,7 @@ func (s *subscription) readLoop() {
 	for {
 		f, err := s.fr.Next()
 		if err != nil {
-			s.failed(transport(fmt.Errorf("client: subscription at %s: %w", s.addr, err)))
+			s.failed(transport(fmt.Errorf("subscription at %s: %w", s.addr, err)))
 			return
 		}
 		if f.API != wire.APISubscribeData {
@@ -494,7 +520,7 @@ func (s *subscription) readLoop() {
 		}
 		hdr = wire.SubscribeData{}
 		if err := s.fr.DecodeHeader(&f, &hdr); err != nil {
-			s.failed(fmt.Errorf("client: subscription at %s: %w", s.addr, err))
+			s.failed(fmt.Errorf("subscription at %s: %w", s.addr, err))
 			return
 		}
 		tp := topicPartition{hdr.Topic, hdr.Partition}
@@ -516,16 +542,16 @@ func (s *subscription) readLoop() {
 			s.sendCredit()
 			continue
 		}
-		var recs []*Record
+		var (
+			recs    []*Record
+			corrupt *CorruptBatchError
+		)
 		if p != nil {
-			recs, err = decodeRecords(f.Payload, tp, next, &it)
-			if err != nil {
-				s.failed(fmt.Errorf("client: consume %s/%d from %s: %w", tp.topic, tp.partition, s.addr, err))
-				return
-			}
+			recs, corrupt = decodeRecords(f.Payload, tp, next, &it)
 		}
 		cs.mu.Lock()
-		if len(recs) > 0 && !s.dead && s.parts[tp] == p {
+		current := p != nil && !s.dead && s.parts[tp] == p
+		if len(recs) > 0 && current {
 			p.next = recs[len(recs)-1].Offset + 1
 			p.failures = 0
 			if p.hasFromTime {
@@ -537,13 +563,38 @@ func (s *subscription) readLoop() {
 				p.hasFromTime = len(recs) == 0
 			}
 			if len(recs) > 0 {
-				cs.queue = append(cs.queue, &chunk{sub: s, recs: recs, bytes: n})
+				cs.queue = append(cs.queue, &chunk{tp: tp, sub: s, recs: recs, bytes: n})
 				s.buffered += n
 				cs.notifyLocked()
 			}
 		}
+		if corrupt != nil && current {
+			s.pauseCorruptLocked(p, corrupt)
+		}
+		dead = s.dead
 		cs.mu.Unlock()
+		if dead {
+			return
+		}
 		s.sendCredit()
+	}
+}
+
+// pauseCorruptLocked stops delivering p, whose stream brought a batch that
+// cannot be decoded: Poll returns err after the records before the batch,
+// and the partition stays assigned, paused at the batch, until Seek. The
+// data the broker still pushes for it is dropped (its credit returned).
+func (s *subscription) pauseCorruptLocked(p *consPart, err *CorruptBatchError) {
+	cs := s.cs
+	cs.c.log.Warn("corrupt batch: partition paused", "topic", err.Topic, "partition", err.Partition,
+		"offset", err.Offset, "broker", s.addr, "err", err.Err)
+	delete(s.parts, p.tp)
+	p.sub, p.next = nil, err.Offset
+	cs.queue = append(cs.queue, &chunk{tp: p.tp, err: err})
+	cs.notifyLocked()
+	if len(s.parts) == 0 {
+		s.dead = true
+		s.stop()
 	}
 }
 
@@ -587,6 +638,7 @@ func (s *subscription) partitionFailed(p *consPart, err error) {
 	delete(s.parts, p.tp)
 	p.sub = nil
 	if retriable(err) {
+		p.lastErr = err
 		cs.resubscribeLocked(s.gen, []*consPart{p})
 	} else {
 		cs.dropLocked(p, err)
@@ -609,7 +661,7 @@ func (s *subscription) failed(err error) {
 	s.stop()
 	parts := make([]*consPart, 0, len(s.parts))
 	for _, p := range s.parts {
-		p.sub = nil
+		p.sub, p.lastErr = nil, err
 		parts = append(parts, p)
 	}
 	s.parts = nil
@@ -623,10 +675,15 @@ func (s *subscription) failed(err error) {
 // decodeRecords turns a data frame's batches into records at or after next,
 // skipping control batches. The records share one copy of the payload (and,
 // for compressed batches, one arena), so they outlive the frame buffer.
-func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.RecordIter) ([]*Record, error) {
+//
+// A batch that cannot be decoded ends the decoding: the records of the
+// batches before it are returned with a *CorruptBatchError for it. No count
+// read from the payload sizes an allocation before the bytes behind it have
+// been checked.
+func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.RecordIter) ([]*Record, *CorruptBatchError) {
 	buf := bytes.Clone(payload)
 	var (
-		recs  = make([]Record, 0, countRecords(buf))
+		recs  = make([]Record, 0, min(countRecords(buf), len(buf)/minRecordBytes))
 		arena []byte
 		wr    wire.Record
 	)
@@ -643,15 +700,37 @@ func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.Recor
 		arena = append(arena, b...)
 		return arena[start:len(arena):len(arena)]
 	}
-	bi := wire.NewBatchIter(buf, 0)
-	for batch, h, ok := bi.Next(); ok; batch, h, ok = bi.Next() {
+	// at is the first offset not delivered: after the last good batch.
+	at := next
+	corrupt := func(h wire.BatchHeader, headerOK bool, err error) *CorruptBatchError {
+		// Where to resume: after the batch as its header says (a
+		// corrupt batch may get that wrong), and at least one offset on.
+		skip := at + 1
+		if headerOK && h.NextOffset() > at {
+			skip = h.NextOffset()
+		}
+		return &CorruptBatchError{Topic: tp.topic, Partition: tp.partition, Offset: at, Next: skip, Err: err}
+	}
+	var bad *CorruptBatchError
+	for rest := buf; len(rest) > 0 && bad == nil; {
+		h, size, err := wire.VerifyBatch(rest, len(rest))
+		if err != nil {
+			_, _, herr := wire.ParseBatchHeader(rest, len(rest))
+			bad = corrupt(h, herr == nil, err)
+			break
+		}
+		batch := rest[:size:size]
+		rest = rest[size:]
 		if h.IsControl() || h.LastOffset() < next {
+			at = max(at, h.NextOffset())
 			continue
 		}
 		if err := it.Reset(batch); err != nil {
-			return nil, err
+			bad = corrupt(h, true, err)
+			break
 		}
 		compressed := h.Codec() != wire.CodecNone
+		first, arenaLen := len(recs), len(arena)
 		for it.Next(&wr) {
 			if wr.Offset < next {
 				continue
@@ -665,7 +744,7 @@ func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.Recor
 				Offset:    wr.Offset,
 			}
 			if n := wr.Headers.Len(); n > 0 {
-				r.Headers = make([]Header, 0, n)
+				r.Headers = make([]Header, 0, min(n, maxHeadersHint))
 				for k, v := range wr.Headers.All() {
 					r.Headers = append(r.Headers, Header{Key: string(k), Value: own(v, compressed)})
 				}
@@ -673,21 +752,34 @@ func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.Recor
 			recs = append(recs, r)
 		}
 		if err := it.Err(); err != nil {
-			return nil, err
+			// All of the batch or none of it.
+			clear(recs[first:])
+			recs, arena = recs[:first], arena[:arenaLen]
+			bad = corrupt(h, true, err)
+			break
 		}
-	}
-	if err := bi.Err(); err != nil {
-		return nil, err
+		at = max(at, h.NextOffset())
 	}
 	out := make([]*Record, len(recs))
 	for i := range recs {
 		out[i] = &recs[i]
 	}
-	return out, nil
+	return out, bad
 }
 
+const (
+	// minRecordBytes is the smallest encoded record (six one-byte
+	// varints): no payload of n bytes holds more than n/6 uncompressed
+	// records, whatever its batch headers claim.
+	minRecordBytes = 6
+	// maxHeadersHint bounds the headers slice sized up front from a
+	// record's header count; more headers grow it as they are decoded.
+	maxHeadersHint = 16
+)
+
 // countRecords sums the record counts of the batches in b from their headers
-// (unverified: it only sizes an allocation; decoding checks everything).
+// (unverified: it only sizes an allocation, and callers bound it by the
+// payload's size; decoding checks everything).
 func countRecords(b []byte) int {
 	n := 0
 	for len(b) >= wire.BatchHeaderSize {
@@ -706,7 +798,10 @@ func countRecords(b []byte) int {
 // Poll returns the next records, up to WithMaxPollRecords, in offset order
 // per partition; it blocks until there are some or ctx is done. A partition
 // that failed for good is reported once, as an error, and is no longer
-// assigned.
+// assigned. A batch that cannot be decoded is reported in its place, after
+// the records before it, as a *CorruptBatchError (errors.Is ErrCorruptBatch);
+// its partition stays assigned but paused until Seek moves it past the batch
+// (to the error's Next) or back to it.
 func (cs *Consumer) Poll(ctx context.Context) ([]*Record, error) {
 	for {
 		cs.mu.Lock()
@@ -721,6 +816,12 @@ func (cs *Consumer) Poll(ctx context.Context) ([]*Record, error) {
 			return nil, err
 		}
 		if len(cs.queue) > 0 {
+			if ch := cs.queue[0]; ch.err != nil {
+				cs.queue[0] = nil
+				cs.queue = cs.queue[1:]
+				cs.mu.Unlock()
+				return nil, ch.err
+			}
 			out, credit := cs.takeLocked()
 			cs.mu.Unlock()
 			for _, s := range credit {
@@ -746,7 +847,7 @@ func (cs *Consumer) takeLocked() ([]*Record, []*subscription) {
 	limit := cs.cfg.maxPollRecords
 	out := make([]*Record, 0, min(limit, len(cs.queue[0].recs)-cs.head))
 	var credit []*subscription
-	for len(cs.queue) > 0 && len(out) < limit {
+	for len(cs.queue) > 0 && len(out) < limit && cs.queue[0].err == nil {
 		ch := cs.queue[0]
 		k := min(len(ch.recs)-cs.head, limit-len(out))
 		out = append(out, ch.recs[cs.head:cs.head+k]...)
@@ -760,6 +861,88 @@ func (cs *Consumer) takeLocked() ([]*Record, []*subscription) {
 		}
 	}
 	return out, credit
+}
+
+// Seek makes the next records Poll returns for topic/partition start at
+// offset: records of it received and not yet polled are dropped, and the
+// partition is subscribed again from offset (its leader's log start or end
+// when offset is out of range gives ErrOffsetOutOfRange, like Assign). It
+// resumes a partition paused at a corrupt batch (see CorruptBatchError). A
+// partition not assigned yet is added to the assignment; the others are
+// left as they are.
+func (cs *Consumer) Seek(ctx context.Context, topic string, partition int32, offset int64) error {
+	op := fmt.Sprintf("seek %s/%d to %d", topic, partition, offset)
+	if topic == "" || partition < 0 || offset < 0 {
+		return opError(op, errors.New("invalid partition or offset"))
+	}
+	tp := topicPartition{topic, partition}
+	var stop *subscription
+	cs.mu.Lock()
+	if cs.closed {
+		cs.mu.Unlock()
+		return ErrClosed
+	}
+	gen := cs.gen
+	if old := cs.parts[tp]; old != nil && old.sub != nil {
+		s := old.sub
+		delete(s.parts, tp)
+		if len(s.parts) == 0 {
+			s.dead = true
+			stop = s
+		}
+	}
+	p := &consPart{tp: tp, next: offset}
+	cs.parts[tp] = p
+	credit := cs.dropQueuedLocked(tp)
+	cs.mu.Unlock()
+	if stop != nil {
+		stop.stop()
+	}
+	for _, s := range credit {
+		s.sendCredit()
+	}
+
+	addr, err := cs.c.leaderAddr(ctx, topic, partition, false)
+	var later []*consPart
+	switch {
+	case err == nil:
+		later, err = cs.open(ctx, gen, addr, []*consPart{p})
+	case !definite(err) && ctx.Err() == nil:
+		later, err = []*consPart{p}, nil
+	default:
+		cs.drop(p, nil)
+	}
+	if len(later) > 0 {
+		cs.mu.Lock()
+		if cs.gen == gen {
+			cs.resubscribeLocked(gen, later)
+		}
+		cs.mu.Unlock()
+	}
+	return opError(op, err)
+}
+
+// dropQueuedLocked removes the queued records and errors of tp and returns
+// the subscriptions whose buffered bytes went down.
+func (cs *Consumer) dropQueuedLocked(tp topicPartition) []*subscription {
+	var credit []*subscription
+	kept := cs.queue[:0]
+	for i, ch := range cs.queue {
+		if ch.tp != tp {
+			kept = append(kept, ch)
+			continue
+		}
+		if i == 0 {
+			cs.head = 0
+		}
+		if ch.sub != nil {
+			ch.sub.buffered -= ch.bytes
+			credit = append(credit, ch.sub)
+		}
+	}
+	clear(cs.queue[len(kept):])
+	cs.queue = kept
+	return credit
 }
 
 // Close ends every subscription and waits for the consumer's goroutines. It

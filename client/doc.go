@@ -5,14 +5,27 @@
 // Contract in short:
 //   - Every blocking call takes a context; Close methods are idempotent and
 //     return once their goroutines are gone.
+//   - New reaches a broker or fails within WithControlTimeout (or ctx's
+//     earlier deadline), dials and retries included; its error then matches
+//     ErrNoBrokers and the last cause (context.DeadlineExceeded when nothing
+//     answered).
 //   - Broker errors come back as *wire.Error; test them with errors.Is
 //     against the sentinels below (errors.Is(err, client.ErrNotLeader)).
-//     Only retriable codes and transport failures are retried.
+//     Only retriable codes, timeouts and transport failures are retried.
+//     Errors name the package once ("client: op: cause").
+//   - A request that gets no answer in time marks its connection suspect:
+//     later requests to that broker dial a new connection, so a broker that
+//     died without closing its connections (killed, restarted) costs about
+//     one request timeout, not the connection's idle timeout.
 //   - A Producer batches per partition (linger, max batch bytes), pipelines
 //     requests on one stream per broker and keeps produce order per
 //     partition through retries (see Producer). Delivery is at least once.
+//     Producer.Close sends everything it holds and, whatever the acks level,
+//     returns nil only once each broker has read its stream to the end.
 //   - A Consumer reads assigned partitions over subscribe streams with byte
-//     credit, in offset order per partition.
+//     credit, in offset order per partition. A batch it cannot decode is
+//     reported by Poll as a *CorruptBatchError after the records before it;
+//     Consumer.Seek skips it.
 //
 // Usage:
 //

@@ -1,8 +1,10 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rafka/rafka/wire"
 )
@@ -50,6 +52,11 @@ var (
 	ErrThrottled = wire.ErrThrottled
 	// ErrInvalidTimestamp: a batch's timestamps were inconsistent.
 	ErrInvalidTimestamp = wire.ErrInvalidTimestamp
+	// ErrPartitionOffline: the partition exists but cannot be served (its
+	// log could not be opened); the message says why. Not retried: produce
+	// fails the partition's records at once, and a consumer drops the
+	// partition and reports it.
+	ErrPartitionOffline = wire.ErrPartitionOffline
 )
 
 // Client-side errors.
@@ -60,12 +67,117 @@ var (
 	// ErrInvalidOption: New, NewProducer or NewConsumer got an option value or
 	// a combination of options that cannot work; the message lists them all.
 	ErrInvalidOption = errors.New("client: invalid option")
-	// ErrNoBrokers: no broker could be reached for a call.
+	// ErrNoBrokers: no broker could be reached for a call (New's bootstrap,
+	// or a request with no broker known). The error also matches the last
+	// failure's cause, for example context.DeadlineExceeded when a dial got
+	// no answer in time.
 	ErrNoBrokers = errors.New("client: no broker reachable")
 	// ErrProtocol: a broker answered with a frame that does not fit the
 	// protocol (wrong API, correlation id or header); the stream is dropped.
 	ErrProtocol = errors.New("client: protocol violation")
+	// ErrCorruptBatch: a consumer received a batch it cannot decode. Poll
+	// returns a *CorruptBatchError, which also matches wire.ErrCorruptBatch
+	// and tells where to resume past the batch.
+	ErrCorruptBatch = errors.New("client: corrupt batch")
 )
+
+// CorruptBatchError is what Poll returns for a batch that passed the
+// transport but could not be decoded (bad checksum, malformed records). The
+// records before it were delivered; the partition stays assigned but is
+// paused at the batch: call Consumer.Seek with Next to skip it, or with
+// Offset to try it again. errors.Is matches ErrCorruptBatch and
+// wire.ErrCorruptBatch.
+type CorruptBatchError struct {
+	Topic     string
+	Partition int32
+	Offset    int64 // the batch's base offset: the first record not delivered
+	Next      int64 // the offset after the batch, where to resume to skip it
+	Err       error // what is wrong with it
+}
+
+func (e *CorruptBatchError) Error() string {
+	return fmt.Sprintf("client: consume %s/%d: corrupt batch at offset %d (resume at %d to skip it): %v",
+		e.Topic, e.Partition, e.Offset, e.Next, e.Err)
+}
+
+// Is makes errors.Is(err, ErrCorruptBatch) and errors.Is(err,
+// wire.ErrCorruptBatch) true.
+func (e *CorruptBatchError) Is(target error) bool {
+	return target == ErrCorruptBatch || target == wire.ErrCorruptBatch
+}
+
+func (e *CorruptBatchError) Unwrap() error { return e.Err }
+
+// detailError is a detailed instance of one of the sentinels above: it
+// matches the sentinel (and err, when set) with errors.Is, and its text
+// leaves out the sentinel's "client: " prefix, which the public call that
+// returns it adds once.
+type detailError struct {
+	sentinel error
+	msg      string
+	err      error
+}
+
+func (e *detailError) Error() string {
+	if e.err == nil {
+		return e.msg
+	}
+	return e.msg + ": " + e.err.Error()
+}
+
+func (e *detailError) Unwrap() []error {
+	if e.err == nil {
+		return []error{e.sentinel}
+	}
+	return []error{e.sentinel, e.err}
+}
+
+func protocolErrorf(format string, args ...any) error {
+	return &detailError{sentinel: ErrProtocol, msg: "protocol violation: " + fmt.Sprintf(format, args...)}
+}
+
+// opError prefixes err with "client: op: ", the one place where the
+// package's prefix enters an error chain. An error of a closed client, producer or
+// consumer is ErrClosed whatever the operation.
+func opError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("client: %s: %w", op, err)
+}
+
+// noAnswerError: a peer did not answer within d; it matches
+// context.DeadlineExceeded.
+type noAnswerError struct {
+	what string // "dial", "metadata to 127.0.0.1:9092", ...
+	d    time.Duration
+	hint string // appended in parentheses when not empty
+}
+
+func (e *noAnswerError) Error() string {
+	s := fmt.Sprintf("%s: no answer within %v", e.what, roundDuration(e.d))
+	if e.hint != "" {
+		s += " (" + e.hint + ")"
+	}
+	return s
+}
+
+func (e *noAnswerError) Unwrap() error { return context.DeadlineExceeded }
+
+// roundDuration keeps a duration readable in messages: 2s rather than
+// 1.999873s.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d
+}
 
 // retriable reports whether a call that failed with err may succeed when sent
 // again: a retriable broker code, or a transport failure (the stream or the
@@ -81,11 +193,21 @@ func retriable(err error) bool {
 	return isTransport(err)
 }
 
+// definite reports whether err is an answer that settles the matter: a
+// broker's non-retriable error code (the topic or partition is gone, the
+// partition is offline, the request is invalid). Anything else, a timeout
+// or a broken connection included, may go away and is worth retrying
+// within the caller's budget.
+func definite(err error) bool {
+	var we *wire.Error
+	return errors.As(err, &we) && !we.Code.Retriable()
+}
+
 // transportError marks a failure of the connection or stream rather than an
-// answer from the broker.
+// answer from the broker. It adds nothing to the message.
 type transportError struct{ err error }
 
-func (e *transportError) Error() string { return "client: transport: " + e.err.Error() }
+func (e *transportError) Error() string { return e.err.Error() }
 func (e *transportError) Unwrap() error { return e.err }
 
 func transport(err error) error {
@@ -102,8 +224,4 @@ func transport(err error) error {
 func isTransport(err error) bool {
 	var te *transportError
 	return errors.As(err, &te)
-}
-
-func protocolErrorf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
 }

@@ -177,23 +177,24 @@ func (c *Client) fetchTopic(ctx context.Context, topic string) (*TopicMetadata, 
 	for i := range resp.Topics {
 		if t := &resp.Topics[i]; t.Name == topic {
 			if err := wire.AsError(t.Error, t.Message); err != nil {
-				return nil, fmt.Errorf("client: topic %q: %w", topic, err)
+				return nil, err
 			}
 			c.meta.mu.Lock()
 			tm := c.meta.topics[topic]
 			c.meta.mu.Unlock()
 			if tm == nil {
-				return nil, fmt.Errorf("client: topic %q: %w", topic, ErrUnknownTopicOrPartition)
+				return nil, &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: "topic deleted meanwhile"}
 			}
 			return tm, nil
 		}
 	}
-	return nil, fmt.Errorf("client: topic %q missing from metadata: %w", topic, ErrUnknownTopicOrPartition)
+	return nil, &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: "topic missing from the metadata answer"}
 }
 
 // leaderAddr returns the address of the leader of topic/partition, from the
 // cache unless refresh is set. A partition without a known leader gives
-// ErrNotLeader (retriable).
+// ErrNotLeader (retriable). Errors do not repeat the topic and partition:
+// callers name them.
 func (c *Client) leaderAddr(ctx context.Context, topic string, partition int32, refresh bool) (string, error) {
 	tm, err := c.topicMetadata(ctx, topic, refresh)
 	if err != nil {
@@ -201,10 +202,10 @@ func (c *Client) leaderAddr(ctx context.Context, topic string, partition int32, 
 	}
 	pm := tm.partition(partition)
 	if pm == nil {
-		return "", fmt.Errorf("client: %s/%d: %w", topic, partition, &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: "no such partition"})
+		return "", &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("no partition %d in a topic of %d", partition, len(tm.Partitions))}
 	}
 	if pm.LeaderAddr == "" {
-		return "", fmt.Errorf("client: %s/%d: %w", topic, partition, &wire.Error{Code: wire.ErrNotLeader, Message: "no leader known"})
+		return "", &wire.Error{Code: wire.ErrNotLeader, Message: "no leader known"}
 	}
 	return pm.LeaderAddr, nil
 }

@@ -68,13 +68,17 @@ func WithInsecureSkipVerify() Option {
 }
 
 // WithDialTimeout bounds connecting to one broker, handshake included
-// (default 10s). A shorter context deadline wins.
+// (default 10s). A shorter context deadline wins. A dial that gets no
+// answer fails with an error matching context.DeadlineExceeded.
 func WithDialTimeout(d time.Duration) Option {
 	return func(c *config) { c.dialTimeout = d }
 }
 
 // WithControlTimeout bounds one control request (metadata, admin, list
 // offsets) when the caller's context has no earlier deadline (default 30s).
+// It also bounds New's whole bootstrap, dials and retries included. A
+// request that gets no answer within it marks its connection suspect: the
+// next request to that broker dials a new connection.
 func WithControlTimeout(d time.Duration) Option {
 	return func(c *config) { c.requestTimeout = d }
 }

@@ -20,6 +20,15 @@ import (
 // one delivery callback: with its offset once the broker acknowledged its
 // batch, or with the error that made the producer give up (a non-retriable
 // broker error, WithRetries exhausted, or the producer closed first).
+// Timeouts and broken connections are retried like retriable broker errors,
+// within WithRetries; only a definite answer (the topic or partition does not
+// exist, the partition is offline, the batch is rejected) fails records
+// without retrying.
+//
+// With AcksNone the broker sends no answers: a record's callback reports
+// success once its batch was written to the connection, which does not mean
+// the broker read it. Close is what confirms it: it returns nil only once
+// the broker has read everything the producer sent (see Close).
 // Callbacks of one partition run in produce order, from a producer goroutine:
 // keep them short, and do not call Flush or Close from them, nor Produce
 // with a context that lets it block on a full buffer (the goroutine that
@@ -75,6 +84,10 @@ type Producer struct {
 	pending    int           // records produced and not yet completed
 	idle       chan struct{} // closed and replaced when pending drops to zero
 	flushing   int           // Flush calls waiting: linger is skipped
+	draining   bool          // Close flushed: sinks end their streams once idle
+	// unconfirmed: with AcksNone, why records reported sent may not have
+	// been stored (a stream broke after they were written); Close returns it.
+	unconfirmed error
 }
 
 type topicPartition struct {
@@ -176,7 +189,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	}
 	tm, err := p.c.topicMetadata(ctx, r.Topic, false)
 	if err != nil {
-		return fmt.Errorf("client: produce to %q: %w", r.Topic, err)
+		return opError(fmt.Sprintf("produce to %q", r.Topic), err)
 	}
 	part := r.Partition
 	if part == AnyPartition {
@@ -310,7 +323,8 @@ func (p *Producer) sendNow(rs []*Record) {
 // Flush sends every buffered record at once (ignoring the linger) and waits
 // until nothing is pending: every record produced before the call, and any
 // produced meanwhile, has been delivered or has failed, and its callback has
-// returned.
+// returned. With AcksNone "delivered" means written to the connection; only
+// Close confirms that the broker read it.
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	if p.pending == 0 {
@@ -342,21 +356,74 @@ func (p *Producer) Flush(ctx context.Context) error {
 	}
 }
 
-// Close flushes (bounded by ctx), then stops the producer; records still
-// pending when ctx ends fail with ErrClosed. It returns the flush error and
-// is idempotent: later calls return the first call's result.
+// Close sends everything the producer holds and stops it, whatever the
+// acks level. It flushes, then ends each broker stream in order: it closes
+// the stream's write side and waits until the broker has read to its end
+// (the broker appends every produce it reads before reading the next, and
+// closes its side of the stream after the last one), so when Close returns
+// nil every record whose callback reported success has reached a broker,
+// with AcksNone too. Both steps are bounded by ctx; the wait for a broker
+// to finish reading is also bounded by WithRequestTimeout. Records still
+// pending when ctx ends fail with ErrClosed, and Close returns an error
+// saying what could not be confirmed. Close is idempotent: later calls
+// return the first call's result. After Client.Close it returns nil (the
+// client failed what was pending with ErrClosed).
 func (p *Producer) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closing = true
 		p.mu.Unlock()
-		p.closeErr = p.Flush(ctx)
-		if errors.Is(p.closeErr, ErrClosed) {
-			p.closeErr = nil // the client closed first: nothing more to report
+		err := p.Flush(ctx)
+		if err == nil {
+			err = p.drain(ctx)
 		}
+		if errors.Is(err, ErrClosed) {
+			err = nil // the client closed first: nothing more to report
+		}
+		p.closeErr = err
 		p.abort(ErrClosed)
 	})
 	return p.closeErr
+}
+
+// drain ends the stream of every sink once it has nothing left to send, and
+// waits until each broker has read its stream to the end.
+func (p *Producer) drain(ctx context.Context) error {
+	p.mu.Lock()
+	p.draining = true
+	sinks := make([]*sink, 0, len(p.sinks))
+	for _, s := range p.sinks {
+		sinks = append(sinks, s)
+	}
+	p.mu.Unlock()
+	for _, s := range sinks {
+		s.signal()
+	}
+	var errs []error
+	p.mu.Lock()
+	if p.unconfirmed != nil {
+		errs = append(errs, p.unconfirmed)
+	}
+	p.mu.Unlock()
+	for _, s := range sinks {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return fmt.Errorf("client: close: %w before %s confirmed it read everything sent", ctx.Err(), s.addr)
+		case <-p.ctx.Done():
+			return context.Cause(p.ctx)
+		}
+		p.mu.Lock()
+		err := s.drainErr
+		p.mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("client: close: %w", err)
+	}
+	return nil
 }
 
 // abort stops every goroutine of the producer, then fails whatever is left
@@ -548,7 +615,9 @@ func (p *Producer) startRecoveryLocked(ps *partState, err error) {
 // recover waits out the backoff, finds the partition's leader again and
 // resumes sending there, redo batches first. Routing failures count as
 // attempts of the first batch, so recovery ends after at most
-// WithRetries+1 rounds per batch.
+// WithRetries+1 rounds per batch. Only a definite answer (the topic or
+// partition is gone) fails the queued batches at once: a metadata request
+// that timed out or could not reach a broker is one more failed attempt.
 func (p *Producer) recover(ps *partState) {
 	defer p.wg.Done()
 	for {
@@ -581,8 +650,9 @@ func (p *Producer) recover(ps *partState) {
 			p.mu.Unlock()
 			p.complete(done)
 			return
-		case !retriable(err) && p.ctx.Err() == nil:
+		case definite(err):
 			// The topic or partition is gone: nothing queued can succeed.
+			err = recordError(ps, err)
 			for _, b := range ps.ready {
 				done = append(done, completion{b: b, err: err, base: -1})
 			}
@@ -595,7 +665,8 @@ func (p *Producer) recover(ps *partState) {
 			p.complete(done)
 			return
 		}
-		ps.lastErr = err
+		ps.lastErr = fmt.Errorf("finding the leader: %w", err)
+		p.c.log.Debug("produce recovery failed, retrying", "topic", ps.tp.topic, "partition", ps.tp.partition, "err", err)
 		if len(ps.ready) == 0 && ps.open != nil {
 			p.sealLocked(ps)
 		}
@@ -620,7 +691,7 @@ func (p *Producer) dropExhaustedLocked(ps *partState) []completion {
 	kept := ps.ready[:0]
 	for _, b := range ps.ready {
 		if b.attempts > p.cfg.retries {
-			err := fmt.Errorf("client: produce to %s/%d: gave up after %d attempts: %w",
+			err := fmt.Errorf("client: produce to %s/%d: gave up after %d attempts, the last: %w",
 				ps.tp.topic, ps.tp.partition, b.attempts, ps.lastErr)
 			done = append(done, completion{b: b, err: err, base: -1})
 			continue
@@ -630,4 +701,9 @@ func (p *Producer) dropExhaustedLocked(ps *partState) []completion {
 	clear(ps.ready[len(kept):])
 	ps.ready = kept
 	return done
+}
+
+// recordError is the error a record of ps's gets for err.
+func recordError(ps *partState, err error) error {
+	return opError(fmt.Sprintf("produce to %s/%d", ps.tp.topic, ps.tp.partition), err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -26,11 +27,20 @@ type sink struct {
 	wake     chan struct{} // capacity 1: work may be available
 	failed   chan struct{} // closed by fail
 	failOnce sync.Once
+	done     chan struct{} // closed when run returns
 
-	st *quic.Stream // set by run before the reader starts
+	st   *quic.Stream // set by run before the reader starts
+	slot *connSlot
 
 	// Guarded by Producer.mu.
-	err           error // first failure
+	err error // first failure
+	// finished: the writer closed the stream's write side after sending
+	// everything (Producer.drain); the broker's end of the stream is then
+	// expected. drainErr is why the broker's reading to the end could not
+	// be confirmed.
+	finished      bool
+	drainErr      error
+	wrote         bool // a batch was written on the stream
 	parts         []*partState
 	fifo          []*batch // written and awaiting an answer, in write order
 	inflightBytes int64
@@ -45,8 +55,13 @@ func newSink(p *Producer, addr string) *sink {
 		maxBytes: int64(p.cfg.maxInFlight) * int64(p.cfg.maxBatchBytes),
 		wake:     make(chan struct{}, 1),
 		failed:   make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 }
+
+// errDrained ends the writer of a sink that sent everything while the
+// producer is closing.
+var errDrained = errors.New("drained")
 
 func (s *sink) signal() {
 	select {
@@ -67,12 +82,20 @@ func (s *sink) fail(err error) {
 func (s *sink) run() {
 	p := s.p
 	defer p.wg.Done()
+	defer close(s.done)
 	ctx, cancel := context.WithTimeout(p.ctx, p.c.cfg.dialTimeout)
 	st, slot, err := p.c.openStream(ctx, s.addr)
 	cancel()
+	if err != nil {
+		p.mu.Lock()
+		if p.draining {
+			s.drainErr = fmt.Errorf("produce stream to %s: %w", s.addr, err)
+		}
+		p.mu.Unlock()
+	}
 	if err == nil {
 		defer p.c.release(slot)
-		s.st = st
+		s.st, s.slot = st, slot
 		// On abort, unblock the reader and a writer stuck on flow control;
 		// data already written still goes out (Close below sends FIN).
 		stop := context.AfterFunc(p.ctx, func() {
@@ -85,14 +108,39 @@ func (s *sink) run() {
 			s.readLoop()
 		}()
 		err = s.writeLoop()
-		if p.ctx.Err() != nil {
+		switch {
+		case err == errDrained:
+			// Everything is written: end the stream and let the reader
+			// wait for the broker's end of it, which comes once the
+			// broker has read and appended all we sent.
+			st.SetReadDeadline(time.Now().Add(p.cfg.requestTimeout))
+			if cerr := st.Close(); cerr != nil {
+				s.fail(transport(fmt.Errorf("produce stream to %s: %w", s.addr, cerr)))
+			}
+			<-readerDone
+			err = nil
+		case p.ctx.Err() != nil:
 			st.Close()
-		} else {
+		default:
 			st.CancelWrite(quicnet.StreamCodeDone)
 		}
 		st.CancelRead(quicnet.StreamCodeDone)
 		<-readerDone
 		stop()
+		p.mu.Lock()
+		if s.finished && s.err != nil {
+			err = s.err
+		}
+		if err != nil && p.ctx.Err() == nil && (p.draining || p.cfg.acks == AcksNone && s.wrote) {
+			// Without acks nothing tells which of the records written
+			// on this stream the broker read: Close reports it.
+			lost := fmt.Errorf("%w (records sent on it without acks may not have been stored)", err)
+			s.drainErr = lost
+			if p.cfg.acks == AcksNone && p.unconfirmed == nil {
+				p.unconfirmed = lost
+			}
+		}
+		p.mu.Unlock()
 	}
 	if p.ctx.Err() == nil {
 		p.c.log.Debug("produce stream ended", "broker", s.addr, "err", err)
@@ -153,6 +201,10 @@ func (s *sink) collect(take []*batch, sealed []topicPartition) ([]*batch, []topi
 	if s.err != nil {
 		return take, sealed, time.Time{}, s.err
 	}
+	if p.draining && len(s.fifo) == 0 && !s.hasWorkLocked() {
+		s.finished = true
+		return take, sealed, time.Time{}, errDrained
+	}
 	now := time.Now()
 	var next time.Time
 	flush := p.flushing > 0 || p.closing
@@ -188,6 +240,16 @@ func (s *sink) collect(take []*batch, sealed []topicPartition) ([]*batch, []topi
 	return take, sealed, next, nil
 }
 
+// hasWorkLocked reports whether a partition of s has records to send.
+func (s *sink) hasWorkLocked() bool {
+	for _, ps := range s.parts {
+		if ps.hasWork() {
+			return true
+		}
+	}
+	return false
+}
+
 // send builds the taken batches, queues them for their answers and writes
 // them, in order. The batches are this goroutine's until they enter the
 // FIFO, so building happens without the lock.
@@ -220,8 +282,7 @@ func (s *sink) send(fw *wire.FrameWriter, take []*batch) error {
 		if err := buildErrs[b]; err != nil {
 			b.part.inflight = removeBatch(b.part.inflight, b)
 			s.inflightBytes -= b.bytes
-			done = append(done, completion{b: b, base: -1,
-				err: fmt.Errorf("client: produce to %s/%d: %w", b.part.tp.topic, b.part.tp.partition, err)})
+			done = append(done, completion{b: b, base: -1, err: recordError(b.part, err)})
 			if b.part.recovering && len(b.part.inflight) == 0 {
 				p.startRecoveryLocked(b.part, nil)
 			}
@@ -241,6 +302,11 @@ func (s *sink) send(fw *wire.FrameWriter, take []*batch) error {
 	p.complete(done)
 	done = done[:0]
 
+	if len(out) > 0 && !s.wrote {
+		p.mu.Lock()
+		s.wrote = true
+		p.mu.Unlock()
+	}
 	req := wire.ProduceRequest{Acks: int8(p.cfg.acks), TimeoutMs: int32(min(timeout.Milliseconds(), 1<<31-1))}
 	for _, b := range out {
 		req.Topic, req.Partition = b.part.tp.topic, b.part.tp.partition
@@ -250,7 +316,11 @@ func (s *sink) send(fw *wire.FrameWriter, take []*batch) error {
 			if p.ctx.Err() != nil {
 				return context.Cause(p.ctx)
 			}
-			return transport(fmt.Errorf("client: produce to %s: %w", s.addr, err))
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				p.c.markSuspect(s.slot)
+				return transport(&noAnswerError{what: "produce stream to " + s.addr, d: timeout})
+			}
+			return transport(fmt.Errorf("produce stream to %s: %w", s.addr, err))
 		}
 	}
 	if p.cfg.acks != AcksNone {
@@ -291,13 +361,19 @@ func (s *sink) readLoop() {
 	for {
 		f, err := fr.Next()
 		if err != nil {
+			p.mu.Lock()
+			drained := err == io.EOF && s.finished && len(s.fifo) == 0
+			p.mu.Unlock()
 			switch {
+			case drained:
+				return // the broker read everything and ended its side
 			case p.ctx.Err() != nil:
 				err = context.Cause(p.ctx)
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				err = transport(fmt.Errorf("client: produce to %s: no answer within %v", s.addr, p.cfg.requestTimeout))
+				p.c.markSuspect(s.slot)
+				err = transport(&noAnswerError{what: "produce stream to " + s.addr, d: p.cfg.requestTimeout})
 			default:
-				err = transport(fmt.Errorf("client: produce answers from %s: %w", s.addr, err))
+				err = transport(fmt.Errorf("produce stream to %s: %w", s.addr, err))
 			}
 			s.fail(err)
 			return
@@ -306,7 +382,7 @@ func (s *sink) readLoop() {
 			err := protocolErrorf("%s answered a produce request with api %d", s.addr, f.API)
 			var er wire.ErrorResponse
 			if f.API == 0 && fr.DecodeHeader(&f, &er) == nil { // the broker could not read the stream
-				err = fmt.Errorf("client: produce stream to %s: %w", s.addr, wire.AsError(er.Error, er.Message))
+				err = fmt.Errorf("produce stream to %s: %w", s.addr, wire.AsError(er.Error, er.Message))
 			}
 			s.fail(err)
 			return
@@ -315,7 +391,7 @@ func (s *sink) readLoop() {
 		if err := decodeAnswer(fr, &f, &resp); err != nil {
 			var we *wire.Error
 			if !errors.As(err, &we) {
-				s.fail(fmt.Errorf("client: produce answer from %s: %w", s.addr, err))
+				s.fail(fmt.Errorf("produce answer from %s: %w", s.addr, err))
 				return
 			}
 			resp = wire.ProduceResponse{Error: we.Code, Message: we.Message}
@@ -368,11 +444,10 @@ func (s *sink) handle(corr uint32, resp *wire.ProduceResponse) ([]completion, er
 		// before it, so that the partition keeps produce order.
 		ps.redo = append(ps.redo, b)
 		if err != nil {
-			p.startRecoveryLocked(ps, fmt.Errorf("client: produce to %s/%d via %s: %w", ps.tp.topic, ps.tp.partition, s.addr, err))
+			p.startRecoveryLocked(ps, fmt.Errorf("via %s: %w", s.addr, err))
 		}
 	default:
-		done = append(done, completion{b: b, base: -1,
-			err: fmt.Errorf("client: produce to %s/%d: %w", ps.tp.topic, ps.tp.partition, err)})
+		done = append(done, completion{b: b, base: -1, err: recordError(ps, err)})
 	}
 	if ps.recovering && len(ps.inflight) == 0 {
 		p.startRecoveryLocked(ps, nil)

@@ -43,7 +43,7 @@ const (
 // Acks is how much durability a produce request waits for.
 type Acks int8
 
-// Acks levels (see DESIGN.md section 7).
+// Acks levels (see docs/architecture.md).
 const (
 	// AcksNone: the broker sends no answer; delivery callbacks report success
 	// once the request is written, with Offset -1.

@@ -1,12 +1,16 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,7 +210,7 @@ func TestConsumerOptionValidation(t *testing.T) {
 
 // buildBatch encodes records as one batch with the given codec and base
 // offset.
-func buildBatch(t *testing.T, codec wire.Codec, base int64, recs ...wire.Record) []byte {
+func buildBatch(t testing.TB, codec wire.Codec, base int64, recs ...wire.Record) []byte {
 	t.Helper()
 	b := wire.NewBatchBuilder()
 	for _, r := range recs {
@@ -245,9 +249,9 @@ func TestDecodeRecords(t *testing.T) {
 		wire.Record{Timestamp: 1005, Key: []byte("k15"), Value: big})...)
 
 	var it wire.RecordIter
-	recs, err := decodeRecords(payload, topicPartition{"t", 3}, 11, &it)
-	if err != nil {
-		t.Fatal(err)
+	recs, bad := decodeRecords(payload, topicPartition{"t", 3}, 11, &it)
+	if bad != nil {
+		t.Fatal(bad)
 	}
 	// The frame buffer is reused by the reader: records must not alias it.
 	clear(payload)
@@ -278,9 +282,95 @@ func TestDecodeRecordsRejectsCorruption(t *testing.T) {
 	b := buildBatch(t, wire.CodecNone, 0, wire.Record{Value: []byte("x")})
 	b[len(b)-1] ^= 0xff
 	var it wire.RecordIter
-	if _, err := decodeRecords(b, topicPartition{"t", 0}, 0, &it); !errors.Is(err, wire.ErrCorruptBatch) {
-		t.Fatalf("decode corrupt batch: %v", err)
+	if _, bad := decodeRecords(b, topicPartition{"t", 0}, 0, &it); bad == nil || !errors.Is(bad, wire.ErrCorruptBatch) {
+		t.Fatalf("decode corrupt batch: %v", bad)
 	}
+}
+
+// withRecordCount rewrites a batch's record count and seals it again with a
+// valid checksum: the batch passes every check but its records'.
+func withRecordCount(b []byte, n int32) []byte {
+	const offRecordCount, offChecksum = 30, 20
+	b = bytes.Clone(b)
+	binary.LittleEndian.PutUint32(b[offRecordCount:], uint32(n))
+	binary.LittleEndian.PutUint64(b[offChecksum:], wire.BatchChecksum(b))
+	return b
+}
+
+// A batch whose header claims 2^31-1 records while holding one must not
+// size anything from that count, nor lose the good records before it: they
+// come back with an error naming the batch and where to resume past it.
+func TestDecodeRecordsHostileCount(t *testing.T) {
+	good := buildBatch(t, wire.CodecNone, 0,
+		wire.Record{Timestamp: 1, Value: []byte("a")},
+		wire.Record{Timestamp: 2, Value: []byte("b")})
+	for _, codec := range []wire.Codec{wire.CodecNone, wire.CodecLZ4} {
+		bad := withRecordCount(buildBatch(t, codec, 2, wire.Record{Timestamp: 3, Value: []byte("c")}), math.MaxInt32)
+		after := buildBatch(t, wire.CodecNone, 2+math.MaxInt32, wire.Record{Timestamp: 4, Value: []byte("d")})
+		payload := slices.Concat(good, bad, after)
+
+		var it wire.RecordIter
+		var before, afterStats runtime.MemStats
+		runtime.ReadMemStats(&before)
+		recs, cerr := decodeRecords(payload, topicPartition{"t", 7}, 0, &it)
+		runtime.ReadMemStats(&afterStats)
+		if fmt.Sprint(values(recs)) != "[a b]" {
+			t.Fatalf("%v: records before the bad batch: %q", codec, values(recs))
+		}
+		if cerr == nil {
+			t.Fatalf("%v: no error for the bad batch", codec)
+		}
+		var err error = cerr
+		if !errors.Is(err, wire.ErrCorruptBatch) || !errors.Is(err, ErrCorruptBatch) {
+			t.Fatalf("%v: error %v does not match the corrupt-batch sentinels", codec, err)
+		}
+		if cerr.Topic != "t" || cerr.Partition != 7 || cerr.Offset != 2 || cerr.Next != 2+math.MaxInt32 {
+			t.Fatalf("%v: error says %s/%d at %d, resume at %d", codec, cerr.Topic, cerr.Partition, cerr.Offset, cerr.Next)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "t/7") || !strings.Contains(msg, "corrupt batch at offset 2") {
+			t.Fatalf("%v: message %q", codec, msg)
+		}
+		// The payload is a few hundred bytes; sizing from the count would
+		// take gigabytes (or panic).
+		if grew := afterStats.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+			t.Fatalf("%v: decoding %d bytes allocated %d bytes", codec, len(payload), grew)
+		}
+	}
+}
+
+func values(rs []*Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r.Value)
+	}
+	return out
+}
+
+// FuzzDecodeRecords: whatever the payload, decoding returns records in
+// offset order at or after the requested offset, or a corrupt-batch error;
+// it never panics.
+func FuzzDecodeRecords(f *testing.F) {
+	f.Add(buildBatch(f, wire.CodecNone, 0, wire.Record{Timestamp: 1, Key: []byte("k"), Value: []byte("v")}), int64(0))
+	f.Add(buildBatch(f, wire.CodecLZ4, 5, wire.Record{Timestamp: 1, Value: []byte("v")}, wire.Record{Timestamp: 2, Value: []byte("w")}), int64(6))
+	f.Add(withRecordCount(buildBatch(f, wire.CodecNone, 0, wire.Record{Value: []byte("x")}), math.MaxInt32), int64(0))
+	f.Fuzz(func(t *testing.T, payload []byte, next int64) {
+		next = min(max(next, 0), 1<<62)
+		var it wire.RecordIter
+		recs, cerr := decodeRecords(payload, topicPartition{"t", 0}, next, &it)
+		last := next - 1
+		for _, r := range recs {
+			if r.Offset <= last {
+				t.Fatalf("offset %d after %d", r.Offset, last)
+			}
+			last = r.Offset
+		}
+		if cerr != nil && (!errors.Is(cerr, wire.ErrCorruptBatch) || !errors.Is(cerr, ErrCorruptBatch)) {
+			t.Fatalf("error %v does not match the corrupt-batch sentinels", cerr)
+		}
+		if cerr != nil && cerr.Next <= cerr.Offset {
+			t.Fatalf("resume offset %d not past %d", cerr.Next, cerr.Offset)
+		}
+	})
 }
 
 func TestCreditWindow(t *testing.T) {

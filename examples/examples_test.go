@@ -34,7 +34,12 @@ func TestProducerThenConsumer(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
+	// The broker keeps its data, and so its generated certificate, in
+	// ./rafka-data as `rafka serve` does when run from the examples'
+	// working directory: the examples find that certificate without
+	// --tls-ca.
+	work := t.TempDir()
+	dir := filepath.Join(work, "rafka-data")
 	b, err := node.New(node.Config{DataDir: dir, Listen: "127.0.0.1:0", TopicDefaults: node.TopicConfig{SegmentBytes: 4 << 20}})
 	if err != nil {
 		t.Fatal(err)
@@ -52,10 +57,11 @@ func TestProducerThenConsumer(t *testing.T) {
 	})
 
 	const n = 25
-	common := []string{"-brokers", b.Addr(), "-ca", quicnet.SelfSignedCertPath(dir), "-topic", "example", "-n", fmt.Sprint(n), "-timeout", "60s"}
+	common := []string{"--topic", "example", "-n", fmt.Sprint(n), "--timeout", "60s"}
 	run := func(name string, extra ...string) string {
 		t.Helper()
 		cmd := exec.Command(filepath.Join(bin, name), append(common, extra...)...)
+		cmd.Dir = work
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -63,8 +69,18 @@ func TestProducerThenConsumer(t *testing.T) {
 		}
 		return stdout.String()
 	}
-	produced := run("producer", "-partitions", "3")
-	consumed := run("consumer")
+	produced := run("producer", "-b", b.Addr(), "--partitions", "3")
+	consumed := run("consumer", "--brokers", b.Addr())
+
+	// An explicit --tls-ca works from anywhere; --insecure-skip-verify too.
+	cmd := exec.Command(filepath.Join(bin, "consumer"), append(common, "--brokers", b.Addr(), "--tls-ca", quicnet.SelfSignedCertPath(dir))...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("consumer --tls-ca: %v\n%s", err, out)
+	}
+	cmd = exec.Command(filepath.Join(bin, "consumer"), append(common, "-b", b.Addr(), "--insecure-skip-verify")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("consumer --insecure-skip-verify: %v\n%s", err, out)
+	}
 
 	for i := range n {
 		want := fmt.Sprintf("key-%d=message-%d", i, i)

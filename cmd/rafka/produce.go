@@ -3,10 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
-	"os"
+	"io"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,114 +15,197 @@ import (
 	"github.com/rafka/rafka/client"
 )
 
+// produceOpts are the produce command's settings besides the connection.
+type produceOpts struct {
+	topic        string
+	keySep       string
+	partition    int32
+	maxLine      int
+	headers      []client.Header
+	printOffsets bool
+	acksNone     bool
+	producer     []client.ProducerOption
+}
+
 func newProduceCmd() *cobra.Command {
 	var (
 		cf          connFlags
-		keySep      string
-		partition   int32
+		o           produceOpts
 		acks        string
 		compression string
 		linger      time.Duration
-		maxLine     int
+		headers     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
 		Short: "Write records read from standard input, one per line",
 		Long: `Write one record per line of standard input. With --key-separator, the
 text before the first separator is the record key (records with the same key
-go to the same partition). Prints a summary to stderr; exits non-zero if any
-record was not acknowledged.`,
+go to the same partition). Every --header KEY=VALUE is added to every record.
+
+With --acks leader (the default) or all, every record is acknowledged by the
+broker: the summary on stderr says how many were, and the command exits
+non-zero if any failed. --print-offsets prints one line per acknowledged
+record on stdout, as they are acknowledged:
+  LINE<TAB>PARTITION<TAB>OFFSET
+where LINE is the record's input line number (from 1).
+
+With --acks none the broker sends no acknowledgements: when standard input
+ends, the command waits until the broker has read everything sent, then
+reports the records as sent; it exits non-zero if it cannot confirm that.`,
 		Example: `  printf 'alice:book\nbob:pen\n' | rafka produce orders --key-separator :
-  seq 1000 | rafka produce numbers --compression lz4`,
+  seq 1000 | rafka produce numbers --compression lz4 --header source=seq
+  seq 3 | rafka produce numbers --print-offsets`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := []client.ProducerOption{}
+			o.topic = args[0]
 			switch acks {
 			case "none", "0":
-				opts = append(opts, client.WithAcks(client.AcksNone))
+				o.acksNone = true
+				o.producer = append(o.producer, client.WithAcks(client.AcksNone))
 			case "leader", "1":
-				opts = append(opts, client.WithAcks(client.AcksLeader))
+				o.producer = append(o.producer, client.WithAcks(client.AcksLeader))
 			case "all", "-1":
-				opts = append(opts, client.WithAcks(client.AcksAll))
+				o.producer = append(o.producer, client.WithAcks(client.AcksAll))
 			default:
 				return usagef("--acks %q: none, leader or all", acks)
+			}
+			if o.acksNone && o.printOffsets {
+				return usagef("--print-offsets needs acknowledgements: --acks leader or all")
 			}
 			switch compression {
 			case "none":
 			case "lz4":
-				opts = append(opts, client.WithCompression(client.CompressionLZ4))
+				o.producer = append(o.producer, client.WithCompression(client.CompressionLZ4))
 			default:
 				return usagef("--compression %q: none or lz4", compression)
 			}
-			opts = append(opts, client.WithLinger(linger))
-			return produceLines(cmd, &cf, args[0], keySep, partition, maxLine, opts)
+			for _, h := range headers {
+				k, v, ok := strings.Cut(h, "=")
+				if !ok || k == "" {
+					return usagef("--header %q: want KEY=VALUE", h)
+				}
+				o.headers = append(o.headers, client.Header{Key: k, Value: []byte(v)})
+			}
+			o.producer = append(o.producer, client.WithLinger(linger))
+			return produceLines(cmd, &cf, &o)
 		},
 	}
 	cf.register(cmd)
 	f := cmd.Flags()
-	f.StringVarP(&keySep, "key-separator", "k", "", "split each line into key and value at the first occurrence of this string")
-	f.Int32VarP(&partition, "partition", "p", -1, "write every record to this partition (default: by key, or spread)")
+	f.StringVarP(&o.keySep, "key-separator", "k", "", "split each line into key and value at the first occurrence of this string")
+	f.Int32VarP(&o.partition, "partition", "p", -1, "write every record to this partition (default: by key, or spread)")
 	f.StringVar(&acks, "acks", "leader", "none | leader | all")
 	f.StringVar(&compression, "compression", "none", "none | lz4")
 	f.DurationVar(&linger, "linger", 5*time.Millisecond, "how long to wait to fill a batch")
-	f.IntVar(&maxLine, "max-line-bytes", 1<<20, "longest input line accepted")
+	f.IntVar(&o.maxLine, "max-line-bytes", 1<<20, "longest input line accepted")
+	f.StringArrayVarP(&headers, "header", "H", nil, "add header KEY=VALUE to every record (repeatable)")
+	f.BoolVar(&o.printOffsets, "print-offsets", false, "print LINE, PARTITION and OFFSET of each acknowledged record to stdout")
 	return cmd
 }
 
-func produceLines(cmd *cobra.Command, cf *connFlags, topic, keySep string, partition int32, maxLine int, opts []client.ProducerOption) error {
+// produceStats counts deliveries; callbacks run on producer goroutines.
+type produceStats struct {
+	mu       sync.Mutex
+	acked    int64
+	failed   int64
+	firstErr error
+}
+
+func produceLines(cmd *cobra.Command, cf *connFlags, o *produceOpts) error {
 	ctx := cmd.Context()
 	c, err := cf.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	p, err := c.NewProducer(opts...)
+	p, err := c.NewProducer(o.producer...)
 	if err != nil {
 		return usageError{err}
 	}
 	var (
-		sent, failed atomic.Int64
-		firstErrMu   sync.Mutex
-		firstErr     error
+		st    produceStats
+		outMu sync.Mutex
+		out   = bufio.NewWriter(cmd.OutOrStdout())
 	)
-	onDelivery := func(_ *client.Record, err error) {
-		if err != nil {
-			failed.Add(1)
-			firstErrMu.Lock()
-			if firstErr == nil {
-				firstErr = err
+	onDelivery := func(line int64) func(*client.Record, error) {
+		return func(r *client.Record, err error) {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if err != nil {
+				st.failed++
+				if st.firstErr == nil {
+					st.firstErr = err
+				}
+				return
 			}
-			firstErrMu.Unlock()
+			st.acked++
+			if o.printOffsets {
+				outMu.Lock()
+				fmt.Fprintf(out, "%d\t%d\t%d\n", line, r.Partition, r.Offset)
+				outMu.Unlock()
+			}
 		}
 	}
-	in := bufio.NewScanner(cmd.InOrStdin())
-	in.Buffer(make([]byte, 64<<10), maxLine)
-	for in.Scan() {
-		line := in.Bytes()
-		r := &client.Record{Topic: topic, Partition: partition}
-		if keySep != "" {
-			if k, v, ok := bytes.Cut(line, []byte(keySep)); ok {
+	sent, readErr := produceInput(ctx, p, cmd.InOrStdin(), o, onDelivery)
+
+	// Close sends what is buffered and, with acks=none, waits until the
+	// broker has read all of it: only then are the records known to be
+	// there. The producer's request timeout and retries bound it.
+	closeErr := p.Close(ctx)
+	outMu.Lock()
+	flushErr := out.Flush()
+	outMu.Unlock()
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	stderr := cmd.ErrOrStderr()
+	switch {
+	case o.acksNone && closeErr == nil && readErr == nil:
+		fmt.Fprintf(stderr, "sent %d records to %s\n", sent, o.topic)
+	case o.acksNone:
+		fmt.Fprintf(stderr, "%d records written for %s, but the broker did not confirm it read them all\n", sent, o.topic)
+	default:
+		fmt.Fprintf(stderr, "acknowledged %d records to %s (%d failed)\n", st.acked, o.topic, st.failed)
+	}
+	switch {
+	case readErr != nil:
+		return readErr
+	case closeErr != nil:
+		return closeErr
+	case st.failed > 0:
+		return fmt.Errorf("%d records not acknowledged, first error: %w", st.failed, st.firstErr)
+	case flushErr != nil:
+		return fmt.Errorf("writing offsets: %w", flushErr)
+	}
+	return nil
+}
+
+// produceInput produces one record per line of in and returns how many it
+// queued, and the error that stopped it early (reading, or producing).
+func produceInput(ctx context.Context, p *client.Producer, in io.Reader, o *produceOpts,
+	onDelivery func(line int64) func(*client.Record, error),
+) (int64, error) {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), o.maxLine)
+	var n int64
+	for sc.Scan() {
+		line := sc.Bytes()
+		r := &client.Record{Topic: o.topic, Partition: o.partition, Headers: o.headers}
+		if o.keySep != "" {
+			if k, v, ok := bytes.Cut(line, []byte(o.keySep)); ok {
 				r.Key = bytes.Clone(k)
 				line = v
 			}
 		}
 		r.Value = bytes.Clone(line)
-		if err := p.Produce(ctx, r, onDelivery); err != nil {
-			p.Close(ctx)
-			return err
+		if err := p.Produce(ctx, r, onDelivery(n+1)); err != nil {
+			return n, err
 		}
-		sent.Add(1)
+		n++
 	}
-	scanErr := in.Err()
-	if err := p.Close(ctx); err != nil && firstErr == nil {
-		firstErr = err
+	if err := sc.Err(); err != nil {
+		return n, fmt.Errorf("reading stdin at line %d: %w", n+1, err)
 	}
-	fmt.Fprintf(os.Stderr, "produced %d records to %s (%d failed)\n", sent.Load()-failed.Load(), topic, failed.Load())
-	if scanErr != nil {
-		return fmt.Errorf("reading stdin: %w", scanErr)
-	}
-	if firstErr != nil {
-		return fmt.Errorf("%d records not acknowledged, first error: %w", failed.Load(), firstErr)
-	}
-	return nil
+	return n, nil
 }
