@@ -151,7 +151,7 @@ func BenchmarkFrameEncodeProduce(b *testing.B) {
 
 func BenchmarkFrameDecodeProduce(b *testing.B) {
 	req, batch := produceFrame(b)
-	frame := AppendFrame(nil, FrameHeader{API: APIProduce}, req.appendMsgpack(nil), batch)
+	frame := AppendFrame(nil, FrameHeader{API: APIProduce}, req.AppendMsgpack(nil), batch)
 	src := bytes.NewReader(frame)
 	fr := NewFrameReader(src, 0)
 	var got ProduceRequest
@@ -176,12 +176,12 @@ func BenchmarkFrameDecodeProduce(b *testing.B) {
 // msgpack's reflection on the same struct.
 func BenchmarkHeaderCodec(b *testing.B) {
 	req := &ProduceRequest{Topic: "orders", Partition: 3, Acks: AcksAll, TimeoutMs: 30000}
-	enc := req.appendMsgpack(nil)
+	enc := req.AppendMsgpack(nil)
 	b.Run("encode/hand", func(b *testing.B) {
 		b.ReportAllocs()
 		var dst []byte
 		for b.Loop() {
-			dst = req.appendMsgpack(dst[:0])
+			dst = req.AppendMsgpack(dst[:0])
 		}
 	})
 	b.Run("encode/reflect", func(b *testing.B) {
@@ -190,7 +190,7 @@ func BenchmarkHeaderCodec(b *testing.B) {
 		e := msgpack.NewEncoder(&buf)
 		for b.Loop() {
 			buf.Reset()
-			if err := e.Encode((*plainProduceRequest)(req)); err != nil {
+			if err := e.Encode(req); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -199,27 +199,14 @@ func BenchmarkHeaderCodec(b *testing.B) {
 		b.ReportAllocs()
 		var got ProduceRequest
 		for b.Loop() {
-			if err := got.parseMsgpack(enc); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("decode/DecodeMsgpack", func(b *testing.B) {
-		b.ReportAllocs()
-		var got ProduceRequest
-		r := bytes.NewReader(enc)
-		d := msgpack.NewDecoder(r)
-		for b.Loop() {
-			r.Reset(enc)
-			d.ResetReader(r)
-			if err := got.DecodeMsgpack(d); err != nil {
+			if err := got.ParseMsgpack(enc); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("decode/reflect", func(b *testing.B) {
 		b.ReportAllocs()
-		var got plainProduceRequest
+		var got ProduceRequest
 		r := bytes.NewReader(enc)
 		d := msgpack.NewDecoder(r)
 		for b.Loop() {
