@@ -70,6 +70,14 @@ func FuzzFrameReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewFrameReader(bytes.NewReader(data), fuzzMaxSize)
+		var b fakeBudget
+		r.SetBudget(&b)
+		defer func() {
+			r.Close()
+			if b.held != 0 {
+				t.Fatalf("%d bytes held after Close", b.held)
+			}
+		}()
 		rest := data
 		for range 1000 {
 			got, err := r.Next()
