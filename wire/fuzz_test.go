@@ -139,6 +139,49 @@ func FuzzVerifyBatch(f *testing.F) {
 	})
 }
 
+// FuzzRecordSection wraps arbitrary bytes as the records section of a batch
+// with a valid checksum, so the fuzzer works on the records themselves.
+// VerifyBatch and RecordIter must agree: what the iterator reads whole, the
+// broker's check accepts; what the check refuses (uncompressed), the iterator
+// refuses too, after yielding only records at offsets base, base+1, ... and
+// with an error that names the offset.
+func FuzzRecordSection(f *testing.F) {
+	for _, b := range seedBatches(f) {
+		h, _, _ := ParseBatchHeader(b, 0)
+		f.Add(b[BatchHeaderSize:], h.RecordCount, h.Attributes, h.FirstTimestamp, h.MaxTimestamp)
+	}
+	f.Add([]byte{0x0a, 0, 0, 1, 'k', 2, 'v', 0}, int32(math.MaxInt32), uint8(0), int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, section []byte, count int32, attrs uint8, first, maxTs int64) {
+		batch := rawBatch(section, count, first, maxTs, attrs)
+		SetBaseOffset(batch, 1000)
+		_, _, verr := VerifyBatch(batch, fuzzMaxSize)
+		if verr != nil && !errors.Is(verr, ErrCorruptBatch) && !errors.Is(verr, ErrBatchTooLarge) {
+			t.Fatalf("VerifyBatch error not classified: %v", verr)
+		}
+		var it RecordIter
+		var n int64
+		rerr := it.Reset(batch)
+		if rerr == nil {
+			var r Record
+			for it.Next(&r) {
+				if r.Offset != 1000+n {
+					t.Fatalf("record %d at offset %d", n, r.Offset)
+				}
+				n++
+			}
+		}
+		ierr := it.Err()
+		switch {
+		case ierr == nil && verr != nil && !errors.Is(verr, ErrBatchTooLarge):
+			t.Fatalf("RecordIter reads %d records, VerifyBatch refuses: %v", n, verr)
+		case ierr != nil && !errors.Is(ierr, ErrCorruptBatch):
+			t.Fatalf("RecordIter error not classified: %v", ierr)
+		case rerr == nil && ierr != nil && n < int64(count) && !strings.Contains(ierr.Error(), "offset "):
+			t.Fatalf("record error does not name the offset: %v", ierr)
+		}
+	})
+}
+
 func checkRebuild(t *testing.T, batch []byte, h BatchHeader) {
 	t.Helper()
 	recs, _, err := readRecords(batch)
@@ -147,6 +190,10 @@ func checkRebuild(t *testing.T, batch []byte, h BatchHeader) {
 			t.Fatalf("error not classified as corrupt: %v", err)
 		}
 		return
+	}
+	// What the reader accepts, the broker's check accepts.
+	if _, _, err := VerifyBatch(batch, MaxRecordsSize); err != nil {
+		t.Fatalf("RecordIter reads the batch, VerifyBatch refuses it: %v", err)
 	}
 	var re []byte
 	if h.IsControl() {
