@@ -2,7 +2,6 @@ package wire
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -113,11 +112,6 @@ type FrameBudget interface {
 	Acquire(n int) error // reserve n more bytes, or an error (wrapped; see ErrFrameBudget)
 	Release(n int)       // give back n bytes
 }
-
-// ErrFrameBudget is wrapped by the error of FrameReader.Next when its
-// FrameBudget refuses memory for a frame. The stream is then out of step and
-// must be closed.
-var ErrFrameBudget = errors.New("wire: frame memory budget exhausted")
 
 // FrameReader reads frames from a stream. It is not safe for concurrent use.
 //

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -68,10 +67,6 @@ type HeaderCodec interface {
 type headerAppender interface{ AppendMsgpack(dst []byte) []byte }
 
 type headerParser interface{ ParseMsgpack(b []byte) error }
-
-// ErrNoCodec is returned by DecodeHeader, EncodeHeader and the frame writer for
-// a value that is not one of this package's header types.
-var ErrNoCodec = errors.New("wire: not a header type of this package")
 
 // DecodeHeader decodes a msgpack header into v, a pointer to one of this
 // package's request or response types. Errors wrap ErrMalformedFrame, or
