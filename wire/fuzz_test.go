@@ -287,8 +287,16 @@ func tokenCodes(b []byte) []byte {
 			r.b = r.b[min(len(r.b), 5):]
 		case c == 0xd9 || c == 0xda || c == 0xdb || (c >= 0xa0 && c <= 0xbf):
 			r.str()
+		case c == 0xcc || c == 0xd0:
+			r.need(2)
+		case c == 0xcd || c == 0xd1:
+			r.need(3)
+		case c == 0xce || c == 0xd2:
+			r.need(5)
+		case c == 0xcf || c == 0xd3:
+			r.need(9)
 		default:
-			r.int(math.MinInt64, math.MaxInt64)
+			return codes
 		}
 	}
 	return codes
