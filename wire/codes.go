@@ -47,7 +47,7 @@ var Codes = [...]CodeInfo{
 	{ErrCorruptMessage, "CORRUPT_MESSAGE", "a batch failed its checksum or is malformed; nothing of the request was stored", false},
 	{ErrMessageTooLarge, "MESSAGE_TOO_LARGE", "a batch exceeds the topic's max.message.bytes or the broker's batch limit", false},
 	{ErrOffsetOutOfRange, "OFFSET_OUT_OF_RANGE", "the requested offset is below the log start or above the log end", false},
-	{ErrNotLeader, "NOT_LEADER", "this broker does not lead the partition; LeaderID and LeaderAddr name the leader when known (empty otherwise): retry there", true},
+	{ErrNotLeader, "NOT_LEADER", "this broker does not lead the partition; the response's leader_id and leader_addr name the leader when known (empty otherwise)", true},
 	{ErrTopicAlreadyExists, "TOPIC_ALREADY_EXISTS", "a topic with this name exists", false},
 	{ErrInvalidRequest, "INVALID_REQUEST", "the request header is malformed or its fields are inconsistent", false},
 	{ErrUnsupportedAPI, "UNSUPPORTED_API", "the broker does not know this API", false},
@@ -94,8 +94,13 @@ func (e *Error) Error() string {
 	if msg == "" {
 		msg = e.Code.Info().Meaning
 	}
-	if e.LeaderID != "" || e.LeaderAddr != "" {
+	switch {
+	case e.LeaderID != "" && e.LeaderAddr != "":
 		return e.Code.String() + ": " + msg + " (leader " + e.LeaderID + " at " + e.LeaderAddr + ")"
+	case e.LeaderID != "":
+		return e.Code.String() + ": " + msg + " (leader " + e.LeaderID + ")"
+	case e.LeaderAddr != "":
+		return e.Code.String() + ": " + msg + " (leader at " + e.LeaderAddr + ")"
 	}
 	return e.Code.String() + ": " + msg
 }

@@ -319,7 +319,7 @@ func (r *mpReader) listLen(minSize, limit int, what string) int {
 	return r.count(r.arrayHeader(), minSize, limit, what)
 }
 
-// list decodes a list of structs (nil stays nil).
+// readList decodes a list of structs (nil stays nil).
 func readList[T any](r *mpReader, minSize int, what string, readOne func(*T, *mpReader)) []T {
 	n := r.listLen(minSize, MaxListLen, what)
 	if n < 0 || r.err != nil {
