@@ -199,6 +199,15 @@ func VerifyBatch(b []byte, maxSize int) (BatchHeader, int, error) {
 	return h, n, nil
 }
 
+// VerifyBatchChecksum is VerifyBatch without the record checks: header and
+// checksum only. It suits re-reading batches that passed VerifyBatch when they
+// were stored (a log read, where the checksum catches damage since); for a
+// 1 MiB batch of 100-byte records it costs about a fifth of VerifyBatch
+// (BenchmarkVerifyBatch).
+func VerifyBatchChecksum(b []byte, maxSize int) (BatchHeader, int, error) {
+	return verifyChecksum(b, maxSize)
+}
+
 // verifyChecksum is ParseBatchHeader and the checksum, without the records.
 func verifyChecksum(b []byte, maxSize int) (BatchHeader, int, error) {
 	h, n, err := ParseBatchHeader(b, maxSize)

@@ -159,3 +159,16 @@ func TestRecordIterBoundsLZ4(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyBatchChecksum: the checksum-only check accepts a batch with
+// malformed records under a valid checksum and refuses damage.
+func TestVerifyBatchChecksum(t *testing.T) {
+	b := rawBatch(rec(0, 0, 9, "k"), 1, 0, 0, 0)
+	if _, n, err := VerifyBatchChecksum(b, 0); err != nil || n != len(b) {
+		t.Fatalf("%d %v", n, err)
+	}
+	b[len(b)-1] ^= 1
+	if _, _, err := VerifyBatchChecksum(b, 0); !errors.Is(err, ErrCorruptBatch) {
+		t.Fatal(err)
+	}
+}
