@@ -205,7 +205,7 @@ func TestBadInput(t *testing.T) {
 		if f := rs.recv(&er); er.Error != wire.ErrUnsupportedVersion || f.Corr != rs.corr {
 			t.Fatalf("bad version: %+v", er)
 		}
-		rs.call(wire.APIProduce, "not a header", &er, good)
+		rs.call(wire.APIProduce, &wire.DeleteTopicRequest{Name: "not a produce header"}, &er, good)
 		if er.Error != wire.ErrInvalidRequest {
 			t.Fatalf("bad header: %+v", er)
 		}

@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -10,9 +11,23 @@ import (
 )
 
 // makeBatch builds a valid batch by hand (DESIGN.md section 4): a 64-byte
-// header and payload bytes that stand in for records (segment never parses
-// records). Base offset and term are left zero for the Log to stamp.
+// header and about payload bytes of records with random values (wire's
+// VerifyBatch checks record framing; a record takes at least 8 bytes here,
+// and a size a varint boundary makes impossible grows by a byte). A control
+// batch (records 0) gets a random body of exactly payload bytes. Base offset
+// and term are left zero for the Log to stamp.
 func makeBatch(rng *rand.Rand, records int32, payload int, firstTs, maxTs int64) []byte {
+	var recs []byte
+	for i := range int(records) {
+		size := max(8, payload/int(records))
+		if i == int(records)-1 {
+			size = max(8, payload-len(recs))
+		}
+		recs = appendRecord(recs, rng, int64(i), size)
+	}
+	if records > 0 {
+		payload = len(recs)
+	}
 	b := make([]byte, wire.BatchHeaderSize+payload)
 	binary.LittleEndian.PutUint32(b[8:], uint32(len(b)-12))
 	b[28] = wire.BatchVersion
@@ -26,8 +41,39 @@ func makeBatch(rng *rand.Rand, records int32, payload int, firstTs, maxTs int64)
 	for i := wire.BatchHeaderSize; i < len(b); i++ {
 		b[i] = byte(rng.Uint32())
 	}
+	copy(b[wire.BatchHeaderSize:], recs)
 	binary.LittleEndian.PutUint64(b[20:], wire.BatchChecksum(b))
 	return b
+}
+
+// appendRecord appends a record of size bytes (or one or two more when no
+// record has exactly size bytes) with offset delta off, timestamp delta 0, a
+// null or one-byte key, a random value and no headers.
+func appendRecord(dst []byte, rng *rand.Rand, off int64, size int) []byte {
+	vl := func(v int64) int { return len(binary.AppendVarint(nil, v)) }
+	for want := size; want <= size+2; want++ {
+		for v := 0; v <= want; v++ {
+			for key := 0; key <= 1; key++ {
+				body := 1 + vl(off) + 1 + key + vl(int64(v)) + v + 1
+				if vl(int64(body))+body != want {
+					continue
+				}
+				dst = binary.AppendVarint(dst, int64(body))
+				dst = binary.AppendVarint(binary.AppendVarint(dst, 0), off)
+				if key == 0 {
+					dst = binary.AppendVarint(dst, -1)
+				} else {
+					dst = append(binary.AppendVarint(dst, 1), 'k')
+				}
+				dst = binary.AppendVarint(dst, int64(v))
+				for range v {
+					dst = append(dst, byte(rng.Uint32()))
+				}
+				return binary.AppendVarint(dst, 0)
+			}
+		}
+	}
+	panic(fmt.Sprintf("appendRecord: no record of %d bytes", size))
 }
 
 func newRand(t testing.TB) *rand.Rand {

@@ -171,9 +171,45 @@ func ParseBatchHeader(b []byte, maxSize int) (BatchHeader, int, error) {
 // BatchChecksum computes the checksum of a complete batch (bytes [28, end)).
 func BatchChecksum(batch []byte) uint64 { return xxhash.Sum64(batch[checksumStart:]) }
 
-// VerifyBatch parses the header of the batch at the start of b and checks its
-// checksum. It returns the header and the batch size.
+// VerifyBatch parses the header of the batch at the start of b, checks its
+// checksum and the framing of its records, and returns the header and the
+// batch size. It is what a broker runs on every batch it stores, and it
+// allocates nothing:
+//
+//   - records stored uncompressed are walked in place: every varint minimal
+//     and in bounds, each record's length covering exactly its fields, key,
+//     value and header lengths within the record, offset deltas 0..n-1 in
+//     order, exactly RecordCount records and no byte after the last;
+//   - an lz4 records section is not decompressed: its declared uncompressed
+//     length must be within maxSize (compression saves bandwidth and disk,
+//     not the batch limit) and MaxRecordsSize, possible for the compressed
+//     size, and large enough for RecordCount records of the smallest
+//     encoding. The reader (RecordIter) checks the records themselves;
+//   - a control batch's body is opaque.
+//
+// Timestamps are not checked here; RecordIter checks them.
 func VerifyBatch(b []byte, maxSize int) (BatchHeader, int, error) {
+	h, n, err := verifyChecksum(b, maxSize)
+	if err != nil {
+		return h, 0, err
+	}
+	if err := verifyRecords(&h, b[BatchHeaderSize:n], maxSize); err != nil {
+		return h, 0, err
+	}
+	return h, n, nil
+}
+
+// VerifyBatchChecksum is VerifyBatch without the record checks: header and
+// checksum only. It suits re-reading batches that passed VerifyBatch when they
+// were stored (a log read, where the checksum catches damage since); for a
+// 1 MiB batch of 100-byte records it costs about a fifth of VerifyBatch
+// (BenchmarkVerifyBatch).
+func VerifyBatchChecksum(b []byte, maxSize int) (BatchHeader, int, error) {
+	return verifyChecksum(b, maxSize)
+}
+
+// verifyChecksum is ParseBatchHeader and the checksum, without the records.
+func verifyChecksum(b []byte, maxSize int) (BatchHeader, int, error) {
 	h, n, err := ParseBatchHeader(b, maxSize)
 	if err != nil {
 		return h, 0, err
@@ -182,6 +218,46 @@ func VerifyBatch(b []byte, maxSize int) (BatchHeader, int, error) {
 		return h, 0, fmt.Errorf("%w: checksum %016x, stored %016x", ErrCorruptBatch, sum, h.Checksum)
 	}
 	return h, n, nil
+}
+
+// minRecordSize is the smallest encoded record: one byte each for the
+// length, timestamp delta, offset delta, key length, value length and header
+// count.
+const minRecordSize = 6
+
+func verifyRecords(h *BatchHeader, body []byte, maxSize int) error {
+	if h.IsControl() {
+		return nil
+	}
+	if h.Codec() == CodecLZ4 {
+		ulen, _, err := lz4Length(body)
+		if err != nil {
+			return err
+		}
+		if maxSize <= 0 {
+			maxSize = DefaultMaxBatchSize
+		}
+		switch {
+		case ulen > uint64(maxSize):
+			return fmt.Errorf("%w: lz4 section of %d bytes uncompressed, limit %d", ErrBatchTooLarge, ulen, maxSize)
+		case uint64(h.RecordCount) > ulen/minRecordSize:
+			return fmt.Errorf("%w: %d records cannot fit %d uncompressed bytes", ErrCorruptBatch, h.RecordCount, ulen)
+		}
+		return nil
+	}
+	var err error
+	for i := range int64(h.RecordCount) {
+		if len(body) == 0 {
+			return fmt.Errorf("%w: %d records, header says %d", ErrCorruptBatch, i, h.RecordCount)
+		}
+		if _, body, err = nextRecord(body, i); err != nil {
+			return fmt.Errorf("%w (record %d of %d)", err, i, h.RecordCount)
+		}
+	}
+	if len(body) != 0 {
+		return fmt.Errorf("%w: %d bytes after record %d, the last by the header's count", ErrCorruptBatch, len(body), h.RecordCount-1)
+	}
+	return nil
 }
 
 // SetBaseOffset stamps the base offset of the batch at the start of b. The

@@ -47,7 +47,7 @@ var Codes = [...]CodeInfo{
 	{ErrCorruptMessage, "CORRUPT_MESSAGE", "a batch failed its checksum or is malformed; nothing of the request was stored", false},
 	{ErrMessageTooLarge, "MESSAGE_TOO_LARGE", "a batch exceeds the topic's max.message.bytes or the broker's batch limit", false},
 	{ErrOffsetOutOfRange, "OFFSET_OUT_OF_RANGE", "the requested offset is below the log start or above the log end", false},
-	{ErrNotLeader, "NOT_LEADER", "this broker does not lead the partition; the message names the leader when known", true},
+	{ErrNotLeader, "NOT_LEADER", "this broker does not lead the partition; the response's leader_id and leader_addr name the leader when known (empty otherwise)", true},
 	{ErrTopicAlreadyExists, "TOPIC_ALREADY_EXISTS", "a topic with this name exists", false},
 	{ErrInvalidRequest, "INVALID_REQUEST", "the request header is malformed or its fields are inconsistent", false},
 	{ErrUnsupportedAPI, "UNSUPPORTED_API", "the broker does not know this API", false},
@@ -79,17 +79,30 @@ func (c ErrorCode) String() string { return c.Info().Name }
 func (c ErrorCode) Retriable() bool { return c.Info().Retriable }
 
 // Error is an ErrorCode with the broker's message; it is what clients return.
-// errors.Is(err, ErrorCode) matches on the code alone.
+// errors.Is(err, ErrorCode) matches on the code alone. For NOT_LEADER,
+// LeaderID and LeaderAddr carry the response's leader hint (empty when the
+// broker does not know the leader), so a client can route on them.
 type Error struct {
-	Code    ErrorCode
-	Message string
+	Code       ErrorCode
+	Message    string
+	LeaderID   string
+	LeaderAddr string
 }
 
 func (e *Error) Error() string {
-	if e.Message == "" {
-		return e.Code.String() + ": " + e.Code.Info().Meaning
+	msg := e.Message
+	if msg == "" {
+		msg = e.Code.Info().Meaning
 	}
-	return e.Code.String() + ": " + e.Message
+	switch {
+	case e.LeaderID != "" && e.LeaderAddr != "":
+		return e.Code.String() + ": " + msg + " (leader " + e.LeaderID + " at " + e.LeaderAddr + ")"
+	case e.LeaderID != "":
+		return e.Code.String() + ": " + msg + " (leader " + e.LeaderID + ")"
+	case e.LeaderAddr != "":
+		return e.Code.String() + ": " + msg + " (leader at " + e.LeaderAddr + ")"
+	}
+	return e.Code.String() + ": " + msg
 }
 
 // Is makes errors.Is(err, code) and errors.Is(err, &Error{Code: code}) work.
@@ -112,4 +125,12 @@ func AsError(c ErrorCode, msg string) error {
 		return nil
 	}
 	return &Error{Code: c, Message: msg}
+}
+
+// leaderError is AsError with the leader hint of a per-partition response.
+func leaderError(c ErrorCode, msg, leaderID, leaderAddr string) error {
+	if c == ErrNone {
+		return nil
+	}
+	return &Error{Code: c, Message: msg, LeaderID: leaderID, LeaderAddr: leaderAddr}
 }

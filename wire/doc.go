@@ -9,8 +9,10 @@
 // Every decoder takes untrusted bytes: it rejects malformed input with an
 // error wrapping one of the sentinels in errors.go (ErrCorruptBatch,
 // ErrShortBatch, ErrBatchTooLarge, ErrShortFrame, ErrFrameTooLarge,
-// ErrMalformedFrame) and never panics. Parsers return sub-slices of their
-// input; the doc of each says how long they stay valid. Encoders append to a
+// ErrMalformedFrame, ErrFrameBudget) and never panics, nor sizes anything
+// from a count or length it has not bounded by the bytes present. Parsers
+// return sub-slices of their input; the doc of each says how long they stay
+// valid. Encoders append to a
 // caller's slice. The hot paths (batch build and iteration, the produce,
 // fetch and subscribe headers, frame encode and decode) allocate nothing per
 // record or per frame once their buffers have grown; the benchmarks in
@@ -106,10 +108,27 @@
 //
 // Each header is a msgpack array of its struct's fields in declaration order
 // (msgpack `as_array`): strings as msgpack str, ErrorCode as uint16, intN as
-// intN. Decoders accept any msgpack integer encoding whose value fits the
-// field. The hot headers (ProduceRequest, ProduceResponse, FetchRequest,
-// FetchResponse, SubscribeData, SubscribeCredit) have hand-written codecs that
-// write exactly what reflection writes (see hotcodec.go).
+// intN, lists as arrays (nil when nil), config maps as maps with sorted keys.
+// Every header type has one hand-written codec, AppendMsgpack and
+// ParseMsgpack (msgpack.go), that writes exactly what reflection writes; no
+// header is decoded by reflection. Decoders accept any msgpack integer
+// encoding whose value fits the field, and bound every list, map and string
+// by the bytes present and by MaxListLen, MaxConfigEntries and
+// MaxHeaderElements before allocating. The types live by API family:
+// produce.go, fetch.go, offsets.go, metadata.go, topic_admin.go,
+// subscribe.go.
+//
+// # Frame memory
+//
+// A FrameReader's memory follows the bytes received: a frame's buffer
+// doubles as data arrives, up to the announced length. An optional
+// FrameBudget accounts every buffer a reader holds (see FrameReader).
+//
+// # What VerifyBatch checks
+//
+// Header, checksum and record framing, without allocating and without
+// decompressing: see VerifyBatch. RecordIter checks the rest (timestamps, and
+// the records of a compressed section) as it decodes.
 //
 // # Key partitioning
 //

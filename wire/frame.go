@@ -1,12 +1,9 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Frame layout: see the package doc. Frames are little-endian, like batches, so
@@ -109,20 +106,45 @@ func parseFrameBody(body []byte) (Frame, error) {
 	return f, nil
 }
 
-// FrameReader reads frames from a stream, reusing one buffer. It is not safe
-// for concurrent use.
+// FrameBudget bounds the memory FrameReaders hold for frames being read or
+// just returned. Acquire must not block.
+type FrameBudget interface {
+	Acquire(n int) error // reserve n more bytes, or an error (wrapped; see ErrFrameBudget)
+	Release(n int)       // give back n bytes
+}
+
+// FrameReader reads frames from a stream. It is not safe for concurrent use.
+//
+// Memory follows the bytes received, not the bytes announced: a frame's
+// buffer starts at frameChunk bytes and doubles, up to the frame's length, only
+// as data arrives, so a peer that announces 16 MiB and sends 4 KiB costs about
+// 8 KiB. One buffer of at most keptFrameBuffer bytes is kept between frames; a
+// larger frame gets a buffer of its own, dropped at the next Next or Close.
+//
+// With a FrameBudget (SetBudget), every buffer the reader holds is acquired
+// from it before it is allocated: the kept buffer for as long as it is kept, a
+// frame's own buffer until the next Next or Close (the returned frame's slices
+// are valid until then), and while a buffer grows, both the old and the new
+// one. Close gives everything back.
 type FrameReader struct {
 	r      io.Reader
 	max    int
-	buf    []byte
+	budget FrameBudget
+	buf    []byte // kept between frames; cap(buf) <= keptFrameBuffer
+	big    []byte // the last frame's own buffer when it did not fit buf
+	held   int    // bytes acquired from budget: cap(buf) + cap(big) outside Next
 	lenBuf [frameLengthSize]byte
-	dec    *msgpack.Decoder
-	decSrc bytes.Reader
 }
 
-// keptFrameBuffer is the largest buffer a FrameReader keeps between frames:
-// room for a 1 MiB batch (the Go client's default batch limit) plus headers.
-const keptFrameBuffer = 2 << 20
+const (
+	// keptFrameBuffer is the largest buffer a FrameReader keeps between
+	// frames: room for a 1 MiB batch (the Go client's default batch limit)
+	// plus headers.
+	keptFrameBuffer = 2 << 20
+	// frameChunk is the first allocation for a frame that does not fit the
+	// kept buffer; the buffer then doubles as bytes arrive.
+	frameChunk = 4 << 10
+)
 
 // NewFrameReader returns a reader that rejects frames over maxSize bytes
 // (DefaultMaxFrameSize when maxSize <= 0).
@@ -130,16 +152,51 @@ func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFrameSize
 	}
-	fr := &FrameReader{r: r, max: maxSize}
-	fr.dec = msgpack.NewDecoder(&fr.decSrc)
-	return fr
+	return &FrameReader{r: r, max: maxSize}
 }
 
-// Next reads the next frame. The frame's slices are valid until the next call.
-// io.EOF means the stream ended cleanly between frames; a stream cut inside a
-// frame gives ErrShortFrame. After ErrFrameTooLarge or ErrMalformedFrame the
-// stream is out of step and must be closed.
+// SetBudget makes the reader acquire the memory it holds from b. Call it
+// before the first Next.
+func (fr *FrameReader) SetBudget(b FrameBudget) { fr.budget = b }
+
+// Close releases every buffer the reader holds, and gives their bytes back to
+// the budget. The last frame's slices become invalid. It is idempotent; a
+// reader may be used again after Close.
+func (fr *FrameReader) Close() {
+	fr.buf, fr.big = nil, nil
+	fr.release(fr.held)
+}
+
+func (fr *FrameReader) acquire(n int) error {
+	if fr.budget != nil {
+		if err := fr.budget.Acquire(n); err != nil {
+			return fmt.Errorf("%w: %d bytes for a frame: %w", ErrFrameBudget, n, err)
+		}
+	}
+	fr.held += n
+	return nil
+}
+
+func (fr *FrameReader) release(n int) {
+	if n == 0 {
+		return
+	}
+	fr.held -= n
+	if fr.budget != nil {
+		fr.budget.Release(n)
+	}
+}
+
+// Next reads the next frame. The frame's slices are valid until the next call
+// (or Close). io.EOF means the stream ended cleanly between frames; a stream
+// cut inside a frame gives ErrShortFrame. After ErrFrameTooLarge,
+// ErrMalformedFrame or ErrFrameBudget the stream is out of step and must be
+// closed.
 func (fr *FrameReader) Next() (Frame, error) {
+	if fr.big != nil {
+		fr.release(cap(fr.big))
+		fr.big = nil
+	}
 	if _, err := io.ReadFull(fr.r, fr.lenBuf[:]); err != nil {
 		if err == io.ErrUnexpectedEOF {
 			return Frame{}, fmt.Errorf("%w: stream ended inside the length field", ErrShortFrame)
@@ -150,19 +207,8 @@ func (fr *FrameReader) Next() (Frame, error) {
 	if err := checkFrameLength(length, fr.max); err != nil {
 		return Frame{}, err
 	}
-	var body []byte
-	switch {
-	case int(length) <= cap(fr.buf):
-		body = fr.buf[:length]
-	case length <= keptFrameBuffer:
-		fr.buf = make([]byte, length, min(max(int(length), 2*cap(fr.buf)), keptFrameBuffer))
-		body = fr.buf
-	default:
-		// A rare large frame gets a buffer of its own, dropped after use,
-		// so one big request does not pin its size for the stream's life.
-		body = make([]byte, length)
-	}
-	if _, err := io.ReadFull(fr.r, body); err != nil {
+	body, err := fr.readBody(int(length))
+	if err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			return Frame{}, fmt.Errorf("%w: stream ended inside a %d-byte frame", ErrShortFrame, length)
 		}
@@ -171,44 +217,62 @@ func (fr *FrameReader) Next() (Frame, error) {
 	return parseFrameBody(body)
 }
 
-// DecodeHeader decodes a frame's msgpack header into v.
-func (fr *FrameReader) DecodeHeader(f *Frame, v any) error {
-	return decodeHeader(fr.dec, &fr.decSrc, f.Header, v)
+// readBody reads n bytes into the kept buffer, or into a buffer that grows
+// with the bytes received.
+func (fr *FrameReader) readBody(n int) ([]byte, error) {
+	if n <= cap(fr.buf) {
+		body := fr.buf[:n]
+		_, err := io.ReadFull(fr.r, body)
+		return body, err
+	}
+	// work holds the bytes read so far (have) in a buffer of len(work). It
+	// starts as the kept buffer, which stays held while work grows; every
+	// other buffer is released once replaced or on failure.
+	work, have, own := fr.buf[:cap(fr.buf)], 0, false
+	drop := func() {
+		if own {
+			fr.release(cap(work))
+		}
+	}
+	for have < n {
+		if have == len(work) {
+			size := min(n, max(2*len(work), frameChunk))
+			if err := fr.acquire(size); err != nil {
+				drop()
+				return nil, err
+			}
+			next := make([]byte, size)
+			copy(next, work[:have])
+			drop()
+			work, own = next, true
+		}
+		m, err := io.ReadFull(fr.r, work[have:min(n, len(work))])
+		have += m
+		if err != nil {
+			drop()
+			return nil, err
+		}
+	}
+	if n <= keptFrameBuffer {
+		fr.release(cap(fr.buf))
+		fr.buf = work
+	} else {
+		// A rare large frame keeps its buffer only until the next call,
+		// so one big request does not pin its size for the stream's life.
+		fr.big = work
+	}
+	return work[:n], nil
 }
 
-// DecodeHeader decodes a msgpack header into v (a pointer to one of this
-// package's request or response types). For the hot headers (produce, fetch,
-// subscribe data and credit) it decodes straight from the bytes; for the others
-// it allocates a decoder: streams should use FrameReader.DecodeHeader.
-func DecodeHeader(header []byte, v any) error {
-	if hp, ok := v.(headerParser); ok {
-		return parseHeader(hp, header)
-	}
-	var src bytes.Reader
-	return decodeHeader(msgpack.NewDecoder(&src), &src, header, v)
-}
+// DecodeHeader decodes a frame's msgpack header into v, a pointer to one of
+// this package's request or response types (see DecodeHeader).
+func (fr *FrameReader) DecodeHeader(f *Frame, v any) error { return DecodeHeader(f.Header, v) }
 
-func decodeHeader(dec *msgpack.Decoder, src *bytes.Reader, header []byte, v any) error {
-	if hp, ok := v.(headerParser); ok {
-		return parseHeader(hp, header)
-	}
-	src.Reset(header)
-	dec.ResetReader(src)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: header: %v", ErrMalformedFrame, err)
-	}
-	if src.Len() != 0 {
-		return fmt.Errorf("%w: header: %d trailing bytes", ErrMalformedFrame, src.Len())
-	}
-	return nil
-}
-
-// FrameWriter writes frames to a stream, reusing one buffer and one msgpack
-// encoder. It is not safe for concurrent use.
+// FrameWriter writes frames to a stream, reusing one buffer. It is not safe
+// for concurrent use.
 type FrameWriter struct {
 	w   io.Writer
-	buf appendBuffer
-	enc *msgpack.Encoder
+	buf []byte
 }
 
 // smallPayload is the largest payload copied next to the header so the frame
@@ -216,14 +280,11 @@ type FrameWriter struct {
 const smallPayload = 4 << 10
 
 // NewFrameWriter returns a writer on w.
-func NewFrameWriter(w io.Writer) *FrameWriter {
-	fw := &FrameWriter{w: w}
-	fw.enc = msgpack.NewEncoder(&fw.buf)
-	return fw
-}
+func NewFrameWriter(w io.Writer) *FrameWriter { return &FrameWriter{w: w} }
 
-// WriteFrame encodes header (msgpack) and writes the frame with the given
-// payload pieces concatenated.
+// WriteFrame encodes header (one of this package's request or response types,
+// or a pointer to one) and writes the frame with the given payload pieces
+// concatenated.
 func (fw *FrameWriter) WriteFrame(fh FrameHeader, header any, payload ...[]byte) error {
 	b, err := fw.AppendFrame(fh, header, payload...)
 	if err != nil {
@@ -232,7 +293,7 @@ func (fw *FrameWriter) WriteFrame(fh FrameHeader, header any, payload ...[]byte)
 	if _, err := fw.w.Write(b); err != nil {
 		return err
 	}
-	if fw.inlined(payload) {
+	if inlined(payload) {
 		return nil
 	}
 	for _, p := range payload {
@@ -246,59 +307,33 @@ func (fw *FrameWriter) WriteFrame(fh FrameHeader, header any, payload ...[]byte)
 // AppendFrame encodes the frame into the writer's buffer without writing it and
 // returns the bytes, valid until the next call. Payloads larger than a few KiB
 // are not included: the caller must write them after the returned bytes, as
-// WriteFrame does.
+// WriteFrame does. It fails with ErrNoCodec for a header that is not one of
+// this package's types.
 func (fw *FrameWriter) AppendFrame(fh FrameHeader, header any, payload ...[]byte) ([]byte, error) {
+	ha, ok := header.(headerAppender)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T", ErrNoCodec, header)
+	}
 	plen := 0
 	for _, p := range payload {
 		plen += len(p)
 	}
-	fw.buf.b = append(fw.buf.b[:0], make([]byte, FrameFixedSize)...)
-	if ha, ok := header.(headerAppender); ok {
-		fw.buf.b = ha.appendMsgpack(fw.buf.b)
-	} else {
-		fw.enc.ResetWriter(&fw.buf)
-		if err := fw.enc.Encode(header); err != nil {
-			return nil, fmt.Errorf("wire: encode %T: %w", header, err)
-		}
-	}
-	hlen := len(fw.buf.b) - FrameFixedSize
-	AppendFramePrefix(fw.buf.b[:0], fh, hlen, plen)
-	if fw.inlined(payload) {
+	var fixed [FrameFixedSize]byte
+	fw.buf = ha.AppendMsgpack(append(fw.buf[:0], fixed[:]...))
+	hlen := len(fw.buf) - FrameFixedSize
+	AppendFramePrefix(fw.buf[:0], fh, hlen, plen)
+	if inlined(payload) {
 		for _, p := range payload {
-			fw.buf.b = append(fw.buf.b, p...)
+			fw.buf = append(fw.buf, p...)
 		}
 	}
-	return fw.buf.b, nil
+	return fw.buf, nil
 }
 
-func (fw *FrameWriter) inlined(payload [][]byte) bool {
+func inlined(payload [][]byte) bool {
 	n := 0
 	for _, p := range payload {
 		n += len(p)
 	}
 	return n <= smallPayload
-}
-
-// EncodeHeader returns the msgpack encoding of a header (cold paths and tests).
-func EncodeHeader(header any) ([]byte, error) { return msgpack.Marshal(header) }
-
-type appendBuffer struct{ b []byte }
-
-func (a *appendBuffer) Write(p []byte) (int, error) {
-	a.b = append(a.b, p...)
-	return len(p), nil
-}
-
-// WriteByte lets msgpack's encoder skip its own bufio wrapper.
-func (a *appendBuffer) WriteByte(c byte) error {
-	a.b = append(a.b, c)
-	return nil
-}
-
-// parseHeader decodes a hot header without a msgpack.Decoder.
-func parseHeader(hp headerParser, header []byte) error {
-	if err := hp.parseMsgpack(header); err != nil {
-		return fmt.Errorf("%w: header %T: %v", ErrMalformedFrame, hp, err)
-	}
-	return nil
 }

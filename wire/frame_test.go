@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"testing"
@@ -193,5 +194,126 @@ func TestFrameReaderDropsLargeBuffers(t *testing.T) {
 		if cap(fr.buf) > keptFrameBuffer {
 			t.Fatalf("frame %d: reader keeps a %d-byte buffer", i, cap(fr.buf))
 		}
+	}
+}
+
+// fakeBudget is a FrameBudget that records what is held.
+type fakeBudget struct {
+	held, peak, limit int
+}
+
+func (b *fakeBudget) Acquire(n int) error {
+	if n < 0 {
+		panic("negative acquire")
+	}
+	if b.limit > 0 && b.held+n > b.limit {
+		return fmt.Errorf("%d held, %d asked, limit %d", b.held, n, b.limit)
+	}
+	b.held += n
+	b.peak = max(b.peak, b.held)
+	return nil
+}
+
+func (b *fakeBudget) Release(n int) {
+	if b.held -= n; b.held < 0 || n < 0 {
+		panic(fmt.Sprintf("released %d, held now %d", n, b.held))
+	}
+}
+
+func TestFrameReaderBudgetBalances(t *testing.T) {
+	var stream bytes.Buffer
+	fw := NewFrameWriter(&stream)
+	sizes := []int{10, 1 << 20, 5, 3 * keptFrameBuffer, 100 << 10, 0, 2 * keptFrameBuffer, 7}
+	for i, n := range sizes {
+		if err := fw.WriteFrame(FrameHeader{API: APIProduce, Corr: uint32(i)}, &ProduceRequest{Topic: "t"}, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b fakeBudget
+	fr := NewFrameReader(&stream, 4*keptFrameBuffer)
+	fr.SetBudget(&b)
+	for i, n := range sizes {
+		f, err := fr.Next()
+		if err != nil || len(f.Payload) != n || f.Corr != uint32(i) {
+			t.Fatalf("frame %d: %d bytes, %v", i, len(f.Payload), err)
+		}
+		// What is held covers the frame just returned and what is kept.
+		if b.held != cap(fr.buf)+cap(fr.big) || b.held < f.Size()-frameLengthSize {
+			t.Fatalf("frame %d: budget holds %d, reader %d+%d, frame %d", i, b.held, cap(fr.buf), cap(fr.big), f.Size())
+		}
+		if b.held > keptFrameBuffer+f.Size() {
+			t.Fatalf("frame %d: %d bytes held for a %d-byte frame", i, b.held, f.Size())
+		}
+	}
+	if _, err := fr.Next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	fr.Close()
+	fr.Close()
+	if b.held != 0 {
+		t.Fatalf("%d bytes still held after Close", b.held)
+	}
+}
+
+// TestFrameReaderMemoryFollowsBytes: a peer announcing the largest frame and
+// sending 4 KiB costs about 4 KiB, not the 16 MiB announced.
+func TestFrameReaderMemoryFollowsBytes(t *testing.T) {
+	prefix := AppendFramePrefix(nil, FrameHeader{API: APIProduce}, 0, DefaultMaxFrameSize-FrameFixedSize)
+	in := append(prefix, make([]byte, 4<<10)...)
+	var b fakeBudget
+	fr := NewFrameReader(bytes.NewReader(in), 0)
+	fr.SetBudget(&b)
+	var err error
+	alloc := allocBytes(func() { _, err = fr.Next() })
+	if !errors.Is(err, ErrShortFrame) {
+		t.Fatalf("cut frame: %v", err)
+	}
+	if b.peak > 16<<10 || alloc > 64<<10 {
+		t.Fatalf("4 KiB received: budget peaked at %d bytes, %d bytes allocated", b.peak, alloc)
+	}
+	if b.held != cap(fr.buf) {
+		t.Fatalf("after the error the budget holds %d, the reader keeps %d", b.held, cap(fr.buf))
+	}
+	fr.Close()
+	if b.held != 0 {
+		t.Fatalf("%d bytes held after Close", b.held)
+	}
+
+	// 200 streams stalled that way hold a few MiB between them, not 3 GiB.
+	var total uint64
+	readers := make([]*FrameReader, 200)
+	for i := range readers {
+		readers[i] = NewFrameReader(bytes.NewReader(in), 0)
+		total += allocBytes(func() { _, err = readers[i].Next() })
+	}
+	if total > 200*64<<10 {
+		t.Fatalf("200 stalled streams allocated %d bytes", total)
+	}
+}
+
+func TestFrameReaderBudgetRefusal(t *testing.T) {
+	var stream bytes.Buffer
+	fw := NewFrameWriter(&stream)
+	for _, n := range []int{100, 1 << 20} {
+		if err := fw.WriteFrame(FrameHeader{API: APIProduce}, &ProduceRequest{Topic: "t"}, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := fakeBudget{limit: 256 << 10}
+	fr := NewFrameReader(&stream, 0)
+	fr.SetBudget(&b)
+	if _, err := fr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := fr.Next()
+	if !errors.Is(err, ErrFrameBudget) {
+		t.Fatalf("over budget: %v", err)
+	}
+	if b.held != cap(fr.buf) || b.held > b.limit {
+		t.Fatalf("budget holds %d, reader keeps %d", b.held, cap(fr.buf))
+	}
+	fr.Close()
+	if b.held != 0 {
+		t.Fatalf("%d bytes held after Close", b.held)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// Key partitioning (DESIGN.md section 3). A topic's partitions own contiguous
+// Key partitioning (docs/architecture.md). A topic's partitions own contiguous
 // ranges of the 64-bit hash space; at creation the N ranges are equal, range i
 // being [ceil(i*2^64/N), ceil((i+1)*2^64/N) - 1]. A keyed record belongs to the
 // partition whose range holds KeyHash(key). These rules are part of the

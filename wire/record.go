@@ -153,7 +153,9 @@ type RecordIter struct {
 // has no records: Next returns false at once.
 func (it *RecordIter) Reset(batch []byte) error {
 	it.rest, it.i, it.err, it.done = nil, 0, nil, false
-	h, n, err := VerifyBatch(batch, len(batch))
+	// The records are checked as Next decodes them, so that the good
+	// records before a malformed one are still delivered.
+	h, n, err := verifyChecksum(batch, len(batch))
 	if err != nil {
 		it.hdr, it.err = BatchHeader{}, err
 		return err
@@ -177,14 +179,31 @@ func (it *RecordIter) Reset(batch []byte) error {
 	return nil
 }
 
-func (it *RecordIter) decompress(block []byte) ([]byte, error) {
-	if len(block) < lz4LengthSize {
-		return nil, fmt.Errorf("%w: lz4 section of %d bytes lacks its length", ErrCorruptBatch, len(block))
+// lz4Length splits an lz4 records section into its declared uncompressed
+// length and its block, checking the length against MaxRecordsSize and
+// against what the block's size can possibly hold.
+func lz4Length(section []byte) (uint64, []byte, error) {
+	if len(section) < lz4LengthSize {
+		return 0, nil, fmt.Errorf("%w: lz4 section of %d bytes lacks its length", ErrCorruptBatch, len(section))
 	}
-	ulen := uint64(binary.LittleEndian.Uint32(block))
-	block = block[lz4LengthSize:]
+	ulen := uint64(binary.LittleEndian.Uint32(section))
+	block := section[lz4LengthSize:]
 	if ulen > MaxRecordsSize || ulen > lz4MaxRatio*uint64(len(block))+16 {
-		return nil, fmt.Errorf("%w: lz4 section claims %d bytes from %d", ErrCorruptBatch, ulen, len(block))
+		return 0, nil, fmt.Errorf("%w: lz4 section claims %d bytes from %d", ErrCorruptBatch, ulen, len(block))
+	}
+	return ulen, block, nil
+}
+
+// decompress decodes an lz4 records section into the iterator's scratch
+// buffer, sized by the declared length (bounded by lz4Length) and never
+// written past it.
+func (it *RecordIter) decompress(section []byte) ([]byte, error) {
+	ulen, block, err := lz4Length(section)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(it.hdr.RecordCount) > ulen/minRecordSize {
+		return nil, fmt.Errorf("%w: %d records cannot fit %d uncompressed bytes", ErrCorruptBatch, it.hdr.RecordCount, ulen)
 	}
 	if uint64(cap(it.scratch)) < ulen {
 		it.scratch = make([]byte, ulen)
@@ -224,7 +243,7 @@ func (it *RecordIter) Next(r *Record) bool {
 		return false
 	}
 	if err := it.decode(r); err != nil {
-		it.err = fmt.Errorf("%w (record %d)", err, it.i)
+		it.err = fmt.Errorf("%w (record %d, offset %d)", err, it.i, it.hdr.BaseOffset+int64(it.i))
 		return false
 	}
 	it.i++
@@ -235,77 +254,145 @@ func (it *RecordIter) decode(r *Record) error {
 	if len(it.rest) == 0 {
 		return fmt.Errorf("%w: %d records, header says %d", ErrCorruptBatch, it.i, it.hdr.RecordCount)
 	}
-	length, b, err := readVarint(it.rest)
+	rec, rest, err := nextRecord(it.rest, int64(it.i))
 	if err != nil {
 		return err
 	}
-	if length < 0 || length > int64(len(b)) {
-		return fmt.Errorf("%w: record length %d with %d bytes left", ErrCorruptBatch, length, len(b))
+	if it.i == 0 && rec.tsDelta != 0 {
+		return fmt.Errorf("%w: first record's timestamp delta is %d, not 0", ErrCorruptBatch, rec.tsDelta)
 	}
-	it.rest = b[length:]
-	b = b[:length:length]
-
-	tsDelta, b, err := readVarint(b)
-	if err != nil {
-		return err
-	}
-	offDelta, b, err := readVarint(b)
-	if err != nil {
-		return err
-	}
-	if offDelta != int64(it.i) {
-		return fmt.Errorf("%w: offset delta %d out of order", ErrCorruptBatch, offDelta)
-	}
-	if it.i == 0 && tsDelta != 0 {
-		return fmt.Errorf("%w: first record's timestamp delta is %d, not 0", ErrCorruptBatch, tsDelta)
-	}
-	keyLen, b, err := readVarint(b)
-	if err != nil {
-		return err
-	}
-	var key []byte
-	switch {
-	case keyLen == -1:
-	case keyLen < 0 || keyLen > int64(len(b)):
-		return fmt.Errorf("%w: key length %d with %d bytes left", ErrCorruptBatch, keyLen, len(b))
-	default:
-		key, b = b[:keyLen:keyLen], b[keyLen:]
-	}
-	value, b, err := readBytes(b)
-	if err != nil {
-		return err
-	}
-	nh, b, err := readVarint(b)
-	if err != nil {
-		return err
-	}
-	if nh < 0 || nh > int64(len(b))/2 {
-		return fmt.Errorf("%w: %d headers in %d bytes", ErrCorruptBatch, nh, len(b))
-	}
-	raw := b
-	for range nh {
-		if _, b, err = readBytes(b); err != nil {
-			return err
-		}
-		if _, b, err = readBytes(b); err != nil {
-			return err
-		}
-	}
-	if len(b) != 0 {
-		return fmt.Errorf("%w: %d bytes left inside the record", ErrCorruptBatch, len(b))
-	}
-	ts := it.hdr.FirstTimestamp + tsDelta
+	it.rest = rest
+	ts := it.hdr.FirstTimestamp + rec.tsDelta
 	if it.i == 0 || ts > it.maxTs {
 		it.maxTs = ts
 	}
 	*r = Record{
-		Offset:    it.hdr.BaseOffset + offDelta,
+		Offset:    it.hdr.BaseOffset + int64(it.i),
 		Timestamp: ts,
-		Key:       key,
-		Value:     value,
-		Headers:   RecordHeaders{raw: raw, n: int(nh)},
+		Key:       rec.key,
+		Value:     rec.value,
+		Headers:   RecordHeaders{raw: rec.headers, n: rec.nh},
 	}
 	return nil
+}
+
+// rawRecord is one record's fields as sub-slices of the batch.
+type rawRecord struct {
+	tsDelta int64
+	key     []byte // nil for a null key
+	value   []byte
+	headers []byte // the encoded headers, count excluded
+	nh      int
+}
+
+// nextRecord decodes the record at the start of b, which must have offset
+// delta want, and returns it and the bytes after it. Every length is checked
+// against the bytes present before it is used; nothing is allocated. It walks
+// positions with an inlined one-byte varint path, as the broker runs it on
+// every record it stores; errors are described only once one is found.
+func nextRecord(b []byte, want int64) (rawRecord, []byte, error) {
+	var r rawRecord
+	length, p := varintAt(b, 0)
+	if p < 0 {
+		return r, nil, varintError(b, 0)
+	}
+	if length < 0 || length > int64(len(b)-p) {
+		return r, nil, fmt.Errorf("%w: record length %d with %d bytes left", ErrCorruptBatch, length, len(b)-p)
+	}
+	rec, rest := b[p:p+int(length)], b[p+int(length):]
+	var q int
+	if r.tsDelta, q = varintAt(rec, 0); q < 0 {
+		return r, nil, varintError(rec, 0)
+	}
+	offDelta, q2 := varintAt(rec, q)
+	if q2 < 0 {
+		return r, nil, varintError(rec, q)
+	}
+	if offDelta != want {
+		return r, nil, fmt.Errorf("%w: offset delta %d where %d belongs", ErrCorruptBatch, offDelta, want)
+	}
+	keyLen, q3 := varintAt(rec, q2)
+	if q3 < 0 {
+		return r, nil, varintError(rec, q2)
+	}
+	switch {
+	case keyLen == -1:
+	case keyLen < 0 || keyLen > int64(len(rec)-q3):
+		return r, nil, fmt.Errorf("%w: key length %d with %d bytes left", ErrCorruptBatch, keyLen, len(rec)-q3)
+	default:
+		r.key = rec[q3 : q3+int(keyLen) : q3+int(keyLen)]
+		q3 += int(keyLen)
+	}
+	var err error
+	if r.value, q, err = bytesAt(rec, q3); err != nil {
+		return r, nil, err
+	}
+	nh, q2 := varintAt(rec, q)
+	if q2 < 0 {
+		return r, nil, varintError(rec, q)
+	}
+	if nh < 0 || nh > int64(len(rec)-q2)/2 {
+		return r, nil, fmt.Errorf("%w: %d headers in %d bytes", ErrCorruptBatch, nh, len(rec)-q2)
+	}
+	r.headers, r.nh = rec[q2:], int(nh)
+	for q = q2; nh > 0; nh-- {
+		if _, q, err = bytesAt(rec, q); err != nil {
+			return r, nil, err
+		}
+		if _, q, err = bytesAt(rec, q); err != nil {
+			return r, nil, err
+		}
+	}
+	if q != len(rec) {
+		return r, nil, fmt.Errorf("%w: %d bytes left inside the record", ErrCorruptBatch, len(rec)-q)
+	}
+	return r, rest, nil
+}
+
+// varintAt decodes the varint at b[p:] (see readVarint) and returns it and the
+// position after it, or a negative position when it is malformed.
+func varintAt(b []byte, p int) (int64, int) {
+	if uint(p) < uint(len(b)) {
+		if c := b[p]; c < 0x80 {
+			return int64(c>>1) ^ -int64(c&1), p + 1
+		}
+	}
+	return varintAtLong(b, p)
+}
+
+func varintAtLong(b []byte, p int) (int64, int) {
+	if p+1 < len(b) && b[p+1] < 0x80 && b[p+1] != 0 { // two bytes: lengths up to 8 KiB
+		u := uint64(b[p]&0x7f) | uint64(b[p+1])<<7
+		return int64(u>>1) ^ -int64(u&1), p + 2
+	}
+	if p >= len(b) {
+		return 0, -1
+	}
+	v, n := binary.Varint(b[p:])
+	if n <= 0 || (n > 1 && b[p+n-1] == 0) {
+		return 0, -1
+	}
+	return v, p + n
+}
+
+// varintError describes why the varint at b[p:] is malformed.
+func varintError(b []byte, p int) error {
+	if _, _, err := readVarint(b[min(p, len(b)):]); err != nil {
+		return err
+	}
+	panic("BUG: varintError on a valid varint")
+}
+
+// bytesAt reads a varint length >= 0 at b[p:] and that many bytes.
+func bytesAt(b []byte, p int) ([]byte, int, error) {
+	n, q := varintAt(b, p)
+	if q < 0 {
+		return nil, 0, varintError(b, p)
+	}
+	if n < 0 || n > int64(len(b)-q) {
+		return nil, 0, fmt.Errorf("%w: length %d with %d bytes left", ErrCorruptBatch, n, len(b)-q)
+	}
+	return b[q : q+int(n) : q+int(n)], q + int(n), nil
 }
 
 // ControlBody returns the opaque body of a verified control batch (see
@@ -353,7 +440,7 @@ func (it *BatchIter) Next() (batch []byte, h BatchHeader, ok bool) {
 	if it.err != nil || len(it.rest) == 0 {
 		return nil, BatchHeader{}, false
 	}
-	h, n, err := VerifyBatch(it.rest, it.max)
+	h, n, err := verifyChecksum(it.rest, it.max)
 	if err != nil {
 		it.err = fmt.Errorf("%w (at byte %d)", err, it.pos)
 		return nil, BatchHeader{}, false

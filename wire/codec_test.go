@@ -1,0 +1,439 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// headerCase is one header value and a fresh zero value of its type.
+type headerCase struct {
+	name string
+	v    HeaderCodec
+	zero func() HeaderCodec
+}
+
+func newOf[T any, P interface {
+	*T
+	HeaderCodec
+}]() func() HeaderCodec {
+	return func() HeaderCodec { return P(new(T)) }
+}
+
+// headerCases covers every header type with strings of every str form,
+// integers at the edges of every int form, nil and empty lists and maps.
+func headerCases() []headerCase {
+	var cases []headerCase
+	add := func(name string, v HeaderCodec, zero func() HeaderCodec) {
+		cases = append(cases, headerCase{name, v, zero})
+	}
+	strs := []string{"", "t", strings.Repeat("a", 31), strings.Repeat("b", 32), strings.Repeat("c", 255),
+		strings.Repeat("d", 256), strings.Repeat("e", 65535), strings.Repeat("f", 65536)}
+	ints := []int64{0, 1, -1, 127, 128, -32, -33, 255, 256, math.MaxInt32, math.MinInt32, math.MaxInt64, math.MinInt64}
+	uints := []uint64{0, 1, 127, 128, 255, 256, math.MaxUint32, math.MaxInt64, math.MaxUint64}
+	for i, s := range strs {
+		n := ints[i%len(ints)]
+		n32 := int32(n)
+		u := uints[i%len(uints)]
+		add("produce_request", &ProduceRequest{Topic: s, Partition: n32, Acks: int8(n), TimeoutMs: -n32}, newOf[ProduceRequest]())
+		add("produce_response", &ProduceResponse{Error: ErrorCode(n), Message: s, LeaderID: "b1", LeaderAddr: s,
+			BaseOffset: n, LastOffset: -n}, newOf[ProduceResponse]())
+		add("fetch_request", &FetchRequest{Topic: s, Partition: n32, Offset: n, MaxBytes: -n32, MinBytes: n32 / 2,
+			MaxWaitMs: 500}, newOf[FetchRequest]())
+		add("fetch_response", &FetchResponse{Error: ErrNotLeader, Message: s, LeaderID: s, HighWatermark: n,
+			LogStartOffset: -n}, newOf[FetchResponse]())
+		add("list_offsets_request", &ListOffsetsRequest{Topic: s, Partition: n32, Timestamp: n}, newOf[ListOffsetsRequest]())
+		add("list_offsets_response", &ListOffsetsResponse{Error: ErrorCode(u), Message: s, LeaderAddr: "127.0.0.1:9092",
+			Offset: n, Timestamp: -n}, newOf[ListOffsetsResponse]())
+		add("subscribe_data", &SubscribeData{Topic: s, Partition: n32, Error: math.MaxUint16, Message: s, LeaderID: "x",
+			LeaderAddr: "y", HighWatermark: n}, newOf[SubscribeData]())
+		add("subscribe_credit", &SubscribeCredit{Bytes: n}, newOf[SubscribeCredit]())
+		add("delete_topic_request", &DeleteTopicRequest{Name: s}, newOf[DeleteTopicRequest]())
+		add("describe_topic_request", &DescribeTopicRequest{Name: s}, newOf[DescribeTopicRequest]())
+		add("error_response", &ErrorResponse{Error: ErrorCode(u), Message: s}, newOf[ErrorResponse]())
+		add("broker_info", &BrokerInfo{ID: s, Addr: "[::1]:1"}, newOf[BrokerInfo]())
+		add("partition_metadata", &PartitionMetadata{Partition: n32, Leader: s, Term: u, HashStart: ^u, HashEnd: u / 3},
+			newOf[PartitionMetadata]())
+		add("partition_info", &PartitionInfo{Partition: n32, Leader: s, LogStartOffset: n, LogEndOffset: -n,
+			HighWatermark: n / 2, SizeBytes: n / 3, Segments: -n32}, newOf[PartitionInfo]())
+		add("subscribe_partition", &SubscribePartition{Topic: s, Partition: n32, Offset: n}, newOf[SubscribePartition]())
+		add("subscribe_partition_result", &SubscribePartitionResult{Error: ErrNotLeader, Message: s, LeaderID: "b2",
+			LeaderAddr: "a", Offset: n}, newOf[SubscribePartitionResult]())
+	}
+	// Lists and maps: nil, empty, one element, and past each array/map form.
+	for _, n := range []int{-1, 0, 1, 15, 16, 300} {
+		var topics []string
+		var pm []PartitionMetadata
+		var pi []PartitionInfo
+		var sp []SubscribePartition
+		var sr []SubscribePartitionResult
+		var brokers []BrokerInfo
+		var configs map[string]string
+		if n >= 0 {
+			topics, pm, pi = []string{}, []PartitionMetadata{}, []PartitionInfo{}
+			sp, sr, brokers, configs = []SubscribePartition{}, []SubscribePartitionResult{}, []BrokerInfo{}, map[string]string{}
+		}
+		for i := range n {
+			s := fmt.Sprintf("t-%d", i)
+			topics = append(topics, s)
+			pm = append(pm, PartitionMetadata{Partition: int32(i), Leader: "b", Term: uint64(i), HashEnd: math.MaxUint64})
+			pi = append(pi, PartitionInfo{Partition: int32(i), Leader: s, LogEndOffset: int64(i) << 40, Segments: 3})
+			sp = append(sp, SubscribePartition{Topic: s, Partition: int32(i), Offset: OffsetEarliest})
+			sr = append(sr, SubscribePartitionResult{Error: ErrorCode(i % 3), Message: s, Offset: int64(i)})
+			brokers = append(brokers, BrokerInfo{ID: s, Addr: "127.0.0.1:" + s})
+			configs["key."+s] = strings.Repeat("v", i)
+		}
+		var tm []TopicMetadata
+		if n >= 0 {
+			tm = []TopicMetadata{}
+		}
+		for i := range min(n, 20) {
+			tm = append(tm, TopicMetadata{Error: ErrorCode(i), Name: topics[i], Partitions: pm[:i]})
+		}
+		add("metadata_request", &MetadataRequest{Topics: topics}, newOf[MetadataRequest]())
+		add("metadata_response", &MetadataResponse{Message: "m", Brokers: brokers, Topics: tm}, newOf[MetadataResponse]())
+		add("topic_metadata", &TopicMetadata{Name: "x", Partitions: pm}, newOf[TopicMetadata]())
+		add("create_topic_request", &CreateTopicRequest{Name: "x", Partitions: int32(n), Configs: configs}, newOf[CreateTopicRequest]())
+		add("alter_topic_config_request", &AlterTopicConfigRequest{Name: "x", Configs: configs}, newOf[AlterTopicConfigRequest]())
+		add("describe_topic_response", &DescribeTopicResponse{Error: 3, Name: "x", Configs: configs, Partitions: pi},
+			newOf[DescribeTopicResponse]())
+		add("subscribe_request", &SubscribeRequest{Partitions: sp, Credit: int64(n) << 20}, newOf[SubscribeRequest]())
+		add("subscribe_response", &SubscribeResponse{Message: "ok", Partitions: sr}, newOf[SubscribeResponse]())
+	}
+	return cases
+}
+
+// reflectEncode is what a stock msgpack library writes for v: reflection
+// (the types carry `as_array`) with sorted map keys.
+func reflectEncode(t testing.TB, v any, compact bool) []byte {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	enc.UseCompactInts(compact)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// generic decodes b with the msgpack library into an interface value and
+// normalises it: every integer as int64 (uint64 above MaxInt64), maps as
+// map[string]any.
+func generic(b []byte) (any, error) {
+	var v any
+	if err := msgpack.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return normalize(reflect.ValueOf(v)), nil
+}
+
+func normalize(v reflect.Value) any {
+	if !v.IsValid() {
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return normalize(v.Elem())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if u := v.Uint(); u <= math.MaxInt64 {
+			return int64(u)
+		}
+		return v.Uint()
+	case reflect.String:
+		return v.String()
+	case reflect.Slice:
+		if v.IsNil() {
+			return nil
+		}
+		l := make([]any, v.Len())
+		for i := range l {
+			l[i] = normalize(v.Index(i))
+		}
+		return l
+	case reflect.Map:
+		if v.IsNil() {
+			return nil
+		}
+		m := make(map[string]any, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			m[fmt.Sprint(normalize(it.Key()))] = normalize(it.Value())
+		}
+		return m
+	case reflect.Struct: // a header: its exported fields, in order
+		var l []any
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				l = append(l, normalize(v.Field(i)))
+			}
+		}
+		return l
+	}
+	panic(fmt.Sprintf("normalize: %s", v.Kind()))
+}
+
+func TestHeadersMatchMsgpack(t *testing.T) {
+	for _, c := range headerCases() {
+		got := c.v.AppendMsgpack(nil)
+		// The bytes are what msgpack's reflection writes for the struct.
+		if want := reflectEncode(t, c.v, false); !bytes.Equal(got, want) {
+			t.Fatalf("%s: AppendMsgpack %x, reflection %x", c.name, trim(got), trim(want))
+		}
+		// A stock msgpack library decoding generically sees the fields.
+		g, err := generic(got)
+		if err != nil {
+			t.Fatalf("%s: msgpack.Unmarshal: %v", c.name, err)
+		}
+		if want := normalize(reflect.ValueOf(c.v)); !reflect.DeepEqual(g, want) {
+			t.Fatalf("%s: generic decoding %v, want %v", c.name, g, want)
+		}
+		// Values round-trip, through pointer and value receivers alike.
+		z := c.zero()
+		if err := z.ParseMsgpack(got); err != nil {
+			t.Fatalf("%s: parse: %v", c.name, err)
+		}
+		if !reflect.DeepEqual(z, c.v) {
+			t.Fatalf("%s: parsed %+v, want %+v", c.name, z, c.v)
+		}
+		if byValue, err := EncodeHeader(reflect.ValueOf(c.v).Elem().Interface()); err != nil || !bytes.Equal(byValue, got) {
+			t.Fatalf("%s: EncodeHeader by value: %v", c.name, err)
+		}
+		// Another client may write integers in their shortest form.
+		z = c.zero()
+		if err := DecodeHeader(reflectEncode(t, c.v, true), z); err != nil || !reflect.DeepEqual(z, c.v) {
+			t.Fatalf("%s: compact ints: %v, %+v", c.name, err, z)
+		}
+	}
+}
+
+func trim(b []byte) []byte { return b[:min(len(b), 64)] }
+
+func TestHeadersAcceptOtherIntForms(t *testing.T) {
+	in := []byte{0x91, 0xcf, 0, 0, 0, 0, 0, 0, 0, 5}
+	var sc SubscribeCredit
+	if err := sc.ParseMsgpack(in); err != nil || sc.Bytes != 5 {
+		t.Fatalf("uint64 credit: %v %d", err, sc.Bytes)
+	}
+	in = []byte{0x94, 0xa1, 'x', 0xd1, 0xff, 0xfe, 0xd1, 0, 1, 0xd1, 0, 0}
+	var pr ProduceRequest
+	if err := pr.ParseMsgpack(in); err != nil || pr.Partition != -2 || pr.Acks != 1 {
+		t.Fatalf("int16 fields: %v %+v", err, pr)
+	}
+	// A map in any key order.
+	in = []byte{0x93, 0xa1, 'x', 1, 0x82, 0xa1, 'b', 0xa1, '2', 0xa1, 'a', 0xa1, '1'}
+	var ct CreateTopicRequest
+	if err := ct.ParseMsgpack(in); err != nil || ct.Configs["a"] != "1" || ct.Configs["b"] != "2" {
+		t.Fatalf("unsorted map: %v %+v", err, ct)
+	}
+}
+
+func TestHeadersReject(t *testing.T) {
+	produce := ProduceRequest{Topic: "t", Partition: 1, Acks: -1, TimeoutMs: 10}.AppendMsgpack(nil)
+	credit := newOf[SubscribeCredit]()
+	cases := []struct {
+		name string
+		in   []byte
+		v    func() HeaderCodec
+	}{
+		{"empty", nil, newOf[ProduceRequest]()},
+		{"nil", []byte{0xc0}, newOf[ProduceRequest]()},
+		{"map", []byte{0x80}, credit},
+		{"short array", []byte{0x93, 0xa1, 'x', 0, 0}, newOf[ProduceRequest]()},
+		{"long array", []byte{0x92, 0, 0}, credit},
+		{"array16 wrong length", []byte{0xdc, 0, 2, 0, 0}, credit},
+		{"string for int", []byte{0x91, 0xa1, '1'}, credit},
+		{"nil int", []byte{0x91, 0xc0}, credit},
+		{"float int", []byte{0x91, 0xca, 0, 0, 0, 0}, credit},
+		{"bool int", []byte{0x91, 0xc3}, credit},
+		{"uint64 over int64", []byte{0x91, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0}, credit},
+		{"int8 overflow", []byte{0x94, 0xa1, 'x', 0, 0xcc, 200, 0}, newOf[ProduceRequest]()},
+		{"int32 overflow", []byte{0x94, 0xa1, 'x', 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, newOf[ProduceRequest]()},
+		{"negative error code", []byte{0x92, 0xff, 0xa0}, newOf[ErrorResponse]()},
+		{"error code overflow", []byte{0x92, 0xce, 0, 1, 0, 0, 0xa0}, newOf[ErrorResponse]()},
+		{"negative uint64", []byte{0x95, 0, 0xa0, 0xff, 0, 0}, newOf[PartitionMetadata]()},
+		{"int for string", []byte{0x94, 1, 0, 0, 0}, newOf[ProduceRequest]()},
+		{"bin for string", []byte{0x94, 0xc4, 1, 'x', 0, 0, 0}, newOf[ProduceRequest]()},
+		{"nil string", []byte{0x94, 0xc0, 0, 0, 0}, newOf[ProduceRequest]()},
+		{"string past end", []byte{0x94, 0xa5, 'x'}, newOf[ProduceRequest]()},
+		{"trailing", append(bytes.Clone(produce), 0), newOf[ProduceRequest]()},
+		{"nil list element", []byte{0x92, 0x91, 0xc0, 0}, newOf[SubscribeRequest]()},
+		{"int list element", []byte{0x91, 0x91, 1}, newOf[MetadataRequest]()},
+		{"map for list", []byte{0x91, 0x80}, newOf[MetadataRequest]()},
+		{"list for map", []byte{0x92, 0xa1, 'x', 0x90}, newOf[AlterTopicConfigRequest]()},
+		{"duplicate config key", []byte{0x92, 0xa1, 'x', 0x82, 0xa1, 'a', 0xa0, 0xa1, 'a', 0xa0}, newOf[AlterTopicConfigRequest]()},
+		{"int config key", []byte{0x92, 0xa1, 'x', 0x81, 1, 0xa0}, newOf[AlterTopicConfigRequest]()},
+		{"nil config value", []byte{0x92, 0xa1, 'x', 0x81, 0xa0, 0xc0}, newOf[AlterTopicConfigRequest]()},
+	}
+	for i := range len(produce) {
+		cases = append(cases, struct {
+			name string
+			in   []byte
+			v    func() HeaderCodec
+		}{"truncated", produce[:i], newOf[ProduceRequest]()})
+	}
+	for _, c := range cases {
+		if err := c.v().ParseMsgpack(c.in); !errors.Is(err, ErrMalformedFrame) {
+			t.Errorf("%s %x: %v", c.name, c.in, err)
+		}
+	}
+}
+
+// hostile are headers that claim far more than they hold.
+func hostile() []struct {
+	name string
+	in   []byte
+	v    func() HeaderCodec
+} {
+	u32 := func(b []byte, n uint32) []byte { return binary.BigEndian.AppendUint32(b, n) }
+	// 10,001 minimal subscribe partitions: every one present, one too many.
+	over := mpArray([]byte{0x92}, MaxListLen+1)
+	for range MaxListLen + 1 {
+		over = append(over, 0x93, 0xa0, 0, 0)
+	}
+	over = append(over, 0)
+	// Topics of MaxListLen minimal partitions each, past MaxHeaderElements.
+	many := append([]byte{0x94, 0, 0xa0, 0xc0}, mpArray(nil, 11)...)
+	for range 11 {
+		many = mpArray(append(many, 0x94, 0, 0xa0, 0xa0), MaxListLen)
+		for range MaxListLen {
+			many = append(many, 0x95, 0, 0xa0, 0, 0, 0)
+		}
+	}
+	return []struct {
+		name string
+		in   []byte
+		v    func() HeaderCodec
+	}{
+		{"subscribe of 2^32-1 partitions", []byte{0x92, 0xdd, 0xff, 0xff, 0xff, 0xff}, newOf[SubscribeRequest]()},
+		{"subscribe of 2^24 partitions", u32([]byte{0x92, 0xdd}, 1<<24), newOf[SubscribeRequest]()},
+		{"subscribe of 2^24 partitions, some present", append(u32([]byte{0x92, 0xdd}, 1<<24),
+			bytes.Repeat([]byte{0x93, 0xa0, 0, 0}, 1000)...), newOf[SubscribeRequest]()},
+		{"subscribe over MaxListLen", over, newOf[SubscribeRequest]()},
+		{"metadata of 2^32-1 topics", []byte{0x91, 0xdd, 0xff, 0xff, 0xff, 0xff}, newOf[MetadataRequest]()},
+		{"metadata response: 2^32-1 brokers", []byte{0x94, 0, 0xa0, 0xdd, 0xff, 0xff, 0xff, 0xff}, newOf[MetadataResponse]()},
+		{"metadata response: nested 2^32-1 partitions", u32([]byte{0x94, 0, 0xa0, 0xc0, 0x92,
+			0x94, 0, 0xa0, 0xa0, 0x90, 0x94, 0, 0xa0, 0xa0, 0xdd}, math.MaxUint32), newOf[MetadataResponse]()},
+		{"metadata response past MaxHeaderElements", many, newOf[MetadataResponse]()},
+		{"describe: 2^32-1 partitions", u32([]byte{0x95, 0, 0xa0, 0xa0, 0xc0, 0xdd}, math.MaxUint32), newOf[DescribeTopicResponse]()},
+		{"describe: 2^32-1 configs", u32([]byte{0x95, 0, 0xa0, 0xa0, 0xdf}, math.MaxUint32), newOf[DescribeTopicResponse]()},
+		{"create: 2^24 configs", u32([]byte{0x93, 0xa1, 'x', 1, 0xdf}, 1<<24), newOf[CreateTopicRequest]()},
+		{"create: configs over MaxConfigEntries", append(mpMap([]byte{0x93, 0xa1, 'x', 1}, MaxConfigEntries+1),
+			bytes.Repeat([]byte{0xa0, 0xa0}, MaxConfigEntries+1)...), newOf[CreateTopicRequest]()},
+		{"alter: config value of 4 GiB", u32([]byte{0x92, 0xa1, 'x', 0x81, 0xa1, 'k', 0xdb}, math.MaxUint32), newOf[AlterTopicConfigRequest]()},
+		{"produce: topic of 4 GiB", u32([]byte{0x94, 0xdb}, math.MaxUint32), newOf[ProduceRequest]()},
+		{"subscribe data: message of 2^24", u32([]byte{0x97, 0xa1, 't', 0, 0, 0xdb}, 1<<24), newOf[SubscribeData]()},
+		{"subscribe response: 2^32-1 results", u32([]byte{0x93, 0, 0xa0, 0xdd}, math.MaxUint32), newOf[SubscribeResponse]()},
+	}
+}
+
+// TestHostileHeaders: a header that claims a huge list, map or string is
+// rejected before anything is sized from the claim. The 18-byte subscribe
+// frame used to end the broker with "fatal error: runtime: out of memory".
+func TestHostileHeaders(t *testing.T) {
+	for _, c := range hostile() {
+		frame := AppendFrame(nil, FrameHeader{API: APISubscribe, Corr: 1}, c.in, nil)
+		fr := NewFrameReader(bytes.NewReader(frame), 0)
+		f, err := fr.Next()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var derr error
+		alloc := allocBytes(func() { derr = fr.DecodeHeader(&f, c.v()) })
+		if !errors.Is(derr, ErrMalformedFrame) {
+			t.Fatalf("%s: %v", c.name, derr)
+		}
+		// At most a small multiple of what the header holds, whatever it
+		// claims.
+		if limit := uint64(64<<10 + 10*len(c.in)); alloc > limit {
+			t.Errorf("%s: decoding allocated %d bytes (limit %d): %v", c.name, alloc, limit, derr)
+		}
+		t.Logf("%s (%d bytes): %d bytes allocated: %v", c.name, len(c.in), alloc, derr)
+	}
+}
+
+// allocBytes is the heap allocated while f runs.
+func allocBytes(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestHotHeadersNoAllocs: the data-path headers encode and decode without
+// allocating, a reused header keeping its topic string.
+func TestHotHeadersNoAllocs(t *testing.T) {
+	for _, v := range []HeaderCodec{
+		&ProduceRequest{Topic: "orders", Partition: 3, Acks: AcksAll, TimeoutMs: 100},
+		&ProduceResponse{BaseOffset: 4, LastOffset: 9},
+		&FetchRequest{Topic: "orders", Partition: 3, Offset: 7, MaxBytes: 1 << 20},
+		&FetchResponse{HighWatermark: 9},
+		&SubscribeData{Topic: "orders", Partition: 3, HighWatermark: 9},
+		&SubscribeCredit{Bytes: 1 << 20},
+	} {
+		in := v.AppendMsgpack(nil)
+		got := reflect.New(reflect.TypeOf(v).Elem()).Interface().(HeaderCodec)
+		if err := got.ParseMsgpack(in); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 0, 256)
+		n := testing.AllocsPerRun(100, func() {
+			buf = v.AppendMsgpack(buf[:0])
+			if err := got.ParseMsgpack(in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n != 0 || !reflect.DeepEqual(got, v) {
+			t.Fatalf("%T: %v allocs, decoded %+v", v, n, got)
+		}
+	}
+}
+
+func TestNoCodec(t *testing.T) {
+	type other struct{ A int }
+	if err := DecodeHeader([]byte{0x91, 1}, &other{}); !errors.Is(err, ErrNoCodec) {
+		t.Fatalf("DecodeHeader: %v", err)
+	}
+	if _, err := EncodeHeader(other{}); !errors.Is(err, ErrNoCodec) {
+		t.Fatalf("EncodeHeader: %v", err)
+	}
+	if err := NewFrameWriter(&bytes.Buffer{}).WriteFrame(FrameHeader{}, &other{}); !errors.Is(err, ErrNoCodec) {
+		t.Fatalf("WriteFrame: %v", err)
+	}
+}
+
+// TestLeaderHint: every per-partition error carries the leader as fields,
+// and Err hands them to the client as an *Error.
+func TestLeaderHint(t *testing.T) {
+	errs := []error{
+		(&ProduceResponse{Error: ErrNotLeader, LeaderID: "b2", LeaderAddr: "10.0.0.2:9092"}).Err(),
+		(&FetchResponse{Error: ErrNotLeader, LeaderID: "b2", LeaderAddr: "10.0.0.2:9092"}).Err(),
+		(&ListOffsetsResponse{Error: ErrNotLeader, LeaderID: "b2", LeaderAddr: "10.0.0.2:9092"}).Err(),
+		(&SubscribePartitionResult{Error: ErrNotLeader, LeaderID: "b2", LeaderAddr: "10.0.0.2:9092"}).Err(),
+		(&SubscribeData{Error: ErrNotLeader, LeaderID: "b2", LeaderAddr: "10.0.0.2:9092"}).Err(),
+	}
+	for _, err := range errs {
+		var we *Error
+		if !errors.As(err, &we) || !errors.Is(err, ErrNotLeader) || we.LeaderID != "b2" || we.LeaderAddr != "10.0.0.2:9092" {
+			t.Fatalf("%v", err)
+		}
+		if !strings.Contains(err.Error(), "b2") {
+			t.Fatalf("message %q lacks the leader", err)
+		}
+	}
+	if (&ProduceResponse{}).Err() != nil || (&SubscribeData{}).Err() != nil {
+		t.Fatal("no error gives nil")
+	}
+}
