@@ -713,7 +713,9 @@ func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.Recor
 	}
 	var bad *CorruptBatchError
 	for rest := buf; len(rest) > 0 && bad == nil; {
-		h, size, err := wire.VerifyBatch(rest, len(rest))
+		// Header and checksum here; the iterator checks the records as it
+		// decodes them, so the good ones before a bad one are delivered.
+		h, size, err := wire.VerifyBatchChecksum(rest, len(rest))
 		if err != nil {
 			_, _, herr := wire.ParseBatchHeader(rest, len(rest))
 			bad = corrupt(h, herr == nil, err)
