@@ -56,6 +56,7 @@ func (st *stream) produce(req *wire.ProduceRequest, payload []byte) (*partition,
 	if err != nil {
 		return nil, res, &wire.Error{Code: errorCode(err), Message: err.Error()}
 	}
+	st.b.metrics.topicIn(req.Topic, len(payload), res.LastOffset-res.BaseOffset+1)
 	return p, res, nil
 }
 

@@ -158,6 +158,7 @@ func (b *Broker) segmentOptions(cfg TopicConfig, topic string, id int32) segment
 	opts := cfg.segmentOptions()
 	opts.Logger = b.log.With("topic", topic, "partition", id)
 	opts.OnSync = func(d time.Duration) { b.metrics.fsyncDuration.Update(d.Seconds()) }
+	opts.OnRoll, opts.OnRetention = b.metrics.segmentRolled, b.metrics.retentionDeleted
 	return opts
 }
 
