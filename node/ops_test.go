@@ -318,6 +318,9 @@ func TestMetricsExposition(t *testing.T) {
 			switch f[1] {
 			case "HELP":
 				helped[f[2]] = len(f) > 3
+				if strings.HasPrefix(f[2], "rafka_") && strings.Contains(line, "VictoriaMetrics") {
+					t.Errorf("%s was never described: %s", f[2], line)
+				}
 			case "TYPE":
 				if !helped[f[2]] {
 					t.Errorf("%s has no help text", f[2])

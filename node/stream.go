@@ -117,21 +117,28 @@ const (
 // reports whether f panicked.
 func (st *stream) guard(goroutine string, f func()) (panicked bool) {
 	defer func() {
-		v := recover()
-		if v == nil {
-			return
+		if v := recover(); v != nil {
+			st.recovered(goroutine, v)
+			panicked = true
 		}
-		panicked = true
-		st.b.metrics.panics(goroutine).Inc()
-		st.b.log.Error("stream goroutine panicked; stream reset", "goroutine", goroutine, "panic", v, "stack", string(debug.Stack()))
-		st.s.CancelRead(quicnet.StreamCodeInternal)
-		st.s.CancelWrite(quicnet.StreamCodeInternal)
 	}()
+	st.testHook(goroutine)
+	f()
+	return false
+}
+
+// recovered handles a panic recovered in one of the stream's goroutines.
+func (st *stream) recovered(goroutine string, v any) {
+	st.b.metrics.panics(goroutine).Inc()
+	st.b.log.Error("stream goroutine panicked; stream reset", "goroutine", goroutine, "panic", v, "stack", string(debug.Stack()))
+	st.s.CancelRead(quicnet.StreamCodeInternal)
+	st.s.CancelWrite(quicnet.StreamCodeInternal)
+}
+
+func (st *stream) testHook(goroutine string) {
 	if h := st.b.panicHook.Load(); h != nil {
 		(*h)(goroutine)
 	}
-	f()
-	return false
 }
 
 func (st *stream) readLoop() {
@@ -245,10 +252,15 @@ func (st *stream) writeLoop() {
 // has been cancelled, so the reader stops too). The writer goes on draining
 // the queue so every queued payload is released.
 func (st *stream) writeGuarded(fw *wire.FrameWriter, r *response) (ok bool) {
-	var err error
-	if st.guard(panicWriter, func() { err = st.write(fw, r) }) {
-		return false
-	}
+	// Recovered here rather than with guard: no closure per response.
+	defer func() {
+		if v := recover(); v != nil {
+			st.recovered(panicWriter, v)
+			ok = false
+		}
+	}()
+	st.testHook(panicWriter)
+	err := st.write(fw, r)
 	if err == nil {
 		return true
 	}
