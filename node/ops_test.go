@@ -76,10 +76,12 @@ func TestStatelessResetKeyPersists(t *testing.T) {
 	}
 }
 
-// Streams announcing maximum-size frames and sending a little of each are
-// charged before anything is allocated: the connection and broker budgets
-// are never exceeded, frames past them get THROTTLED, and the memory comes
-// back when the streams end.
+// Frames being received are charged to a per-connection and a broker-wide
+// budget before their memory is allocated. Streams announcing maximum-size
+// frames hold little; streams that send almost all of one hold it, until the
+// budget refuses the next such frame with THROTTLED. The charge never
+// exceeds the budget, it all comes back when the streams end, and the broker
+// serves throughout.
 func TestFrameMemoryBudget(t *testing.T) {
 	const (
 		maxFrame  = 1 << 20
@@ -92,47 +94,92 @@ func TestFrameMemoryBudget(t *testing.T) {
 		c.MaxFrameMemory = limit
 	})
 	const length = maxFrame - 4 // the largest length prefix allowed
+	var prefix [4]byte
+	binary.LittleEndian.PutUint32(prefix[:], length)
 	conns := []*quic.Conn{tb.conn, tb.dial(), tb.dial()}
-	var held []*rawStream
-	var throttled int
-	for ci, conn := range conns {
-		connHeld := int64(0)
-		for range 6 {
-			rs := openStream(t, conn)
-			var prefix [4]byte
-			binary.LittleEndian.PutUint32(prefix[:], length)
-			if _, err := rs.s.Write(append(prefix[:], make([]byte, 100)...)); err != nil {
-				t.Fatal(err)
-			}
-			now, _ := node.FrameMemory(tb.b)
-			fits := connHeld+length <= connLimit && now+length <= limit
-			if fits {
-				connHeld += length
-				held = append(held, rs)
-				want := int64(len(held)) * length
-				awaitCondition(t, func() bool { n, _ := node.FrameMemory(tb.b); return n == want })
-				continue
-			}
+
+	// probe opens a stream on conn and sends the prefix and n bytes of the
+	// frame. It returns once the broker has either taken all n bytes (its
+	// memory in use grew by at least n) or refused the frame (THROTTLED,
+	// reported as true).
+	probe := func(conn *quic.Conn, n int) (throttled bool) {
+		t.Helper()
+		before, _ := node.FrameMemory(tb.b)
+		rs := openStream(t, conn)
+		answer := make(chan wire.ErrorCode, 1)
+		go func() {
+			f, err := rs.fr.Next()
 			var er wire.ErrorResponse
-			f := rs.recv(&er)
-			if f.API != 0 || er.Error != wire.ErrThrottled {
-				t.Fatalf("conn %d: frame over the budget answered %s %+v, want THROTTLED", ci, f.API, er)
+			if err != nil || f.API != 0 || rs.fr.DecodeHeader(&f, &er) != nil {
+				answer <- wire.ErrUnknown // the stream ended otherwise: cleanup
+				return
 			}
+			answer <- er.Error
+		}()
+		// The broker may refuse the frame while it is being written.
+		if _, err := rs.s.Write(append(prefix[:], make([]byte, n)...)); err != nil {
+			if se, ok := errors.AsType[*quic.StreamError](err); !ok || se.ErrorCode != quicnet.StreamCodeResourceLimit {
+				t.Fatalf("write: %v", err)
+			}
+		}
+		var code wire.ErrorCode
+		awaitCondition(t, func() bool {
+			select {
+			case code = <-answer:
+				throttled = true
+				return true
+			default:
+				now, _ := node.FrameMemory(tb.b)
+				return now >= before+int64(n)
+			}
+		})
+		if throttled && code != wire.ErrThrottled {
+			t.Fatalf("a frame over the budget was answered %s, want THROTTLED", code)
+		}
+		if throttled {
 			rs.expectEnd()
-			throttled++
+		}
+		return throttled
+	}
+	checkPeak := func() {
+		t.Helper()
+		if _, peak := node.FrameMemory(tb.b); peak > limit {
+			t.Fatalf("frame memory peaked at %d, over the broker-wide %d", peak, limit)
 		}
 	}
-	if _, peak := node.FrameMemory(tb.b); peak > limit {
-		t.Fatalf("frame memory peaked at %d, over the broker-wide %d", peak, limit)
+
+	// Announced but barely sent: at most the frame's length each (as
+	// much as that, if the frame is charged when announced).
+	throttled := 0
+	for _, conn := range conns {
+		for range 3 {
+			if probe(conn, 100) {
+				throttled++
+			}
+		}
 	}
-	if len(held) != limit/length || throttled != 3*6-len(held) {
-		t.Fatalf("%d frames admitted, %d throttled; want %d admitted", len(held), throttled, limit/length)
+	checkPeak()
+	// Sent but for the last byte: each holds a whole frame, so the budgets
+	// fill up and refuse the rest.
+	for _, conn := range conns {
+		for range 6 {
+			if probe(conn, length-1) {
+				throttled++
+			}
+		}
+	}
+	checkPeak()
+	if now, _ := node.FrameMemory(tb.b); throttled == 0 || now < length {
+		t.Fatalf("%d frames refused, %d bytes held; want some of each", throttled, now)
 	}
 
-	for _, rs := range held {
-		rs.s.CancelWrite(0)
+	// Ending the streams gives everything back; the broker serves.
+	for _, conn := range conns[1:] {
+		conn.CloseWithError(0, "")
 	}
+	tb.conn.CloseWithError(0, "")
 	awaitCondition(t, func() bool { n, _ := node.FrameMemory(tb.b); return n == 0 })
+	tb.conn = tb.dial()
 	tb.createTopic("after", 1, nil)
 	if r := produce(t, tb.stream(), "after", 0, batch(t, "k", 1, wire.CodecNone)); r.Error != wire.ErrNone {
 		t.Fatalf("produce after the budget was released: %+v", r)
