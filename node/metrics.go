@@ -45,11 +45,17 @@ type brokerMetrics struct {
 
 	panicCounters map[string]*metrics.Counter // by stream goroutine; fixed after construction
 
-	// mu guards the maps below.
+	// help maps each family to its help text; written by newBrokerMetrics
+	// only, read-only afterwards.
+	help map[string]string
+
+	// errMu guards errs; never held across I/O.
+	errMu sync.Mutex
+	errs  map[errKey]*metrics.Counter // request errors by api and code
+
+	// mu guards the maps below; never held across I/O.
 	mu     sync.Mutex
-	help   map[string]string           // family -> help text
-	errs   map[errKey]*metrics.Counter // request errors by api and code
-	parts  map[*partition][]string     // registered gauge names per partition
+	parts  map[*partition][]string // registered gauge names per partition
 	topics map[string]*topicMetrics
 	// topicsRO is a copy of topics for lock-free lookups on hot paths,
 	// replaced under mu whenever topics changes.
@@ -150,12 +156,8 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 }
 
 // describe records the help text of a metric family; every family the broker
-// exports has one.
-func (m *brokerMetrics) describe(family, help string) {
-	m.mu.Lock()
-	m.help[family] = help
-	m.mu.Unlock()
-}
+// exports has one. Only newBrokerMetrics calls it.
+func (m *brokerMetrics) describe(family, help string) { m.help[family] = help }
 
 func (m *brokerMetrics) counter(name, help string) *metrics.Counter {
 	m.describe(familyOf(name), help)
@@ -208,13 +210,13 @@ func (am *apiMetrics) observe(start time.Time, code wire.ErrorCode) {
 // number is bounded.
 func (m *brokerMetrics) requestError(api string, code wire.ErrorCode) {
 	k := errKey{api, code}
-	m.mu.Lock()
+	m.errMu.Lock()
 	c := m.errs[k]
 	if c == nil {
 		c = m.set.NewCounter(fmt.Sprintf(`rafka_node_request_errors_total{api=%q,code=%q}`, api, code.String()))
 		m.errs[k] = c
 	}
-	m.mu.Unlock()
+	m.errMu.Unlock()
 	c.Inc()
 }
 
@@ -249,6 +251,9 @@ func (m *brokerMetrics) addPartition(p *partition) {
 	}
 	names := make([]string, 0, len(gauges))
 	for _, g := range gauges {
+		// A partition reopened before its predecessor was removed takes
+		// the name over instead of panicking on a duplicate.
+		m.set.UnregisterMetric(g.name + labels)
 		m.set.NewGauge(g.name+labels, g.f)
 		names = append(names, g.name+labels)
 	}
@@ -336,11 +341,8 @@ func (m *brokerMetrics) write(w io.Writer) {
 	m.set.WritePrometheus(&buf)
 	metrics.WriteProcessMetrics(&buf)
 	metrics.WriteFDMetrics(&buf)
-	m.mu.Lock()
-	help := m.help
 	bw := bufio.NewWriter(w)
-	writeExposition(bw, buf.Bytes(), func(family string) string { return help[family] })
-	m.mu.Unlock()
+	writeExposition(bw, buf.Bytes(), func(family string) string { return m.help[family] })
 	bw.Flush()
 }
 
