@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/rafka/rafka/node/meta"
 	"github.com/rafka/rafka/quicnet"
 	"github.com/rafka/rafka/segment"
@@ -55,6 +57,19 @@ type Broker struct {
 	closing atomic.Bool
 	ready   atomic.Bool
 
+	// lock is the exclusive lock on DataDir, held from New until Shutdown
+	// returns; resetKey is the QUIC stateless-reset key kept in DataDir.
+	lock     *dirLock
+	resetKey *quic.StatelessResetKey
+	// budget bounds memory held in frames being received.
+	budget *frameBudget
+	// drainBy (unix ns, 0 until Shutdown) is the write deadline of streams
+	// once shutdown has begun.
+	drainBy atomic.Int64
+	// panicHook, set by tests only, runs at the start of every guarded
+	// stream goroutine (and each write) with its name.
+	panicHook atomic.Pointer[func(goroutine string)]
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -62,8 +77,10 @@ type Broker struct {
 // ErrBrokerClosed is the cause of the broker's context after Shutdown.
 var ErrBrokerClosed = errors.New("node: broker shut down")
 
-// New validates cfg, creates the data directory and opens every topic found
-// in it, recovering their logs. It does not listen yet: call Start.
+// New validates cfg, creates the data directory, locks it (ErrDataDirLocked
+// when another broker holds it) and opens every topic found in it,
+// recovering their logs. It does not listen yet: call Start. The lock is
+// held until Shutdown returns.
 func New(cfg Config) (*Broker, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -72,13 +89,32 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger}
+	// The lock comes before anything else reads or writes the directory: a
+	// second broker must not even open the topics of a live one.
+	lock, err := lockDataDir(cfg.DataDir, cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newLocked(cfg, lock)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	return b, nil
+}
+
+func newLocked(cfg Config, lock *dirLock) (*Broker, error) {
+	b := &Broker{cfg: cfg, log: cfg.Logger, lock: lock}
 	id, err := loadBrokerID(cfg.DataDir, cfg.BrokerID)
 	if err != nil {
 		return nil, err
 	}
+	if b.resetKey, err = loadResetKey(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	b.id = id
 	b.log = b.log.With("broker", id)
+	b.budget = newFrameBudget(cfg.MaxFrameMemory, cfg.MaxConnFrameMemory)
 	b.metrics = newBrokerMetrics(b)
 	b.ctx, b.cancel = context.WithCancelCause(context.Background())
 	topics, err := b.loadTopics()
@@ -138,12 +174,18 @@ func (b *Broker) Start() error {
 	if qcfg.Logger == nil {
 		qcfg.Logger = b.log
 	}
+	if qcfg.StatelessResetKey == nil {
+		qcfg.StatelessResetKey = b.resetKey
+	}
 	srv, err := quicnet.Listen(b.cfg.Listen, tlsConf, qcfg, quicnet.HandlerFunc(b.serveStream))
 	if err != nil {
 		return fmt.Errorf("node: listen: %w", err)
 	}
 	b.srv = srv
 	b.addr = srv.Addr().String()
+	if err := b.lock.setListen(b.addr); err != nil {
+		b.log.Warn("could not record the listen address in the lock file", "err", err)
+	}
 	if b.cfg.AdminListen != "" {
 		ln, err := net.Listen("tcp", b.cfg.AdminListen)
 		if err != nil {
@@ -221,6 +263,19 @@ func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 	return p, nil
 }
 
+// offlineCount is the number of partitions whose logs could not be opened.
+func (b *Broker) offlineCount() int {
+	n := 0
+	for _, t := range b.topics() {
+		for _, p := range t.parts {
+			if p.Offline() != nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // offlinePartitions lists the partitions whose logs could not be opened.
 func (b *Broker) offlinePartitions() []string {
 	var out []string
@@ -264,20 +319,41 @@ func (b *Broker) EnforceRetention() {
 	}
 }
 
-// Shutdown stops accepting work, lets in-flight requests finish (bounded by
-// ctx, or ShutdownTimeout when ctx has no deadline), then flushes and closes
-// every log. It is safe to call more than once and without Start.
+// Shutdown stops accepting work, lets in-flight requests finish, then
+// flushes and closes every log and releases the data directory. It is
+// bounded by ctx, or ShutdownTimeout when ctx has no deadline, and returns
+// nil within it whatever clients do: subscriptions get a
+// BROKER_SHUTTING_DOWN end for each partition and are closed; responses
+// already due are written until half the remaining time has passed
+// (drainDeadline), after which streams whose client does not read are
+// reset; then the transport lingers briefly for clients to close
+// (quicnet.Config.ShutdownLinger) and closes what is left. It is safe to call
+// more than once and without Start.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.shutdownOnce.Do(func() { b.shutdownErr = b.shutdown(ctx) })
 	return b.shutdownErr
 }
 
+// drainShare is the part of the shutdown time given to writing responses
+// already due; the rest covers the transport's linger and closing logs.
+const drainShare = 2
+
+// drainDeadline is the write deadline of every stream once Shutdown has
+// begun; ok is false before.
+func (b *Broker) drainDeadline() (time.Time, bool) {
+	n := b.drainBy.Load()
+	return time.Unix(0, n), n != 0
+}
+
 func (b *Broker) shutdown(ctx context.Context) error {
+	defer b.lock.release()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.cfg.ShutdownTimeout)
 		defer cancel()
 	}
+	deadline, _ := ctx.Deadline()
+	b.drainBy.Store(time.Now().Add(time.Until(deadline) / drainShare).UnixNano())
 	b.ready.Store(false)
 	b.closing.Store(true)
 	var errs []error

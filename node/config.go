@@ -41,6 +41,19 @@ type Config struct {
 	// (16 MiB + 64 KiB). Larger frames get FRAME_TOO_LARGE and the stream is
 	// closed; the connection survives.
 	MaxFrameBytes int
+	// MaxConnFrameMemory bounds the bytes one connection may hold in frames
+	// being received, over all its streams. Default 64 MiB; at least
+	// MaxFrameBytes. A frame that would pass it is refused before its buffer
+	// is allocated: the stream gets THROTTLED and is closed. Higher lets one
+	// client send more large requests at once (many streams each sending a
+	// 16 MiB produce); lower bounds what a client announcing large frames
+	// and sending them slowly can pin.
+	MaxConnFrameMemory int64
+	// MaxFrameMemory bounds the same over every connection of the broker.
+	// Default 1 GiB; at least MaxConnFrameMemory. It caps the broker's heap
+	// spent on requests being received whatever the number of clients; size
+	// it within the memory left after the hotstore rings.
+	MaxFrameMemory int64
 	// HotstoreBytes is the per-partition budget of the in-memory ring of
 	// recent batches. Default 8 MiB; negative disables the ring (tail reads
 	// then come from the segment files through the page cache). Memory use is
@@ -93,6 +106,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxFrameBytes == 0 {
 		c.MaxFrameBytes = wire.DefaultMaxFrameSize
 	}
+	if c.MaxConnFrameMemory == 0 {
+		c.MaxConnFrameMemory = 64 << 20
+	}
+	if c.MaxFrameMemory == 0 {
+		c.MaxFrameMemory = 1 << 30
+	}
 	if c.HotstoreBytes == 0 {
 		c.HotstoreBytes = DefaultHotstoreBytes
 	}
@@ -117,6 +136,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.MaxFrameBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("max frame bytes %d: at least 65536", c.MaxFrameBytes))
+	}
+	if c.MaxConnFrameMemory < int64(c.MaxFrameBytes) || c.MaxFrameMemory < c.MaxConnFrameMemory {
+		errs = append(errs, fmt.Errorf("frame memory: want max frame bytes %d <= per connection %d <= broker-wide %d", c.MaxFrameBytes, c.MaxConnFrameMemory, c.MaxFrameMemory))
 	}
 	if c.RetentionInterval < 0 || c.MaxFetchWait < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

@@ -33,6 +33,16 @@
 //     /readyz not ready (Broker.StorageFailing) until an append succeeds.
 //   - Topics live under DataDir/topics; creation and deletion are atomic with
 //     respect to crashes (see meta.FileCatalog).
+//   - One broker per data directory: New takes an exclusive flock on
+//     DataDir/rafka.lock before reading anything there and holds it until
+//     Shutdown returns (datadir.go). DataDir/quic-reset.key keeps the QUIC
+//     stateless-reset key across restarts.
+//   - Memory held in frames being received is bounded per connection and
+//     broker-wide (budget.go); a stream whose next frame does not fit gets
+//     THROTTLED and is closed. A panic in a stream's goroutines resets that
+//     stream only (quicnet.StreamCodeInternal) and is counted.
+//   - Shutdown returns within its context whatever clients do: see
+//     Broker.Shutdown.
 //
 // # Locks
 //
@@ -44,6 +54,7 @@
 // # Goroutines
 //
 // Per stream: the quicnet handler goroutine reads requests, one writer
-// goroutine writes responses; a subscription adds a pusher. The broker owns a
-// retention loop and the admin HTTP server. Shutdown waits for all of them.
+// goroutine writes responses; a subscription adds a pusher. Each recovers
+// its own panics (stream.go). The broker owns a retention loop and the admin
+// HTTP server. Shutdown waits for all of them.
 package node

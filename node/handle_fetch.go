@@ -37,7 +37,7 @@ func (st *stream) handleFetch(f *wire.Frame, r *response) {
 	if err != nil {
 		hdr.Error, hdr.Message = errorCode(err), err.Error()
 	}
-	r.data = newReadResult(res)
+	r.data, r.topic = newReadResult(res), req.Topic
 	st.send(r)
 }
 

@@ -57,6 +57,7 @@ func (st *stream) produce(req *wire.ProduceRequest, payload []byte) (replica.App
 	if err != nil {
 		return res, ack, &wire.Error{Code: errorCode(err), Message: err.Error()}
 	}
+	st.b.metrics.topicIn(req.Topic, len(payload), res.LastOffset-res.BaseOffset+1)
 	return res, ack, nil
 }
 

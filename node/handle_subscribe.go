@@ -72,14 +72,16 @@ func (st *stream) handleSubscribe(f *wire.Frame, r *response) {
 	pusherDone := make(chan struct{})
 	go func() {
 		defer close(pusherDone)
-		sub.push()
+		st.guard(panicPusher, sub.push)
+	}()
+	defer func() { // also when readCredit panics (see stream.guard)
+		close(sub.stop)
+		<-pusherDone
+		for _, sp := range sub.parts {
+			sp.p.Unwatch(sub.wake)
+		}
 	}()
 	sub.readCredit()
-	close(sub.stop)
-	<-pusherDone
-	for _, sp := range sub.parts {
-		sp.p.Unwatch(sub.wake)
-	}
 }
 
 type subKey struct {
@@ -147,6 +149,10 @@ func (sub *subscription) readCredit() {
 func (sub *subscription) push() {
 	st := sub.st
 	for {
+		if st.ctx.Err() != nil {
+			sub.endIfShuttingDown()
+			return
+		}
 		sent, live := false, false
 		for i := range sub.parts {
 			sp := &sub.parts[i]
@@ -172,9 +178,9 @@ func (sub *subscription) push() {
 		select {
 		case <-sub.wake:
 		case <-sub.stop:
+			sub.endIfShuttingDown()
 			return
 		case <-st.ctx.Done():
-			return
 		}
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/quic-go/quic-go"
 
 	"github.com/rafka/rafka/node/replica"
+	"github.com/rafka/rafka/quicnet"
 	"github.com/rafka/rafka/wire"
 )
 
@@ -28,10 +30,22 @@ import (
 // the disk syncs is slowed down by the stream's flow control, not buffered
 // without limit. A subscribe request turns the stream into a push stream
 // (handle_subscribe.go) whose pusher goroutine also queues to the writer.
+//
+// Each of the three goroutines recovers a panic of its own (guard): the panic
+// is logged with its stack and counted, and the stream is reset with
+// quicnet.StreamCodeInternal; the broker and the connection's other streams
+// go on. The writer keeps draining the queue after a failure, so the reader
+// and pusher never block on a writer that is gone.
+//
+// When the broker shuts down, the stream's context is cancelled: the reader
+// stops reading, a subscription sends its BROKER_SHUTTING_DOWN ends, and
+// writes get a deadline (Broker.drainDeadline) so a client that stopped
+// reading cannot hold Shutdown past its context.
 type stream struct {
 	b   *Broker
 	ctx context.Context
 	s   *quic.Stream
+	br  *budgetReader
 	fr  *wire.FrameReader
 	out chan *response
 }
@@ -49,37 +63,81 @@ type response struct {
 
 	start time.Time
 	api   *apiMetrics
+	// topic, when set, counts the payload's bytes and records as sent to
+	// consumers of that topic once written.
+	topic string
 }
 
 // responseQueue bounds the responses waiting for the writer per stream.
 const responseQueue = 64
 
-// stream-level application error codes used with CancelRead.
-const (
-	streamErrProtocol quic.StreamErrorCode = 1
-	streamErrShutdown quic.StreamErrorCode = 2
-)
-
-func (b *Broker) serveStream(ctx context.Context, _ *quic.Conn, s *quic.Stream) {
+func (b *Broker) serveStream(ctx context.Context, conn *quic.Conn, s *quic.Stream) {
+	budget := b.budget.forConn(conn)
+	defer b.budget.done(conn)
 	st := &stream{
 		b:   b,
 		ctx: ctx,
 		s:   s,
-		fr:  wire.NewFrameReader(s, b.cfg.MaxFrameBytes),
+		br:  newBudgetReader(s, budget, b.cfg.MaxFrameBytes),
 		out: make(chan *response, responseQueue),
 	}
-	// A shutdown unblocks the reader; responses already queued still go out.
-	stop := context.AfterFunc(ctx, func() { s.SetReadDeadline(time.Now()) })
+	st.fr = wire.NewFrameReader(st.br, b.cfg.MaxFrameBytes)
+	// A shutdown or a closed connection unblocks the reader; responses
+	// already queued still go out, by the drain deadline when the broker is
+	// stopping.
+	stop := context.AfterFunc(ctx, func() {
+		s.SetReadDeadline(time.Now())
+		if d, ok := b.drainDeadline(); ok {
+			s.SetWriteDeadline(d)
+		}
+	})
 	defer stop()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		st.writeLoop()
 	}()
-	st.readLoop()
+	st.guard(panicReader, st.readLoop)
 	close(st.out)
 	<-writerDone
+	st.br.close()
 	s.Close()
+}
+
+// Goroutines of a stream, as named in logs and in the panics metric.
+const (
+	panicReader = "reader"
+	panicWriter = "writer"
+	panicPusher = "pusher"
+)
+
+// guard runs f, recovering a panic: it is logged with its stack, counted,
+// and the stream is reset in both directions with StreamCodeInternal. It
+// reports whether f panicked.
+func (st *stream) guard(goroutine string, f func()) (panicked bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			st.recovered(goroutine, v)
+			panicked = true
+		}
+	}()
+	st.testHook(goroutine)
+	f()
+	return false
+}
+
+// recovered handles a panic recovered in one of the stream's goroutines.
+func (st *stream) recovered(goroutine string, v any) {
+	st.b.metrics.panics(goroutine).Inc()
+	st.b.log.Error("stream goroutine panicked; stream reset", "goroutine", goroutine, "panic", v, "stack", string(debug.Stack()))
+	st.s.CancelRead(quicnet.StreamCodeInternal)
+	st.s.CancelWrite(quicnet.StreamCodeInternal)
+}
+
+func (st *stream) testHook(goroutine string) {
+	if h := st.b.panicHook.Load(); h != nil {
+		(*h)(goroutine)
+	}
 }
 
 func (st *stream) readLoop() {
@@ -107,12 +165,15 @@ func (st *stream) next() (wire.Frame, bool) {
 // the frame was bad rather than the stream gone.
 func (st *stream) readFailed(err error) {
 	var code wire.ErrorCode
+	streamCode := quicnet.StreamCodeProtocol
 	switch {
 	case errors.Is(err, io.EOF):
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded) && st.ctx.Err() != nil:
-		st.s.CancelRead(streamErrShutdown)
+		st.s.CancelRead(quicnet.StreamCodeShuttingDown)
 		return
+	case errors.Is(err, errFrameBudget):
+		code, streamCode = wire.ErrThrottled, quicnet.StreamCodeResourceLimit
 	case errors.Is(err, wire.ErrFrameTooLarge):
 		code = wire.ErrFrameTooLargeCode
 	case errors.Is(err, wire.ErrMalformedFrame), errors.Is(err, wire.ErrShortFrame):
@@ -121,12 +182,12 @@ func (st *stream) readFailed(err error) {
 		st.b.log.Debug("stream read", "err", err)
 		return
 	}
-	st.b.metrics.protocolErrors.Inc()
-	st.b.log.Debug("closing stream after a bad frame", "err", err)
+	st.b.metrics.streamError(code)
+	st.b.log.Debug("closing stream after a frame it could not take", "err", err)
 	// API 0, correlation 0: a stream-level error; the frame could not be
 	// attributed to a request, and the stream is closed after it.
 	st.send(&response{hdr: &wire.ErrorResponse{Error: code, Message: err.Error()}})
-	st.s.CancelRead(streamErrProtocol)
+	st.s.CancelRead(streamCode)
 }
 
 // send queues r for the writer.
@@ -152,6 +213,8 @@ func (st *stream) handle(f *wire.Frame) bool {
 	case wire.APIFetch:
 		st.handleFetch(f, r)
 	case wire.APISubscribe:
+		st.b.metrics.subscriptions.Add(1)
+		defer st.b.metrics.subscriptions.Add(-1)
 		st.handleSubscribe(f, r)
 		return false
 	case wire.APISubscribeCredit:
@@ -175,18 +238,39 @@ func (st *stream) decode(f *wire.Frame, r *response, v any) bool {
 
 func (st *stream) writeLoop() {
 	fw := wire.NewFrameWriter(st.s)
-	var failed error
+	failed := false
 	for r := range st.out {
-		if failed == nil {
-			failed = st.write(fw, r)
-			if failed != nil {
-				// The client is gone; stop reading too. Keep draining so
-				// every queued payload is released.
-				st.s.CancelRead(streamErrProtocol)
-			}
+		if !failed {
+			failed = !st.writeGuarded(fw, r)
 		}
 		r.data.release()
 	}
+}
+
+// writeGuarded writes r; false means the stream can take no more writes (it
+// has been cancelled, so the reader stops too). The writer goes on draining
+// the queue so every queued payload is released.
+func (st *stream) writeGuarded(fw *wire.FrameWriter, r *response) (ok bool) {
+	// Recovered here rather than with guard: no closure per response.
+	defer func() {
+		if v := recover(); v != nil {
+			st.recovered(panicWriter, v)
+			ok = false
+		}
+	}()
+	st.testHook(panicWriter)
+	err := st.write(fw, r)
+	if err == nil {
+		return true
+	}
+	code := quicnet.StreamCodeProtocol // the client reset the stream or stopped reading
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		code = quicnet.StreamCodeShuttingDown // the drain deadline passed
+	}
+	st.b.log.Debug("stream write", "err", err)
+	st.s.CancelRead(code)
+	st.s.CancelWrite(code)
+	return false
 }
 
 func (st *stream) write(fw *wire.FrameWriter, r *response) error {
@@ -207,6 +291,13 @@ func (st *stream) write(fw *wire.FrameWriter, r *response) error {
 		return err
 	}
 	st.b.metrics.bytesOut.Add(wire.FrameFixedSize + len(r.data.data))
+	if len(r.data.data) > 0 {
+		topic := r.topic
+		if sd, ok := hdr.(*wire.SubscribeData); ok {
+			topic = sd.Topic
+		}
+		st.b.metrics.topicOut(topic, r.data.data)
+	}
 	return nil
 }
 
@@ -229,4 +320,25 @@ func responseCode(hdr any) wire.ErrorCode {
 		return h.Error
 	}
 	return wire.ErrNone
+}
+
+// endIfShuttingDown tells a subscriber, when the broker is stopping, that
+// each partition it still follows ends with BROKER_SHUTTING_DOWN (retriable:
+// subscribe again elsewhere or after the restart). The stream closes after.
+func (sub *subscription) endIfShuttingDown() {
+	if !sub.st.b.closing.Load() {
+		return
+	}
+	for i := range sub.parts {
+		sp := &sub.parts[i]
+		if sp.done {
+			continue
+		}
+		sp.done = true
+		sub.st.send(&response{
+			fh: wire.FrameHeader{API: wire.APISubscribeData, Corr: sub.corr},
+			hdr: &wire.SubscribeData{Topic: sp.topic, Partition: sp.id, HighWatermark: sp.p.HighWatermark(),
+				Error: wire.ErrBrokerShuttingDown, Message: "broker shutting down"},
+		})
+	}
 }

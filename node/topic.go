@@ -47,7 +47,7 @@ func (t *topic) partition(id int32) *partition {
 
 // writeFileSync writes a file atomically (temp file, fsync, rename, fsync
 // of the directory).
-func writeFileSync(path string, data []byte) error { return meta.WriteFileSync(path, data) }
+func writeFileSync(path string, data []byte) error { return meta.WriteFileSync(path, data, 0o644) }
 
 func (b *Broker) topicsDir() string { return filepath.Join(b.cfg.DataDir, "topics") }
 
@@ -263,5 +263,6 @@ func (b *Broker) segmentOptions(cfg TopicConfig, topic string, id int32) segment
 	opts.FS = b.cfg.fs
 	opts.Logger = b.log.With("topic", topic, "partition", id)
 	opts.OnSync = func(d time.Duration) { b.metrics.fsyncDuration.Update(d.Seconds()) }
+	opts.OnRoll, opts.OnRetention = b.metrics.segmentRolled, b.metrics.retentionDeleted
 	return opts
 }

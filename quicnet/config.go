@@ -55,6 +55,25 @@ type Config struct {
 	// makes shutdown faster with peers that ignore the go-away.
 	ShutdownLinger time.Duration
 
+	// MaxConnections bounds the connections a Server holds at once. Default
+	// 10,000. A connection beyond it is closed as soon as its handshake
+	// completes, with CodeConnectionLimit, before any stream is served. Each
+	// connection costs a goroutine, its streams' handlers and up to
+	// MaxConnReceiveWindow of buffered data, so this caps the memory and
+	// goroutines peers can make a server hold; raise it for brokers with
+	// many clients. Dialers ignore it.
+	MaxConnections int
+
+	// StatelessResetKey, when set on a Server, lets it answer packets of
+	// connections it does not know (those of an earlier run of the same
+	// server, after a crash or restart) with a QUIC stateless reset, so
+	// their peers fail at once (*quic.StatelessResetError) instead of
+	// waiting for their idle timeout. It must stay the same across restarts
+	// and be secret: keep it in the server's state directory, readable only
+	// by the server. Nil: no stateless resets (quic-go's default). Dialers
+	// ignore it.
+	StatelessResetKey *quic.StatelessResetKey
+
 	// Logger receives connection-level events. Nil discards.
 	Logger *slog.Logger
 }
@@ -68,6 +87,7 @@ const (
 	DefaultKeepAlivePeriod        = 10 * time.Second
 	DefaultHandshakeTimeout       = 10 * time.Second
 	DefaultShutdownLinger         = 2 * time.Second
+	DefaultMaxConnections         = 10000
 )
 
 // minHandshakeTimeout keeps the handshake idle timeout (half of it) above
@@ -95,6 +115,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownLinger == 0 {
 		c.ShutdownLinger = DefaultShutdownLinger
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -126,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeepAlivePeriod > 0 && c.KeepAlivePeriod >= c.IdleTimeout {
 		errs = append(errs, fmt.Errorf("%w: KeepAlivePeriod %v >= IdleTimeout %v", ErrInvalidConfig, c.KeepAlivePeriod, c.IdleTimeout))
+	}
+	if c.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("%w: MaxConnections %d < 1", ErrInvalidConfig, c.MaxConnections))
 	}
 	if c.HandshakeTimeout < minHandshakeTimeout {
 		errs = append(errs, fmt.Errorf("%w: HandshakeTimeout %v < %v", ErrInvalidConfig, c.HandshakeTimeout, minHandshakeTimeout))

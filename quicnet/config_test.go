@@ -18,6 +18,9 @@ func TestConfigDefaults(t *testing.T) {
 		qc.KeepAlivePeriod != 10*time.Second || qc.HandshakeIdleTimeout != 5*time.Second {
 		t.Errorf("unexpected server quic.Config %+v", qc)
 	}
+	if c.MaxConnections != DefaultMaxConnections || c.StatelessResetKey != nil {
+		t.Errorf("MaxConnections %d, StatelessResetKey %v; want the default and none", c.MaxConnections, c.StatelessResetKey)
+	}
 	if qc.MaxIncomingUniStreams >= 0 || !qc.RequireStreamCreditRelease {
 		t.Errorf("server must refuse uni streams and hold stream credit until the handler returns")
 	}
@@ -37,12 +40,13 @@ func TestConfigValidateReportsAll(t *testing.T) {
 		IdleTimeout:            time.Second,
 		KeepAlivePeriod:        2 * time.Second,
 		HandshakeTimeout:       time.Microsecond,
+		MaxConnections:         -1,
 	}.withDefaults()
 	err := c.Validate()
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err %v, want ErrInvalidConfig", err)
 	}
-	for _, field := range []string{"MaxIncomingStreams", "MaxStreamReceiveWindow", "KeepAlivePeriod", "HandshakeTimeout"} {
+	for _, field := range []string{"MaxIncomingStreams", "MaxStreamReceiveWindow", "KeepAlivePeriod", "HandshakeTimeout", "MaxConnections"} {
 		if !strings.Contains(err.Error(), field) {
 			t.Errorf("error %q does not mention %s", err, field)
 		}

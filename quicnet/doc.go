@@ -42,7 +42,17 @@
 // Config.MaxStreamReceiveWindow and MaxConnReceiveWindow bound the bytes in
 // flight per stream and per connection. Peers may not open unidirectional
 // streams to a server. Connections idle for Config.IdleTimeout close;
-// Config.KeepAlivePeriod keeps healthy ones open.
+// Config.KeepAlivePeriod keeps healthy ones open. Config.MaxConnections
+// bounds the connections a server holds; one more is closed right after its
+// handshake with [CodeConnectionLimit]. A handler that panics has its stream
+// reset with [StreamCodeInternal] and the server goes on.
+//
+// # Restarts
+//
+// With Config.StatelessResetKey set (the same secret across restarts), a
+// restarted server answers packets of its previous run's connections with a
+// QUIC stateless reset, so their peers fail at once with
+// *quic.StatelessResetError instead of waiting out their idle timeout.
 //
 // # Shutdown
 //
@@ -57,8 +67,14 @@
 // response the peer has not read yet is lost when the server closes the
 // connection first; then it closes what remains with [CodeShuttingDown] and
 // the UDP socket. ctx bounds all of it. [Server.Close] does the last step
-// at once. Connection close codes: [CodeNormal], [CodeShuttingDown],
-// [CodeProtocolError].
+// at once.
+//
+// # Error codes
+//
+// errors.go holds the one table of connection codes ([CodeNormal],
+// [CodeShuttingDown], [CodeProtocolError], [CodeConnectionLimit]) and stream
+// codes ([StreamCodeDone] to [StreamCodeResourceLimit]) used by this package
+// and by the broker; docs/protocol.md lists them for client authors.
 //
 // # Sockets
 //

@@ -35,8 +35,15 @@ var (
 	ErrInvalidConfig = errors.New("quicnet: invalid config")
 )
 
-// Application error codes sent in CONNECTION_CLOSE. They are part of the
-// protocol: peers see them as *quic.ApplicationError.ErrorCode.
+// The error codes of Rafka's QUIC connections and streams: one table for the
+// transport (this package) and the broker (package node), documented in
+// docs/protocol.md ("Connection and stream error codes"). They are part of
+// the protocol; never renumber one. Request-level outcomes travel as wire
+// error codes inside response frames, not here: these codes only say why a
+// whole connection or stream ended.
+//
+// Application error codes sent in CONNECTION_CLOSE; peers see them as
+// *quic.ApplicationError.ErrorCode.
 const (
 	// CodeNormal closes a connection that is simply no longer needed.
 	CodeNormal quic.ApplicationErrorCode = 0
@@ -45,16 +52,43 @@ const (
 	CodeShuttingDown quic.ApplicationErrorCode = 1
 	// CodeProtocolError closes a connection whose peer violated the protocol.
 	CodeProtocolError quic.ApplicationErrorCode = 2
+	// CodeConnectionLimit closes a new connection at once because the server
+	// already holds Config.MaxConnections. Nothing was processed; retry
+	// after a back-off or on another broker.
+	CodeConnectionLimit quic.ApplicationErrorCode = 3
 )
 
-// Stream error codes used in RESET_STREAM and STOP_SENDING by this package.
+// Stream error codes sent in RESET_STREAM and STOP_SENDING; peers see them
+// as *quic.StreamError.ErrorCode.
 const (
-	// StreamCodeDone cancels the unread rest of a stream whose handler has
-	// returned: the server will not read it.
+	// StreamCodeDone cancels the unread rest of a stream whose reader no
+	// longer needs it: a server handler that returned, a client that has its
+	// answer. It is not an error.
 	StreamCodeDone quic.StreamErrorCode = 0
 	// StreamCodeRefused resets a stream opened while the server is shutting
 	// down; the request was not processed and is safe to retry elsewhere.
 	StreamCodeRefused quic.StreamErrorCode = 1
+	// StreamCodeProtocol ends a stream that is out of step: a frame that
+	// could not be read (too large, malformed, cut short), answered first
+	// with a stream-level ErrorResponse saying why, or a stream whose peer
+	// stopped accepting responses. Not retriable as is.
+	StreamCodeProtocol quic.StreamErrorCode = 2
+	// StreamCodeShuttingDown ends a long-lived stream (pipelined requests, a
+	// subscription) because the broker is stopping. Responses already
+	// received stand; a request without a response may or may not have been
+	// processed. Retry on another connection.
+	StreamCodeShuttingDown quic.StreamErrorCode = 3
+	// StreamCodeInternal resets a stream whose handler failed unexpectedly
+	// (a recovered panic, logged by the broker). The request in flight may
+	// or may not have been processed; the connection and its other streams
+	// are unaffected.
+	StreamCodeInternal quic.StreamErrorCode = 4
+	// StreamCodeResourceLimit ends a stream whose partial frame would exceed
+	// the broker's memory budget for frames being received (per connection
+	// or broker-wide). A stream-level ErrorResponse with THROTTLED precedes
+	// it; the frame was not processed and may be retried after a back-off,
+	// on a connection with fewer large requests in flight.
+	StreamCodeResourceLimit quic.StreamErrorCode = 5
 )
 
 // IsRefused reports whether err is a stream reset by a server that refused

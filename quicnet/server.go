@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -71,9 +72,10 @@ type Server struct {
 	// mu guards the fields below it.
 	mu       sync.Mutex
 	conns    map[*quic.Conn]struct{}
-	serving  bool // Serve was called
-	draining bool // Shutdown or Close began: no new handlers, new streams refused
-	closed   bool // teardown began: new connections are closed at once
+	serving  bool   // Serve was called
+	draining bool   // Shutdown or Close began: no new handlers, new streams refused
+	closed   bool   // teardown began: new connections are closed at once
+	refused  uint64 // connections closed at once by MaxConnections
 }
 
 // Listen binds a UDP socket on addr (host:port; port 0 picks one) and
@@ -100,7 +102,7 @@ func Listen(addr string, tlsConf *tls.Config, cfg Config, h Handler) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("quicnet: listen %s: %w", addr, err)
 	}
-	tr := &quic.Transport{Conn: udp}
+	tr := &quic.Transport{Conn: udp, StatelessResetKey: cfg.StatelessResetKey}
 	ln, err := tr.Listen(rafkaTLS(tlsConf), cfg.quicConfig(true))
 	if err != nil {
 		tr.Close()
@@ -140,6 +142,14 @@ func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// RefusedConnections is how many connections were closed at once because the
+// server held Config.MaxConnections.
+func (s *Server) RefusedConnections() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // Serve accepts connections and their streams until Shutdown or Close, then
@@ -182,6 +192,13 @@ func (s *Server) startConn(conn *quic.Conn) {
 	if s.closed {
 		s.mu.Unlock()
 		conn.CloseWithError(CodeShuttingDown, "server shutting down")
+		return
+	}
+	if len(s.conns) >= s.cfg.MaxConnections {
+		s.refused++
+		s.mu.Unlock()
+		s.log.Debug("connection refused: too many connections", "remote", conn.RemoteAddr().String(), "limit", s.cfg.MaxConnections)
+		conn.CloseWithError(CodeConnectionLimit, fmt.Sprintf("too many connections (limit %d)", s.cfg.MaxConnections))
 		return
 	}
 	s.conns[conn] = struct{}{}
@@ -238,6 +255,14 @@ func (s *Server) serveConn(conn *quic.Conn) {
 
 func (s *Server) serveStream(ctx context.Context, conn *quic.Conn, str *quic.Stream) {
 	defer func() {
+		// A panicking handler must not take the process down with every
+		// other connection: reset its stream and keep serving. Handlers
+		// that want to count or report panics recover themselves.
+		if v := recover(); v != nil {
+			s.log.Error("stream handler panicked", "remote", conn.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			str.CancelRead(StreamCodeInternal)
+			str.CancelWrite(StreamCodeInternal)
+		}
 		// Finish both directions so the stream completes, then hand its
 		// credit back: only now may the peer open a stream in its place
 		// (Config.MaxIncomingStreams bounds running handlers).

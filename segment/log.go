@@ -423,6 +423,9 @@ func (l *Log) rollLocked(n int64) error {
 	case l.flushKick <- struct{}{}:
 	default:
 	}
+	if l.opts.OnRoll != nil {
+		l.opts.OnRoll()
+	}
 	return nil
 }
 
@@ -605,11 +608,14 @@ func (l *Log) EnforceRetention() (removed int, err error) {
 		size -= s.written.Load()
 	}
 	victims := list[:n:n]
+	var freed int64
+	onRetention := l.opts.OnRetention
 	if n > 0 {
 		rest := append([]*segment(nil), list[n:]...)
 		l.start.Store(rest[0].base)
 		l.segs.Store(&rest)
 		for _, s := range victims {
+			freed += s.written.Load()
 			l.size.Add(-s.written.Load())
 			s.dropped.Store(true)
 		}
@@ -627,6 +633,9 @@ func (l *Log) EnforceRetention() (removed int, err error) {
 			errs = append(errs, ioError("fsync", l.dir, err))
 		}
 		s.release()
+	}
+	if n > 0 && onRetention != nil {
+		onRetention(n, freed)
 	}
 	return n, errors.Join(errs...)
 }

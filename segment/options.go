@@ -72,6 +72,12 @@ type Options struct {
 	// FsyncAlways appenders, so it must be cheap and must not block (a
 	// histogram update). It may be called concurrently. Default nil.
 	OnSync func(d time.Duration)
+	// OnRoll, if not nil, is called (under the append lock: keep it to a
+	// counter update) each time the active segment rolls. Default nil.
+	OnRoll func()
+	// OnRetention, if not nil, is called after EnforceRetention deleted
+	// segments, with how many and their bytes. Default nil.
+	OnRetention func(segments int, bytes int64)
 }
 
 // withDefaults returns o with zero fields replaced by defaults.

@@ -143,7 +143,7 @@ func (c *FileCatalog) writeNew(tmp, final string, t TopicInfo) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileSync(filepath.Join(tmp, topicFile), data); err != nil {
+	if err := WriteFileSync(filepath.Join(tmp, topicFile), data, 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, final); err != nil {
@@ -189,7 +189,7 @@ func (c *FileCatalog) SetConfigs(name string, configs map[string]string) (TopicI
 	}
 	data, err := json.MarshalIndent(t, "", "  ")
 	if err == nil {
-		err = WriteFileSync(filepath.Join(c.TopicDir(name), topicFile), data)
+		err = WriteFileSync(filepath.Join(c.TopicDir(name), topicFile), data, 0o644)
 	}
 	if err != nil {
 		return TopicInfo{}, fmt.Errorf("meta: set configs of topic %q: %w", name, err)
@@ -222,11 +222,12 @@ func copyInfo(t TopicInfo) TopicInfo {
 	return t
 }
 
-// WriteFileSync writes a file atomically: temp file, fsync, rename, fsync
-// of the directory.
-func WriteFileSync(path string, data []byte) error {
+// WriteFileSync writes a file atomically: temp file created with perm,
+// fsync, rename, fsync of the directory.
+func WriteFileSync(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	os.Remove(tmp) // a leftover may have other permissions
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
 	if err != nil {
 		return err
 	}
