@@ -45,7 +45,6 @@ type stream struct {
 	b   *Broker
 	ctx context.Context
 	s   *quic.Stream
-	br  *budgetReader
 	fr  *wire.FrameReader
 	out chan *response
 }
@@ -78,10 +77,10 @@ func (b *Broker) serveStream(ctx context.Context, conn *quic.Conn, s *quic.Strea
 		b:   b,
 		ctx: ctx,
 		s:   s,
-		br:  newBudgetReader(s, budget, b.cfg.MaxFrameBytes),
+		fr:  wire.NewFrameReader(s, b.cfg.MaxFrameBytes),
 		out: make(chan *response, responseQueue),
 	}
-	st.fr = wire.NewFrameReader(st.br, b.cfg.MaxFrameBytes)
+	st.fr.SetBudget(budget)
 	// A shutdown or a closed connection unblocks the reader; responses
 	// already queued still go out, by the drain deadline when the broker is
 	// stopping.
@@ -100,7 +99,7 @@ func (b *Broker) serveStream(ctx context.Context, conn *quic.Conn, s *quic.Strea
 	st.guard(panicReader, st.readLoop)
 	close(st.out)
 	<-writerDone
-	st.br.close()
+	st.fr.Close()
 	s.Close()
 }
 
@@ -172,7 +171,7 @@ func (st *stream) readFailed(err error) {
 	case errors.Is(err, os.ErrDeadlineExceeded) && st.ctx.Err() != nil:
 		st.s.CancelRead(quicnet.StreamCodeShuttingDown)
 		return
-	case errors.Is(err, errFrameBudget):
+	case errors.Is(err, wire.ErrFrameBudget):
 		code, streamCode = wire.ErrThrottled, quicnet.StreamCodeResourceLimit
 	case errors.Is(err, wire.ErrFrameTooLarge):
 		code = wire.ErrFrameTooLargeCode
