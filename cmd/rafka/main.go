@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/rafka/rafka/cmd/internal/buildinfo"
 )
 
 // Exit codes.
@@ -52,6 +54,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd())
+	buildinfo.AddTo(root)
 	return root
 }
 
