@@ -1,13 +1,11 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,13 +54,14 @@ func TestMain(m *testing.M) {
 
 // server is a `rafka serve` child process.
 type server struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	dataDir string
-	addr    string
-	admin   string
-	done    chan struct{}
-	logs    *lockedBuffer
+	t         *testing.T
+	cmd       *exec.Cmd
+	dataDir   string
+	addr      string
+	admin     string
+	readyFile string
+	done      chan struct{}
+	logs      *lockedBuffer
 }
 
 type lockedBuffer struct {
@@ -82,48 +81,71 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var servingLine = regexp.MustCompile(`serving on (\S+) \(admin (\S+)\)`)
+// readyInfo is the content of `rafka serve --ready-file`.
+type readyInfo struct {
+	BrokerID   string `json:"broker_id"`
+	ListenAddr string `json:"listen_addr"`
+	AdminAddr  string `json:"admin_addr"`
+	DataDir    string `json:"data_dir"`
+	Pid        int    `json:"pid"`
+}
 
-// startServer starts `rafka serve` on free loopback ports and waits for it
-// to report its addresses.
+// startServer starts `rafka serve` on free loopback ports and waits for its
+// ready file.
 func startServer(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, extra...)
+	s := startServerIn(t, "", dataDir, extra...)
+	t.Cleanup(func() { s.kill() })
+	return s
+}
+
+// startServerIn is startServer with the broker's working directory (""
+// for the test's); the caller stops it.
+func startServerIn(t *testing.T, workDir, dataDir string, extra ...string) *server {
+	t.Helper()
+	readyFile := filepath.Join(t.TempDir(), "ready.json")
+	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--ready-file", readyFile}, extra...)
 	cmd := exec.Command(rafkaBin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd.Dir = workDir
+	s := &server{t: t, cmd: cmd, dataDir: dataDir, readyFile: readyFile, done: make(chan struct{}), logs: &lockedBuffer{}}
+	cmd.Stderr = s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, dataDir: dataDir, done: make(chan struct{}), logs: &lockedBuffer{}}
-	found := make(chan []string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			s.logs.Write([]byte(line + "\n"))
-			if m := servingLine.FindStringSubmatch(line); m != nil {
-				found <- m
-			}
-		}
-		io.Copy(io.Discard, stderr)
 		cmd.Wait()
 		close(s.done)
 	}()
-	select {
-	case m := <-found:
-		s.addr, s.admin = m[1], m[2]
-	case <-s.done:
-		t.Fatalf("rafka serve exited early:\n%s", s.logs)
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-s.done
-		t.Fatalf("rafka serve did not start:\n%s", s.logs)
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			b, err := os.ReadFile(readyFile)
+			if err != nil {
+				continue
+			}
+			var info readyInfo
+			if err := json.Unmarshal(b, &info); err != nil {
+				s.kill()
+				t.Fatalf("ready file %q: %v", b, err)
+			}
+			if info.Pid != cmd.Process.Pid || info.BrokerID == "" || info.DataDir != dataDir {
+				s.kill()
+				t.Fatalf("ready file %+v (pid %d, data dir %s)", info, cmd.Process.Pid, dataDir)
+			}
+			s.addr, s.admin = info.ListenAddr, info.AdminAddr
+			return s
+		case <-s.done:
+			t.Fatalf("rafka serve exited early:\n%s", s.logs)
+		case <-deadline.C:
+			s.kill()
+			t.Fatalf("rafka serve did not start:\n%s", s.logs)
+		}
 	}
-	t.Cleanup(func() { s.kill() })
-	return s
 }
 
 // kill stops the broker with SIGKILL; idempotent.
@@ -143,6 +165,9 @@ func (s *server) stop() {
 	}
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		s.t.Fatalf("rafka serve exited %d:\n%s", code, s.logs)
+	}
+	if _, err := os.Stat(s.readyFile); !errors.Is(err, os.ErrNotExist) {
+		s.t.Fatalf("ready file left after shutdown: %v", err)
 	}
 }
 
@@ -400,4 +425,24 @@ func TestKillMidProduce(t *testing.T) {
 	}
 	t.Logf("%d acknowledged records over %d kills, all present", len(all), rounds)
 	s.stop()
+}
+
+// TestServeJSONLog checks that with --log-format json every line the broker
+// writes is a JSON log record, the "serving" one included.
+func TestServeJSONLog(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--log-format", "json")
+	s.stop()
+	var serving map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON record: %q", line)
+		}
+		if rec["msg"] == "serving" {
+			serving = rec
+		}
+	}
+	if serving == nil || serving["listen_addr"] != s.addr || serving["admin_addr"] != s.admin || serving["data_dir"] != s.dataDir {
+		t.Fatalf("serving record %v, want listen_addr %s admin_addr %s; logs:\n%s", serving, s.addr, s.admin, s.logs)
+	}
 }
