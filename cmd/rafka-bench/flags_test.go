@@ -22,3 +22,13 @@ func TestConnectionFlagNames(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionCommand(t *testing.T) {
+	root := newRoot()
+	if root.Version == "" {
+		t.Fatal("no --version")
+	}
+	if cmd, _, err := root.Find([]string{"version"}); err != nil || cmd.Name() != "version" {
+		t.Fatalf("no version command: %v", err)
+	}
+}
