@@ -40,7 +40,7 @@ func (cf *connFlags) register(cmd *cobra.Command) {
 	f.StringVar(&cf.certFile, "tls-cert", "", "PEM client certificate for mTLS")
 	f.StringVar(&cf.keyFile, "tls-key", "", "PEM key of --tls-cert")
 	f.BoolVar(&cf.insecure, "insecure-skip-verify", false, "do not verify the broker's certificate (development only)")
-	f.DurationVar(&cf.timeout, "timeout", 10*time.Second, "how long connecting and each request may take before the command gives up")
+	f.DurationVar(&cf.timeout, "timeout", 10*time.Second, "how long connecting plus the command's requests may take (for produce and consume: connecting and setting up) before it gives up")
 }
 
 // connect dials the brokers within --timeout.
