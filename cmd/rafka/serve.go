@@ -35,6 +35,10 @@ func newServeCmd() *cobra.Command {
 		logFormat string
 		readyFile string
 	)
+	// serve runs the broker with the output options of this command.
+	serve := func(ctx context.Context, cfg node.Config, logger *slog.Logger) error {
+		return runBroker(ctx, cfg, logger, strings.EqualFold(logFormat, "json"), readyFile)
+	}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: fmt.Sprintf("Run a broker (single node; data in %s by default)", cfg.DataDir),
@@ -69,7 +73,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 			}
 			cfg.Logger = logger
 			cfg.TopicDefaults.Fsync = fsync
-			return serve(cmd.Context(), cfg, logger, strings.ToLower(logFormat) == "json", readyFile)
+			return serve(cmd.Context(), cfg, logger)
 		},
 	}
 	f := cmd.Flags()
@@ -146,9 +150,10 @@ func writeReadyFile(path string, info readyInfo) error {
 	return nil
 }
 
-// serve starts the broker, waits for ctx to end (SIGINT or SIGTERM, see
-// main) and shuts it down.
-func serve(ctx context.Context, cfg node.Config, logger *slog.Logger, jsonLog bool, readyFile string) error {
+// runBroker starts the broker, waits for ctx to end (SIGINT or SIGTERM, see
+// main) and shuts it down. jsonLog selects a log record over a line of text
+// to report that it serves; readyFile, when set, is written once it serves.
+func runBroker(ctx context.Context, cfg node.Config, logger *slog.Logger, jsonLog bool, readyFile string) error {
 	quicnet.CheckUDPBuffers(logger)
 	b, err := node.New(cfg)
 	if errors.Is(err, node.ErrInvalidConfig) {
