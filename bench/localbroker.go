@@ -3,13 +3,13 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -31,8 +31,8 @@ type LocalBrokerConfig struct {
 	// DataDir is the broker's data folder. Empty: a new temporary folder,
 	// removed by Stop.
 	DataDir string
-	// StartTimeout bounds the wait for the broker's "serving on" line.
-	// Default 30s.
+	// StartTimeout bounds the wait for the broker to serve (its ready
+	// file). Default 30s.
 	StartTimeout time.Duration
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL.
 	// Default 20s.
@@ -48,10 +48,10 @@ type LocalBrokerConfig struct {
 // Stop waits for it and for the child.
 type LocalBroker struct {
 	cfg      LocalBrokerConfig
-	ownDir   bool // the data dir is ours to remove
+	ownDir   bool   // the data dir is ours to remove
+	runDir   string // holds the ready file; removed by Stop
 	cmd      *exec.Cmd
-	addr     string
-	admin    string
+	ready    ReadyInfo
 	stderrWG sync.WaitGroup
 	exited   chan struct{} // closed when cmd.Wait has returned
 	waitErr  error         // cmd.Wait's result, set before exited is closed
@@ -68,22 +68,37 @@ type LocalBroker struct {
 // quote.
 const stderrTailLines = 20
 
-// servingLine matches what `rafka serve` prints on stderr once it serves:
-// "rafka: broker <id> serving on <addr> (admin <addr>), data in <dir>".
-var servingLine = regexp.MustCompile(`^rafka: broker (\S+) serving on (\S+) \(admin ([^)]+)\), data in (.+)$`)
+// readyPoll is how often StartLocalBroker looks for the ready file.
+const readyPoll = 10 * time.Millisecond
 
-// parseServingLine returns the QUIC and admin addresses from the line
-// `rafka serve` prints once it serves; admin is "" when disabled.
-func parseServingLine(line string) (addr, admin string, ok bool) {
-	m := servingLine.FindStringSubmatch(line)
-	if m == nil {
-		return "", "", false
+// ReadyInfo is what `rafka serve --ready-file PATH` writes to PATH once it
+// serves (see `rafka serve --help`).
+type ReadyInfo struct {
+	BrokerID   string `json:"broker_id"`
+	ListenAddr string `json:"listen_addr"`
+	AdminAddr  string `json:"admin_addr"` // "" when the admin server is disabled
+	DataDir    string `json:"data_dir"`
+	Pid        int    `json:"pid"`
+}
+
+// readReadyFile returns the content of a ready file, or ok false while it
+// does not exist yet. The broker writes it atomically (rename), so a file
+// that exists is complete.
+func readReadyFile(path string) (info ReadyInfo, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return ReadyInfo{}, false, nil
 	}
-	admin = m[3]
-	if admin == "disabled" {
-		admin = ""
+	if err != nil {
+		return ReadyInfo{}, false, fmt.Errorf("bench: ready file: %w", err)
 	}
-	return m[2], admin, true
+	if err := json.Unmarshal(b, &info); err != nil {
+		return ReadyInfo{}, false, fmt.Errorf("bench: ready file %s: %w", path, err)
+	}
+	if info.ListenAddr == "" {
+		return ReadyInfo{}, false, fmt.Errorf("bench: ready file %s has no listen_addr: %s", path, b)
+	}
+	return info, true, nil
 }
 
 // FindRafkaBinary returns explicit when set, else a `rafka` executable next
@@ -110,7 +125,8 @@ func FindRafkaBinary(explicit string) (string, error) {
 }
 
 // StartLocalBroker starts `rafka serve` on loopback ports chosen by the
-// kernel and returns once it has printed its serving line.
+// kernel and returns once it serves: once it has written the file named by
+// its --ready-file flag.
 func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 30 * time.Second
@@ -126,7 +142,15 @@ func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker,
 		}
 		b.cfg.DataDir, b.ownDir = dir, true
 	}
-	args := []string{"serve", "--data-dir", b.cfg.DataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
+	runDir, err := os.MkdirTemp("", "rafka-bench-run-*")
+	if err != nil {
+		b.removeDir()
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	b.runDir = runDir
+	readyFile := filepath.Join(runDir, "ready.json")
+	args := []string{"serve", "--data-dir", b.cfg.DataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--ready-file", readyFile}
 	if cfg.Fsync != "" {
 		args = append(args, "--default-fsync", cfg.Fsync)
 	}
@@ -143,7 +167,6 @@ func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker,
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	started := make(chan error, 1)
-	serving := make(chan [2]string, 1)
 	go func() {
 		runtime.LockOSThread()
 		// Never unlocked: the thread ends with this goroutine, after the
@@ -155,7 +178,7 @@ func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker,
 		}
 		started <- nil
 		b.stderrWG.Add(1)
-		go b.readStderr(stderr, serving)
+		go b.readStderr(stderr)
 		b.stderrWG.Wait() // Wait closes the pipe: let the reader drain it first
 		b.waitErr = b.cmd.Wait()
 		close(b.exited)
@@ -167,26 +190,32 @@ func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker,
 
 	timer := time.NewTimer(cfg.StartTimeout)
 	defer timer.Stop()
-	select {
-	case a := <-serving:
-		b.addr, b.admin = a[0], a[1]
-		return b, nil
-	case <-b.exited:
-		err = fmt.Errorf("bench: rafka serve exited before serving (%v):\n%s", b.waitErr, b.stderrTail())
-	case <-timer.C:
-		err = fmt.Errorf("bench: rafka serve did not serve within %v:\n%s", cfg.StartTimeout, b.stderrTail())
-	case <-ctx.Done():
-		err = context.Cause(ctx)
+	tick := time.NewTicker(readyPoll)
+	defer tick.Stop()
+	for err == nil {
+		select {
+		case <-tick.C:
+			var ok bool
+			b.ready, ok, err = readReadyFile(readyFile)
+			if ok {
+				return b, nil
+			}
+		case <-b.exited:
+			err = fmt.Errorf("bench: rafka serve exited before serving (%v):\n%s", b.waitErr, b.stderrTail())
+		case <-timer.C:
+			err = fmt.Errorf("bench: rafka serve did not serve within %v:\n%s", cfg.StartTimeout, b.stderrTail())
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+		}
 	}
 	b.Stop()
 	return nil, err
 }
 
-func (b *LocalBroker) readStderr(r io.Reader, serving chan<- [2]string) {
+func (b *LocalBroker) readStderr(r io.Reader) {
 	defer b.stderrWG.Done()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	found := false
 	for sc.Scan() {
 		line := sc.Text()
 		if b.cfg.Log != nil {
@@ -198,12 +227,6 @@ func (b *LocalBroker) readStderr(r io.Reader, serving chan<- [2]string) {
 			b.tail = b.tail[len(b.tail)-stderrTailLines:]
 		}
 		b.mu.Unlock()
-		if !found {
-			if addr, admin, ok := parseServingLine(line); ok {
-				found = true
-				serving <- [2]string{addr, admin}
-			}
-		}
 	}
 	// A line longer than the buffer ends the scan; keep draining so the
 	// child never blocks on a full pipe.
@@ -217,10 +240,13 @@ func (b *LocalBroker) stderrTail() string {
 }
 
 // Addr is the broker's QUIC address.
-func (b *LocalBroker) Addr() string { return b.addr }
+func (b *LocalBroker) Addr() string { return b.ready.ListenAddr }
 
 // AdminAddr is the broker's admin HTTP address ("" when disabled).
-func (b *LocalBroker) AdminAddr() string { return b.admin }
+func (b *LocalBroker) AdminAddr() string { return b.ready.AdminAddr }
+
+// BrokerID is the broker's identity.
+func (b *LocalBroker) BrokerID() string { return b.ready.BrokerID }
 
 // CAFile is the broker's self-signed certificate, for the client to trust.
 func (b *LocalBroker) CAFile() string { return quicnet.SelfSignedCertPath(b.cfg.DataDir) }
@@ -274,6 +300,8 @@ func (b *LocalBroker) stop(removeDir bool) (ProcStats, error) {
 		if err := b.removeDir(); err != nil {
 			errs = append(errs, err)
 		}
+	} else if b.runDir != "" {
+		_ = os.RemoveAll(b.runDir)
 	}
 	return st, errors.Join(errs...)
 }
@@ -306,6 +334,9 @@ func isSignalExit(ee *exec.ExitError, sig syscall.Signal) bool {
 }
 
 func (b *LocalBroker) removeDir() error {
+	if b.runDir != "" {
+		_ = os.RemoveAll(b.runDir)
+	}
 	if !b.ownDir {
 		return nil
 	}

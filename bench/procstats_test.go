@@ -2,6 +2,7 @@ package bench
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -60,16 +61,28 @@ func TestParseProcessMetrics(t *testing.T) {
 	}
 }
 
-func TestParseServingLine(t *testing.T) {
-	addr, admin, ok := parseServingLine("rafka: broker b-7f3a serving on 127.0.0.1:40001 (admin 127.0.0.1:40002), data in /tmp/rafka-bench-1")
-	if !ok || addr != "127.0.0.1:40001" || admin != "127.0.0.1:40002" {
-		t.Fatalf("%q %q %v", addr, admin, ok)
+func TestReadReadyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ready.json")
+	if _, ok, err := readReadyFile(path); ok || err != nil {
+		t.Fatalf("missing file: ok %v err %v", ok, err)
 	}
-	_, admin, ok = parseServingLine("rafka: broker b serving on [::1]:9092 (admin disabled), data in d")
-	if !ok || admin != "" {
-		t.Fatalf("admin disabled: %q %v", admin, ok)
+	// What `rafka serve --ready-file` writes (cmd/rafka tests check the
+	// broker's side against the same field names).
+	content := `{"broker_id":"b-7f3a","listen_addr":"127.0.0.1:40001","admin_addr":"","data_dir":"/tmp/d","pid":42}`
+	if err := os.WriteFile(path, []byte(content+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, _, ok := parseServingLine("time=... level=INFO msg=starting"); ok {
-		t.Fatal("log line taken for the serving line")
+	info, ok, err := readReadyFile(path)
+	want := ReadyInfo{BrokerID: "b-7f3a", ListenAddr: "127.0.0.1:40001", DataDir: "/tmp/d", Pid: 42}
+	if !ok || err != nil || info != want {
+		t.Fatalf("got %+v ok %v err %v, want %+v", info, ok, err, want)
+	}
+	for _, bad := range []string{"{", `{"broker_id":"b"}`} {
+		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := readReadyFile(path); ok || err == nil {
+			t.Fatalf("%q accepted", bad)
+		}
 	}
 }

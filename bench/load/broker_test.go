@@ -63,6 +63,24 @@ func startLocal(t *testing.T, ctx context.Context) *Local {
 	return l
 }
 
+// TestLocalBrokerStructuredLogs starts the broker with JSON logs: startup
+// is signalled by the ready file, not by a line of human text on stderr.
+func TestLocalBrokerStructuredLogs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := bench.StartLocalBroker(ctx, bench.LocalBrokerConfig{Binary: rafkaBinary(t), Args: []string{"--log-format", "json"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, admin, id := b.Addr(), b.AdminAddr(), b.BrokerID()
+	if _, err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if addr == "" || admin == "" || id == "" {
+		t.Fatalf("addr %q admin %q id %q", addr, admin, id)
+	}
+}
+
 func TestWorkloadsAgainstLocalBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -32,9 +32,11 @@ type globalFlags struct {
 
 func (g *globalFlags) register(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
-	f.StringSliceVar(&g.brokers, "brokers", nil, "bootstrap brokers host:port (default: start a local rafka serve child)")
-	f.StringVar(&g.caFile, "ca-file", "", "PEM CA that verifies the brokers (with --brokers)")
-	f.BoolVar(&g.insecure, "insecure", false, "do not verify broker certificates (with --brokers; development only)")
+	// --brokers, --tls-ca and --insecure-skip-verify mean what they mean
+	// for the rafka command.
+	f.StringSliceVarP(&g.brokers, "brokers", "b", nil, "bootstrap brokers host:port, comma separated (default: start a local rafka serve child)")
+	f.StringVar(&g.caFile, "tls-ca", "", "PEM CA bundle that verifies the brokers (with --brokers)")
+	f.BoolVar(&g.insecure, "insecure-skip-verify", false, "do not verify broker certificates (with --brokers; development only)")
 	f.StringVar(&g.adminURL, "admin-url", "", "admin HTTP URL of a --brokers broker whose /metrics process_* gauges to report (http://host:port)")
 	f.StringVar(&g.rafkaBin, "rafka-bin", "", "rafka binary for the local child (default: next to rafka-bench, else on PATH)")
 	f.StringVar(&g.brokerLog, "broker-log", "", "file to copy the local broker's log to (- for stderr; default: keep only its last lines for errors)")
@@ -52,7 +54,7 @@ func (g *globalFlags) target(ctx context.Context, fsync string) (load.Target, fu
 			func() error { return nil }, nil
 	}
 	if g.caFile != "" || g.insecure || g.adminURL != "" {
-		return nil, nil, usageError{fmt.Errorf("--ca-file, --insecure and --admin-url need --brokers")}
+		return nil, nil, usageError{fmt.Errorf("--tls-ca, --insecure-skip-verify and --admin-url need --brokers")}
 	}
 	bin, err := bench.FindRafkaBinary(g.rafkaBin)
 	if err != nil {

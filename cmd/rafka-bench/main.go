@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rafka/rafka/cmd/internal/buildinfo"
 )
 
 // Exit codes.
@@ -85,5 +87,6 @@ MB is 10^6 bytes; record and byte counts are of values only.`,
 		newCompareCmd(g),
 		newCheckCmd(g),
 	)
+	buildinfo.AddTo(root)
 	return root
 }

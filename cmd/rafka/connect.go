@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,10 +11,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rafka/rafka/client"
+	"github.com/rafka/rafka/node"
 	"github.com/rafka/rafka/quicnet"
 )
 
-// connFlags are the flags of every command that talks to a broker.
+// connFlags are the flags of every command that talks to a broker. The same
+// names are used by rafka-bench and the examples.
 type connFlags struct {
 	brokers  []string
 	caFile   string
@@ -23,23 +26,30 @@ type connFlags struct {
 	timeout  time.Duration
 }
 
+// defaultBroker is where `rafka serve` listens by default.
+var defaultBroker = node.DefaultConfig().Listen
+
 // devCertPath is where `rafka serve` keeps its generated certificate when run
 // with default flags from the same directory.
-var devCertPath = quicnet.SelfSignedCertPath("./rafka-data")
+var devCertPath = quicnet.SelfSignedCertPath(node.DefaultConfig().DataDir)
 
 func (cf *connFlags) register(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
-	f.StringSliceVar(&cf.brokers, "brokers", []string{"127.0.0.1:9092"}, "broker addresses (host:port, comma separated)")
+	f.StringSliceVarP(&cf.brokers, "brokers", "b", []string{defaultBroker}, "broker addresses (host:port, comma separated)")
 	f.StringVar(&cf.caFile, "tls-ca", "", "PEM CA bundle to verify the broker (default: "+devCertPath+" when it exists)")
 	f.StringVar(&cf.certFile, "tls-cert", "", "PEM client certificate for mTLS")
 	f.StringVar(&cf.keyFile, "tls-key", "", "PEM key of --tls-cert")
 	f.BoolVar(&cf.insecure, "insecure-skip-verify", false, "do not verify the broker's certificate (development only)")
-	f.DurationVar(&cf.timeout, "timeout", 10*time.Second, "timeout of each control request")
+	f.DurationVar(&cf.timeout, "timeout", 10*time.Second, "how long connecting plus the command's requests may take (for produce and consume: connecting and setting up) before it gives up")
 }
 
+// connect dials the brokers within --timeout.
 func (cf *connFlags) connect(ctx context.Context) (*client.Client, error) {
 	if len(cf.brokers) == 0 {
 		return nil, usagef("--brokers: at least one address")
+	}
+	if cf.timeout <= 0 {
+		return nil, usagef("--timeout %v: must be positive", cf.timeout)
 	}
 	if (cf.certFile == "") != (cf.keyFile == "") {
 		return nil, usagef("--tls-cert and --tls-key go together")
@@ -56,24 +66,42 @@ func (cf *connFlags) connect(ctx context.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
 	c, err := client.New(ctx,
 		client.WithBrokers(cf.brokers...),
 		client.WithTLSConfig(tlsConf),
+		client.WithDialTimeout(cf.timeout),
 		client.WithControlTimeout(cf.timeout),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach a broker at %s (is `rafka serve` running there? does --tls-ca name its certificate?): %w",
-			strings.Join(cf.brokers, ","), err)
+		return nil, cf.explain(ctx, err)
 	}
 	return c, nil
 }
 
-// with connects, runs fn and closes the client.
-func (cf *connFlags) with(cmd *cobra.Command, fn func(*client.Client) error) error {
-	c, err := cf.connect(cmd.Context())
+// explain adds what to check to an error that means no broker answered.
+func (cf *connFlags) explain(ctx context.Context, err error) error {
+	if err == nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, client.ErrNoBrokers) || ctx.Err() != nil) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err // interrupted: nothing to check
+	}
+	return fmt.Errorf("no answer from a broker at %s within --timeout %v (is `rafka serve` running there, on that port? "+
+		"does --tls-ca name its certificate? raise --timeout on a slow network): %w",
+		strings.Join(cf.brokers, ","), cf.timeout, err)
+}
+
+// with connects, runs fn and closes the client. Connecting and fn together
+// run under one deadline of --timeout.
+func (cf *connFlags) with(cmd *cobra.Command, fn func(context.Context, *client.Client) error) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
+	defer cancel()
+	c, err := cf.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return fn(c)
+	return cf.explain(ctx, fn(ctx, c))
 }

@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,13 +59,14 @@ func TestMain(m *testing.M) {
 
 // server is a `rafka serve` child process.
 type server struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	dataDir string
-	addr    string
-	admin   string
-	done    chan struct{}
-	logs    *lockedBuffer
+	t         *testing.T
+	cmd       *exec.Cmd
+	dataDir   string
+	addr      string
+	admin     string
+	readyFile string
+	done      chan struct{}
+	logs      *lockedBuffer
 }
 
 type lockedBuffer struct {
@@ -82,48 +86,71 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var servingLine = regexp.MustCompile(`serving on (\S+) \(admin (\S+)\)`)
+// readyInfo is the content of `rafka serve --ready-file`.
+type readyInfo struct {
+	BrokerID   string `json:"broker_id"`
+	ListenAddr string `json:"listen_addr"`
+	AdminAddr  string `json:"admin_addr"`
+	DataDir    string `json:"data_dir"`
+	Pid        int    `json:"pid"`
+}
 
-// startServer starts `rafka serve` on free loopback ports and waits for it
-// to report its addresses.
+// startServer starts `rafka serve` on free loopback ports and waits for its
+// ready file.
 func startServer(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, extra...)
+	s := startServerIn(t, "", dataDir, extra...)
+	t.Cleanup(func() { s.kill() })
+	return s
+}
+
+// startServerIn is startServer with the broker's working directory (""
+// for the test's); the caller stops it.
+func startServerIn(t *testing.T, workDir, dataDir string, extra ...string) *server {
+	t.Helper()
+	readyFile := filepath.Join(t.TempDir(), "ready.json")
+	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--ready-file", readyFile}, extra...)
 	cmd := exec.Command(rafkaBin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd.Dir = workDir
+	s := &server{t: t, cmd: cmd, dataDir: dataDir, readyFile: readyFile, done: make(chan struct{}), logs: &lockedBuffer{}}
+	cmd.Stderr = s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, dataDir: dataDir, done: make(chan struct{}), logs: &lockedBuffer{}}
-	found := make(chan []string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			s.logs.Write([]byte(line + "\n"))
-			if m := servingLine.FindStringSubmatch(line); m != nil {
-				found <- m
-			}
-		}
-		io.Copy(io.Discard, stderr)
 		cmd.Wait()
 		close(s.done)
 	}()
-	select {
-	case m := <-found:
-		s.addr, s.admin = m[1], m[2]
-	case <-s.done:
-		t.Fatalf("rafka serve exited early:\n%s", s.logs)
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-s.done
-		t.Fatalf("rafka serve did not start:\n%s", s.logs)
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			b, err := os.ReadFile(readyFile)
+			if err != nil {
+				continue
+			}
+			var info readyInfo
+			if err := json.Unmarshal(b, &info); err != nil {
+				s.kill()
+				t.Fatalf("ready file %q: %v", b, err)
+			}
+			if info.Pid != cmd.Process.Pid || info.BrokerID == "" || info.DataDir != dataDir {
+				s.kill()
+				t.Fatalf("ready file %+v (pid %d, data dir %s)", info, cmd.Process.Pid, dataDir)
+			}
+			s.addr, s.admin = info.ListenAddr, info.AdminAddr
+			return s
+		case <-s.done:
+			t.Fatalf("rafka serve exited early:\n%s", s.logs)
+		case <-deadline.C:
+			s.kill()
+			t.Fatalf("rafka serve did not start:\n%s", s.logs)
+		}
 	}
-	t.Cleanup(func() { s.kill() })
-	return s
 }
 
 // kill stops the broker with SIGKILL; idempotent.
@@ -143,6 +170,9 @@ func (s *server) stop() {
 	}
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		s.t.Fatalf("rafka serve exited %d:\n%s", code, s.logs)
+	}
+	if _, err := os.Stat(s.readyFile); !errors.Is(err, os.ErrNotExist) {
+		s.t.Fatalf("ready file left after shutdown: %v", err)
 	}
 }
 
@@ -219,6 +249,21 @@ func TestCLITour(t *testing.T) {
 	}
 	if out := s.mustCLI("", "topic", "describe", "orders"); !strings.Contains(out, "fsync") || !regexp.MustCompile(`segment.bytes\s+4194304`).MatchString(out) {
 		t.Fatalf("describe: %q", out)
+	}
+	// JSON field names are snake_case everywhere.
+	var desc map[string]any
+	if out := s.mustCLI("", "topic", "describe", "orders", "--json"); json.Unmarshal([]byte(out), &desc) != nil {
+		t.Fatalf("describe --json: %q", out)
+	}
+	parts, _ := desc["partitions"].([]any)
+	if desc["name"] != "orders" || len(parts) != 3 {
+		t.Fatalf("describe --json: %v", desc)
+	}
+	p0, _ := parts[0].(map[string]any)
+	for _, k := range []string{"partition", "leader", "log_start_offset", "log_end_offset", "high_watermark", "size_bytes", "segments"} {
+		if _, ok := p0[k]; !ok {
+			t.Fatalf("describe --json partition has no %q: %v", k, p0)
+		}
 	}
 	s.mustCLI("", "topic", "alter", "orders", "--config", "retention.ms=3600000")
 	// Errors: readable, with meaningful exit codes.
@@ -400,4 +445,208 @@ func TestKillMidProduce(t *testing.T) {
 	}
 	t.Logf("%d acknowledged records over %d kills, all present", len(all), rounds)
 	s.stop()
+}
+
+// TestServeJSONLog checks that with --log-format json every line the broker
+// writes is a JSON log record, the "serving" one included.
+func TestServeJSONLog(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--log-format", "json")
+	s.stop()
+	var serving map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON record: %q", line)
+		}
+		if rec["msg"] == "serving" {
+			serving = rec
+		}
+	}
+	if serving == nil || serving["listen_addr"] != s.addr || serving["admin_addr"] != s.admin || serving["data_dir"] != s.dataDir {
+		t.Fatalf("serving record %v, want listen_addr %s admin_addr %s; logs:\n%s", serving, s.addr, s.admin, s.logs)
+	}
+}
+
+// TestConsumeOffsets covers --offset: absolute, relative to the end (as
+// kcat's -o -N, clamped at the log start), beginning and end.
+func TestConsumeOffsets(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.mustCLI("", "topic", "create", "rel", "--partitions", "2")
+	s.mustCLI("0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n", "produce", "rel", "--partition", "0")
+	s.mustCLI("a\nb\n", "produce", "rel", "-p", "1")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-p", "0", "--offset", "-3"}, "7 8 9"},
+		{[]string{"-p", "0", "-o", "-1"}, "9"},
+		{[]string{"-p", "0", "--offset", "-2"}, "8 9"},
+		{[]string{"-p", "0", "--offset", "-25"}, "0 1 2 3 4 5 6 7 8 9"}, // clamped at the log start
+		{[]string{"-p", "0", "--offset", "8"}, "8 9"},
+		{[]string{"-p", "0", "--offset", "beginning"}, "0 1 2 3 4 5 6 7 8 9"},
+		{[]string{"-p", "0", "--offset", "end"}, ""},
+		{[]string{"--offset", "-1"}, "9 b"}, // every partition
+		{[]string{"-p", "0", "--from-beginning", "--exit-after", "2"}, "0 1"},
+	} {
+		out := s.mustCLI("", append([]string{"consume", "rel"}, tc.args...)...)
+		lines := strings.Fields(out)
+		slices.Sort(lines)
+		if got := strings.Join(lines, " "); got != tc.want {
+			t.Errorf("consume %v: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	for _, args := range [][]string{{"--offset", "soon"}, {"--offset", "3"}, {"-p", "0", "--offset", "-1", "--from-beginning"}} {
+		if _, errs, code := s.cli("", append([]string{"consume", "rel"}, args...)...); code != 2 || !strings.Contains(errs, "--") {
+			t.Errorf("consume %v: exit %d %q, want a usage error", args, code, errs)
+		}
+	}
+	s.stop()
+}
+
+// TestConsumeBinary checks that --format json carries bytes that are not
+// UTF-8 exactly with --binary base64, and says so when it cannot without.
+func TestConsumeBinary(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	c := newClient(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.CreateTopic(ctx, "bin", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := []byte{0xff, 0x00, 'a', '\n'}
+	err = p.ProduceSync(ctx, &client.Record{Topic: "bin", Partition: 0, Key: []byte("k\xfe"), Value: value,
+		Headers: []client.Header{{Key: "h", Value: []byte{0x80}}, {Key: "h", Value: []byte("two")}}})
+	p.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		Key     *string `json:"key"`
+		Value   string  `json:"value"`
+		Headers []struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		} `json:"headers"`
+	}
+	out, errs, code := s.cli("", "consume", "bin", "--from-beginning", "--format", "json", "--binary", "base64")
+	var r rec
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || errs != "" {
+		t.Fatalf("exit %d out %q err %q", code, out, errs)
+	}
+	if r.Value != base64.StdEncoding.EncodeToString(value) || r.Key == nil || *r.Key != base64.StdEncoding.EncodeToString([]byte("k\xfe")) ||
+		len(r.Headers) != 2 || r.Headers[0].Value != "gA==" || r.Headers[1].Value != "dHdv" {
+		t.Fatalf("base64 record: %+v", r)
+	}
+	out, errs, code = s.cli("", "consume", "bin", "--from-beginning", "--format", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !strings.Contains(errs, "--binary base64") {
+		t.Fatalf("exit %d out %q err %q", code, out, errs)
+	}
+	if r.Value != "\uFFFD\x00a\n" || r.Headers[1].Value != "two" {
+		t.Fatalf("text record: %+v", r)
+	}
+	s.stop()
+}
+
+// TestConsumeFollowInterrupted interrupts `rafka consume --follow`: it exits
+// 0 and closes its connection, so the broker drops it at once rather than
+// after its idle timeout (made long here).
+func TestConsumeFollowInterrupted(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--idle-timeout", "10m")
+	s.mustCLI("", "topic", "create", "tail")
+	s.mustCLI("first\n", "produce", "tail")
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		cmd := exec.Command(rafkaBin, "consume", "tail", "--follow", "--from-beginning",
+			"--brokers", s.addr, "--tls-ca", quicnet.SelfSignedCertPath(s.dataDir))
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var errb lockedBuffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil || line != "first\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("first line %q: %v", line, err)
+		}
+		if n := s.openConnections(); n != 1 {
+			t.Fatalf("%v open connections while consuming, want 1", n)
+		}
+		cmd.Process.Signal(sig)
+		err = cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); err != nil || code != 0 {
+			t.Fatalf("after %v: exit %d (%v), stderr %q", sig, code, err, errb.String())
+		}
+		// The broker learns of the close from the consumer, not from its
+		// idle timer (10 minutes).
+		deadline := time.Now().Add(20 * time.Second)
+		for s.openConnections() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %v: the broker still holds the consumer's connection", sig)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	s.stop()
+}
+
+// openConnections reads the broker's rafka_quic_open_connections gauge.
+func (s *server) openConnections() float64 {
+	s.t.Helper()
+	resp, err := http.Get("http://" + s.admin + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "rafka_quic_open_connections "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			return n
+		}
+	}
+	s.t.Fatalf("no rafka_quic_open_connections in /metrics")
+	return 0
+}
+
+// TestNoBroker checks that with nothing listening a command gives up within
+// its --timeout, connecting included, and says what to check.
+func TestNoBroker(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close() // nothing listens there now
+	for _, args := range [][]string{
+		{"topic", "list"},
+		{"topic", "describe", "x"},
+		{"consume", "x", "--follow"},
+		{"produce", "x"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, rafkaBin, append(args, "-b", addr, "--timeout", "500ms", "--insecure-skip-verify")...)
+		cmd.Stdin = strings.NewReader("v\n")
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		cmd.Run()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut {
+			t.Fatalf("rafka %v: still running long after --timeout 500ms", args)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(errb.String(), "rafka serve") || !strings.Contains(errb.String(), addr) {
+			t.Fatalf("rafka %v: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
 }

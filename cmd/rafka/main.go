@@ -3,19 +3,25 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/rafka/rafka/cmd/internal/buildinfo"
 )
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailure = 1 // the command ran and failed (broker error, I/O)
-	exitUsage   = 2 // bad flags, arguments or configuration
+	exitOK          = 0
+	exitFailure     = 1   // the command ran and failed (broker error, I/O)
+	exitUsage       = 2   // bad flags, arguments or configuration
+	exitInterrupted = 130 // stopped by SIGINT or SIGTERM before it was done (as shells report ^C)
 )
 
 // usageError marks errors that are the caller's to fix.
@@ -27,17 +33,32 @@ func (e usageError) Unwrap() error { return e.err }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 func main() {
-	root := newRoot()
-	err := root.Execute()
+	// Every command runs under a context that SIGINT or SIGTERM cancels, so
+	// it can close its connections (the broker then frees their state at
+	// once instead of waiting for an idle timeout) and a server can shut
+	// down gracefully. A second signal gets the default behaviour: exit.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(ctx, err))
+}
+
+// exitCode prints err and maps it to the process exit code.
+func exitCode(ctx context.Context, err error) int {
 	if err == nil {
-		os.Exit(exitOK)
+		return exitOK
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "rafka: interrupted")
+		return exitInterrupted
 	}
 	fmt.Fprintln(os.Stderr, "rafka:", err)
 	var ue usageError
 	if errors.As(err, &ue) {
-		os.Exit(exitUsage)
+		return exitUsage
 	}
-	os.Exit(exitFailure)
+	return exitFailure
 }
 
 func newRoot() *cobra.Command {
@@ -52,6 +73,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd())
+	buildinfo.AddTo(root)
 	return root
 }
 

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,24 +16,55 @@ import (
 	"github.com/rafka/rafka/quicnet"
 )
 
+// defaultAdminListen is the admin HTTP address of `rafka serve`. The node
+// package leaves the admin server off unless asked; the command turns it on.
+const defaultAdminListen = "127.0.0.1:9644"
+
 func newServeCmd() *cobra.Command {
+	// Every flag's default is the value the broker itself would apply
+	// (node.DefaultConfig, quicnet's defaults), so --help shows the truth
+	// and a default lives in one place.
+	cfg := node.DefaultConfig()
+	cfg.Logger = nil
+	cfg.AdminListen = defaultAdminListen
+	cfg.QUIC = quicnet.Config{}.WithDefaults()
+	cfg.QUIC.Logger = nil // the broker hands quicnet its own logger
 	var (
-		cfg       node.Config
-		fsync     string
+		fsync     = fmt.Sprint(cfg.TopicDefaults.Fsync)
 		logLevel  string
 		logFormat string
+		readyFile string
 	)
+	// serve runs the broker with the output options of this command.
+	serve := func(ctx context.Context, cfg node.Config, logger *slog.Logger) error {
+		return runBroker(ctx, cfg, logger, strings.EqualFold(logFormat, "json"), readyFile)
+	}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run a broker (single node; data in ./rafka-data by default)",
-		Long: `Run a Rafka broker. With no flags it keeps its data in ./rafka-data, serves
-QUIC on 127.0.0.1:9092 and the admin HTTP endpoints (/metrics, /healthz,
-/readyz, /debug/pprof) on 127.0.0.1:9644. Every flag falls back to the
+		Short: fmt.Sprintf("Run a broker (single node; data in %s by default)", cfg.DataDir),
+		Long: fmt.Sprintf(`Run a Rafka broker. With no flags it keeps its data in %s, serves
+QUIC on %s and the admin HTTP endpoints (/metrics, /healthz,
+/readyz, /debug/pprof) on %s. Every flag falls back to the
 environment variable RAFKA_<FLAG> (for example RAFKA_DATA_DIR).
 
 Without --tls-cert, a self-signed certificate is generated once in
 <data-dir>/tls; clients trust it with --tls-ca <data-dir>/tls/cert.pem
-(the rafka CLI finds it by itself when run next to ./rafka-data).`,
+(the rafka CLI finds it by itself when run next to %s).
+
+Once serving, it reports where on stderr: a line "rafka: broker ID serving
+on ADDR (admin ADDR), data in DIR", or with --log-format json a log record
+with msg "serving". Programs should not parse either: --ready-file PATH
+writes a JSON object once the broker serves,
+
+  {"broker_id": "...", "listen_addr": "127.0.0.1:9092",
+   "admin_addr": "127.0.0.1:9644", "data_dir": "...", "pid": 1234}
+
+(admin_addr is "" when the admin server is disabled), atomically (written
+to a temporary file and renamed), and removes it when shutting down.
+
+SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
+--shutdown-timeout), logs are flushed; a second signal exits at once.`,
+			cfg.DataDir, cfg.Listen, cfg.AdminListen, cfg.DataDir),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(logLevel, logFormat)
@@ -49,28 +79,32 @@ Without --tls-cert, a self-signed certificate is generated once in
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.DataDir, "data-dir", "./rafka-data", "directory for topics, broker identity and the development certificate")
-	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9092", "QUIC (UDP) address to serve clients on")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for topics, broker identity and the development certificate")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "QUIC (UDP) address to serve clients on (port 0: any free port)")
 	f.StringVar(&cfg.AdvertisedAddr, "advertised-addr", "", "address given to clients in metadata (default: the listen address)")
-	f.StringVar(&cfg.AdminListen, "admin-listen", "127.0.0.1:9644", "HTTP address for /metrics, /healthz, /readyz and pprof (empty disables)")
+	f.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "HTTP address for /metrics, /healthz, /readyz and pprof (empty disables)")
 	f.StringVar(&cfg.BrokerID, "broker-id", "", "broker identity (default: generated once and kept in the data dir)")
 	f.StringVar(&cfg.TLS.CertFile, "tls-cert", "", "PEM certificate (default: self-signed, generated in <data-dir>/tls)")
 	f.StringVar(&cfg.TLS.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.TLS.CAFile, "tls-ca", "", "PEM CA bundle that client certificates must chain to (with --tls-require-client-cert)")
 	f.BoolVar(&cfg.TLS.RequireClientCert, "tls-require-client-cert", false, "require and verify client certificates (mTLS)")
-	f.Int64Var(&cfg.QUIC.MaxIncomingStreams, "max-streams-per-conn", 1024, "streams a client may have open on one connection at once")
-	f.Uint64Var(&cfg.QUIC.MaxStreamReceiveWindow, "stream-receive-window", 16<<20, "bytes a client may have in flight on one stream (flow control)")
-	f.Uint64Var(&cfg.QUIC.MaxConnReceiveWindow, "conn-receive-window", 64<<20, "bytes a client may have in flight on one connection (flow control)")
-	f.DurationVar(&cfg.QUIC.IdleTimeout, "idle-timeout", 30*time.Second, "close connections silent for this long")
-	f.DurationVar(&cfg.QUIC.KeepAlivePeriod, "keep-alive", 10*time.Second, "ping idle connections this often (negative disables)")
-	f.IntVar(&cfg.HotstoreBytes, "hotstore-bytes", 8<<20, "per-partition memory for recent batches served to tail readers (negative disables)")
+	f.Int64Var(&cfg.QUIC.MaxIncomingStreams, "max-streams-per-conn", cfg.QUIC.MaxIncomingStreams, "streams a client may have open on one connection at once")
+	f.Uint64Var(&cfg.QUIC.MaxStreamReceiveWindow, "stream-receive-window", cfg.QUIC.MaxStreamReceiveWindow, "bytes a client may have in flight on one stream (flow control)")
+	f.Uint64Var(&cfg.QUIC.MaxConnReceiveWindow, "conn-receive-window", cfg.QUIC.MaxConnReceiveWindow, "bytes a client may have in flight on one connection (flow control)")
+	f.DurationVar(&cfg.QUIC.IdleTimeout, "idle-timeout", cfg.QUIC.IdleTimeout, "close connections silent for this long")
+	f.DurationVar(&cfg.QUIC.KeepAlivePeriod, "keep-alive", cfg.QUIC.KeepAlivePeriod, "ping idle connections this often (negative disables)")
+	f.IntVar(&cfg.QUIC.MaxConnections, "max-connections", cfg.QUIC.MaxConnections, "client connections served at once; more are refused")
+	f.Int64Var(&cfg.MaxConnFrameMemory, "max-conn-frame-memory", cfg.MaxConnFrameMemory, "bytes of request frames one connection may hold while they are received")
+	f.Int64Var(&cfg.MaxFrameMemory, "max-frame-memory", cfg.MaxFrameMemory, "bytes of request frames all connections together may hold while they are received")
+	f.IntVar(&cfg.HotstoreBytes, "hotstore-bytes", cfg.HotstoreBytes, "per-partition memory for recent batches served to tail readers (negative disables)")
 	f.BoolVar(&cfg.HotstoreLockFree, "hotstore-lockfree", false, "use the lock-free ring for recent batches (measure first: see the hotstore package documentation)")
-	f.IntVar(&cfg.MaxFrameBytes, "max-frame-bytes", 0, "largest request frame accepted (default 16 MiB + 64 KiB)")
-	f.StringVar(&fsync, "default-fsync", "", "fsync policy of topics created without one: always | interval:<ms> | never (default always)")
-	f.DurationVar(&cfg.RetentionInterval, "retention-interval", time.Minute, "how often expired segments are deleted")
-	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight requests")
+	f.IntVar(&cfg.MaxFrameBytes, "max-frame-bytes", cfg.MaxFrameBytes, "largest request frame accepted, in bytes")
+	f.StringVar(&fsync, "default-fsync", fsync, "fsync policy of topics created without one: always | interval:<ms> | never")
+	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often expired segments are deleted")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long shutdown waits for in-flight requests")
 	f.StringVar(&logLevel, "log-level", "info", "debug | info | warn | error")
-	f.StringVar(&logFormat, "log-format", "text", "text | json")
+	f.StringVar(&logFormat, "log-format", "text", "text | json (structured log records on stderr)")
+	f.StringVar(&readyFile, "ready-file", "", "once serving, write the broker's id, addresses, data dir and pid to this JSON file (removed at shutdown)")
 	return cmd
 }
 
@@ -89,8 +123,43 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-// serve starts the broker, waits for SIGINT or SIGTERM and shuts it down.
-func serve(ctx context.Context, cfg node.Config, logger *slog.Logger) error {
+// readyInfo is the content of --ready-file.
+type readyInfo struct {
+	BrokerID   string `json:"broker_id"`
+	ListenAddr string `json:"listen_addr"`
+	AdminAddr  string `json:"admin_addr"` // "" when the admin server is disabled
+	DataDir    string `json:"data_dir"`
+	Pid        int    `json:"pid"`
+}
+
+// writeReadyFile writes info to path atomically: to a temporary file in the
+// same directory, then renamed, so a reader sees all of it or nothing.
+func writeReadyFile(path string, info readyInfo) error {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("--ready-file: %w", err)
+	}
+	_, werr := tmp.Write(append(b, '\n'))
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("--ready-file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("--ready-file: %w", err)
+	}
+	return nil
+}
+
+// runBroker starts the broker, waits for ctx to end (SIGINT or SIGTERM, see
+// main) and shuts it down. jsonLog selects a log record over a line of text
+// to report that it serves; readyFile, when set, is written once it serves.
+func runBroker(ctx context.Context, cfg node.Config, logger *slog.Logger, jsonLog bool, readyFile string) error {
 	quicnet.CheckUDPBuffers(logger)
 	b, err := node.New(cfg)
 	if errors.Is(err, node.ErrInvalidConfig) {
@@ -103,13 +172,30 @@ func serve(ctx context.Context, cfg node.Config, logger *slog.Logger) error {
 		b.Shutdown(context.Background())
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "rafka: broker %s serving on %s (admin %s), data in %s\n", b.ID(), b.Addr(), orNone(b.AdminAddr()), cfg.DataDir)
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	info := readyInfo{BrokerID: b.ID(), ListenAddr: b.Addr(), AdminAddr: b.AdminAddr(), DataDir: cfg.DataDir, Pid: os.Getpid()}
+	if jsonLog {
+		logger.Info("serving", "broker_id", info.BrokerID, "listen_addr", info.ListenAddr,
+			"admin_addr", info.AdminAddr, "data_dir", info.DataDir, "pid", info.Pid)
+	} else {
+		fmt.Fprintf(os.Stderr, "rafka: broker %s serving on %s (admin %s), data in %s\n", info.BrokerID, info.ListenAddr, orNone(info.AdminAddr), info.DataDir)
+	}
+	if readyFile != "" {
+		if err := writeReadyFile(readyFile, info); err != nil {
+			return errors.Join(err, b.Shutdown(context.Background()))
+		}
+	}
 	<-ctx.Done()
-	stop()
 	logger.Info("shutting down")
-	return b.Shutdown(context.Background())
+	var errs []error
+	if readyFile != "" {
+		// First: whoever waits on the file must not take a stopping broker
+		// for a serving one.
+		if err := os.Remove(readyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("--ready-file: %w", err))
+		}
+	}
+	errs = append(errs, b.Shutdown(context.Background()))
+	return errors.Join(errs...)
 }
 
 func orNone(s string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -34,8 +35,8 @@ func newTopicCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return cf.with(cmd, func(c *client.Client) error {
-				if err := c.CreateTopic(cmd.Context(), args[0], partitions, kv); err != nil {
+			return cf.with(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := c.CreateTopic(ctx, args[0], partitions, kv); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions\n", args[0], partitions)
@@ -52,19 +53,15 @@ func newTopicCmd() *cobra.Command {
 		Short: "List topics",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cf.with(cmd, func(c *client.Client) error {
+			return cf.with(cmd, func(ctx context.Context, c *client.Client) error {
 				topics, err := c.ListTopics(cmd.Context())
 				if err != nil {
 					return err
 				}
 				if jsonOut {
-					type row struct {
-						Name       string `json:"name"`
-						Partitions int    `json:"partitions"`
-					}
-					rows := []row{}
+					rows := []topicRow{}
 					for _, t := range topics {
-						rows = append(rows, row{t.Name, len(t.Partitions)})
+						rows = append(rows, topicRow{t.Name, len(t.Partitions)})
 					}
 					return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
 				}
@@ -85,13 +82,13 @@ func newTopicCmd() *cobra.Command {
 		Short: "Show a topic's configuration and partitions",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.with(cmd, func(c *client.Client) error {
-				d, err := c.DescribeTopic(cmd.Context(), args[0])
+			return cf.with(cmd, func(ctx context.Context, c *client.Client) error {
+				d, err := c.DescribeTopic(ctx, args[0])
 				if err != nil {
 					return err
 				}
 				if describeJSON {
-					return json.NewEncoder(cmd.OutOrStdout()).Encode(d)
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(describeJSONOf(d))
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintf(w, "Topic: %s\n\nCONFIG\tVALUE\n", d.Name)
@@ -122,8 +119,8 @@ func newTopicCmd() *cobra.Command {
 			if len(kv) == 0 {
 				return usagef("give at least one --config key=value")
 			}
-			return cf.with(cmd, func(c *client.Client) error {
-				if err := c.AlterTopicConfig(cmd.Context(), args[0], kv); err != nil {
+			return cf.with(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := c.AlterTopicConfig(ctx, args[0], kv); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "altered topic %s\n", args[0])
@@ -138,8 +135,8 @@ func newTopicCmd() *cobra.Command {
 		Short: "Delete a topic and all its data",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.with(cmd, func(c *client.Client) error {
-				if err := c.DeleteTopic(cmd.Context(), args[0]); err != nil {
+			return cf.with(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := c.DeleteTopic(ctx, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", args[0])
@@ -149,6 +146,43 @@ func newTopicCmd() *cobra.Command {
 	}
 	cmd.AddCommand(create, list, describe, alter, del)
 	return cmd
+}
+
+// JSON output of the topic commands. Field names are snake_case, as in
+// every JSON the rafka commands print.
+type (
+	topicRow struct {
+		Name       string `json:"name"`
+		Partitions int    `json:"partitions"`
+	}
+	topicDescription struct {
+		Name       string            `json:"name"`
+		Configs    map[string]string `json:"configs"`
+		Partitions []partitionRow    `json:"partitions"`
+	}
+	partitionRow struct {
+		Partition      int32  `json:"partition"`
+		Leader         string `json:"leader"`
+		LogStartOffset int64  `json:"log_start_offset"`
+		LogEndOffset   int64  `json:"log_end_offset"`
+		HighWatermark  int64  `json:"high_watermark"`
+		SizeBytes      int64  `json:"size_bytes"`
+		Segments       int32  `json:"segments"`
+	}
+)
+
+func describeJSONOf(d *client.TopicDescription) topicDescription {
+	out := topicDescription{Name: d.Name, Configs: d.Configs, Partitions: []partitionRow{}}
+	if out.Configs == nil {
+		out.Configs = map[string]string{}
+	}
+	for _, p := range d.Partitions {
+		out.Partitions = append(out.Partitions, partitionRow{
+			Partition: p.Partition, Leader: p.Leader, LogStartOffset: p.LogStartOffset, LogEndOffset: p.LogEndOffset,
+			HighWatermark: p.HighWatermark, SizeBytes: p.SizeBytes, Segments: p.Segments,
+		})
+	}
+	return out
 }
 
 func parseConfigs(kvs []string) (map[string]string, error) {
