@@ -1,14 +1,16 @@
-// Package segment is a partition's log on disk (DESIGN.md section 6): record
-// batches appended to preallocated, memory-mapped segment files, with sparse
-// offset and time indexes, crash recovery, retention and fsync policies.
+// Package segment is a partition's log on disk (docs/architecture.md,
+// "Storage"; docs/storage.md for operators): record batches appended to
+// preallocated, memory-mapped segment files, with sparse offset and time
+// indexes, crash recovery, retention and fsync policies.
 //
 // # Contract
 //
 //   - Append takes one or more complete batches (the wire format of
-//     DESIGN.md section 4), verifies every header and checksum first, stores
-//     nothing if any is bad, stamps base offsets (consecutive, each batch
-//     taking BatchHeader.OffsetCount offsets) and the term in the caller's
-//     buffer, and writes them with one pwrite. It does not wait for fsync.
+//     docs/protocol.md, "Record batches"), verifies every header, checksum
+//     and record framing first, stores nothing if any is bad, stamps base
+//     offsets (consecutive, each batch taking BatchHeader.OffsetCount
+//     offsets) and the term in the caller's buffer, and writes them with one
+//     pwrite. It does not wait for fsync.
 //   - A reader never sees a half-written batch: reads stop at the published
 //     write position, an atomic stored after the pwrite.
 //   - Read returns whole batches of one segment as a zero-copy View of the
@@ -98,7 +100,7 @@
 // Because entries are one-to-one, recovery can restart the running maximum
 // from any kept entry. A segment holds at most 2^32 offsets and bytes.
 //
-// # DESIGN: locks
+// # Locks
 //
 //	Log.lifeMu  serialises Close and SetOptions (starting/stopping goroutines)
 //	Log.retMu   serialises retention runs; held while their files are deleted

@@ -10,7 +10,7 @@ import (
 	"github.com/rafka/rafka/wire"
 )
 
-// makeBatch builds a valid batch by hand (DESIGN.md section 4): a 64-byte
+// makeBatch builds a valid batch by hand (docs/protocol.md, "Record batches"): a 64-byte
 // header and about payload bytes of records with random values (wire's
 // VerifyBatch checks record framing; a record takes at least 8 bytes here,
 // and a size a varint boundary makes impossible grows by a byte). A control
