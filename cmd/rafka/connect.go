@@ -88,9 +88,10 @@ func (cf *connFlags) explain(ctx context.Context, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err // interrupted: nothing to check
 	}
-	return fmt.Errorf("no answer from a broker at %s within --timeout %v (is `rafka serve` running there, on that port? "+
-		"does --tls-ca name its certificate? raise --timeout on a slow network): %w",
-		strings.Join(cf.brokers, ","), cf.timeout, err)
+	// The client's error names the address and the wait; add only what the
+	// flags can change.
+	return fmt.Errorf("%w\n  check that `rafka serve` runs at %s (--brokers), that --tls-ca names its certificate, "+
+		"or raise --timeout (%v) on a slow network", err, strings.Join(cf.brokers, ","), cf.timeout)
 }
 
 // with connects, runs fn and closes the client. Connecting and fn together
