@@ -257,6 +257,42 @@ func TestBadInput(t *testing.T) {
 		}
 		rs.expectEnd()
 	})
+	t.Run("header claiming billions of elements", func(t *testing.T) {
+		// A subscribe whose header is an array of 2 fields, the first an
+		// array32 claiming 2^32-1 partitions: 18 bytes that once made the
+		// broker allocate until it died.
+		rs := tb.stream()
+		hdr := []byte{0x92, 0xdd, 0xff, 0xff, 0xff, 0xff}
+		rs.s.Write(wire.AppendFrame(nil, wire.FrameHeader{API: wire.APISubscribe, Corr: 1}, hdr, nil))
+		var er wire.ErrorResponse
+		if rs.recv(&er); er.Error != wire.ErrInvalidRequest {
+			t.Fatalf("huge array claim: %+v", er)
+		}
+	})
+	t.Run("records that do not match their header", func(t *testing.T) {
+		rs := tb.stream()
+		// restamp rewrites a copy of good with fn applied after the
+		// header and a checksum that matches, as a careful attacker would.
+		restamp := func(fn func(b []byte)) []byte {
+			b := slices.Clone(good)
+			fn(b)
+			binary.LittleEndian.PutUint64(b[20:], wire.BatchChecksum(b))
+			return b
+		}
+		for name, b := range map[string][]byte{
+			"count 2^31-1": restamp(func(b []byte) { binary.LittleEndian.PutUint32(b[30:], 1<<31-1) }),
+			"count 6 of 5": restamp(func(b []byte) { binary.LittleEndian.PutUint32(b[30:], 6) }),
+			"garbage":      restamp(func(b []byte) { copy(b[wire.BatchHeaderSize:], strings.Repeat("\xff", 16)) }),
+		} {
+			if r := produce(t, rs, "t", 0, b); r.Error != wire.ErrCorruptMessage {
+				t.Fatalf("%s: %+v", name, r)
+			}
+		}
+		before, _, _ := fetch(t, rs, "t", 0, 0)
+		if r := produce(t, rs, "t", 0, good); r.Error != wire.ErrNone || r.BaseOffset != before.HighWatermark {
+			t.Fatalf("good after bad records: %+v (log end was %d)", r, before.HighWatermark)
+		}
+	})
 	t.Run("broker still serves", func(t *testing.T) {
 		other := openStream(t, tb.dial())
 		if r := produce(t, other, "t", 1, good); r.Error != wire.ErrNone {
