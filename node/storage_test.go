@@ -10,48 +10,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
 	"github.com/rafka/rafka/node"
-	"github.com/rafka/rafka/segment"
+	"github.com/rafka/rafka/segment/segmenttest"
 	"github.com/rafka/rafka/wire"
 )
-
-// fullFS is the OS file layer with a switch that makes writes and
-// preallocations of segment files fail with ENOSPC, as a full disk does.
-type fullFS struct {
-	segment.OSFS
-	full atomic.Bool
-}
-
-func (f *fullFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
-	file, err := f.OSFS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: file, fs: f}, nil
-}
-
-type fullFile struct {
-	segment.File
-	fs *fullFS
-}
-
-func (w *fullFile) WriteAt(p []byte, off int64) (int, error) {
-	if w.fs.full.Load() {
-		return 0, &os.PathError{Op: "write", Err: syscall.ENOSPC}
-	}
-	return w.File.WriteAt(p, off)
-}
-
-func (w *fullFile) Allocate(size int64) error {
-	if w.fs.full.Load() {
-		return &os.PathError{Op: "fallocate", Err: syscall.ENOSPC}
-	}
-	return w.File.Allocate(size)
-}
 
 // logBuffer collects a broker's logs; safe for concurrent writers.
 type logBuffer struct {
@@ -85,7 +50,7 @@ func readyz(t *testing.T, tb *testBroker) (int, string) {
 // A full disk fails produce with STORAGE_ERROR, logs an error once, and
 // makes /readyz say not ready until appends succeed again.
 func TestDiskFullMakesBrokerNotReady(t *testing.T) {
-	fs := &fullFS{}
+	fs := &segmenttest.FullFS{}
 	logs := &logBuffer{}
 	tb := startBroker(t, func(c *node.Config) {
 		c.AdminListen = "127.0.0.1:0"
@@ -101,7 +66,7 @@ func TestDiskFullMakesBrokerNotReady(t *testing.T) {
 		t.Fatalf("/readyz before: %d %q", code, body)
 	}
 
-	fs.full.Store(true)
+	fs.Full.Store(true)
 	for range 3 {
 		if r := produce(t, rs, "t", 0, batch(t, "b", 2, wire.CodecNone)); r.Error != wire.ErrStorage || !strings.Contains(r.Message, "disk full") {
 			t.Fatalf("produce on a full disk: %+v", r)
@@ -118,7 +83,7 @@ func TestDiskFullMakesBrokerNotReady(t *testing.T) {
 		t.Fatalf("%d error lines for one disk-full episode; logs:\n%s", n, logs.String())
 	}
 
-	fs.full.Store(false)
+	fs.Full.Store(false)
 	if r := produce(t, rs, "t", 0, batch(t, "c", 2, wire.CodecNone)); r.Error != wire.ErrNone {
 		t.Fatalf("produce after space came back: %+v", r)
 	}
@@ -133,13 +98,13 @@ func TestDiskFullMakesBrokerNotReady(t *testing.T) {
 // A topic whose partitions cannot be created (no space) is refused with
 // STORAGE_ERROR, logged as an error, and leaves nothing behind.
 func TestCreateTopicFailureIsLogged(t *testing.T) {
-	fs := &fullFS{}
+	fs := &segmenttest.FullFS{}
 	logs := &logBuffer{}
 	tb := startBroker(t, func(c *node.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		node.SetFS(c, fs)
 	})
-	fs.full.Store(true)
+	fs.Full.Store(true)
 	var er wire.ErrorResponse
 	tb.stream().call(wire.APICreateTopic, &wire.CreateTopicRequest{Name: "t", Partitions: 3}, &er)
 	if er.Error != wire.ErrStorage || !strings.Contains(er.Message, "disk full") {
@@ -151,7 +116,7 @@ func TestCreateTopicFailureIsLogged(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tb.dir, "topics", "t")); !os.IsNotExist(err) {
 		t.Fatalf("failed topic left its directory: %v", err)
 	}
-	fs.full.Store(false)
+	fs.Full.Store(false)
 	tb.createTopic("t", 3, nil)
 }
 

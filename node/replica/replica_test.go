@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rafka/rafka/segment"
+	"github.com/rafka/rafka/segment/segmenttest"
 	"github.com/rafka/rafka/wire"
 )
 
@@ -108,7 +109,7 @@ func TestAppendReadBothRings(t *testing.T) {
 }
 
 func TestAckWaiterUnderFsyncAlways(t *testing.T) {
-	fs := &fullFS{}
+	fs := &segmenttest.FullFS{}
 	p := open(t, Config{Topic: "t", Log: segment.Options{FS: fs, Fsync: segment.FsyncPolicy{Mode: segment.FsyncAlways}}})
 	_, ack, err := p.Append(makeRequest(t, 1, 1, 10), wire.AcksAll)
 	if err != nil {
@@ -122,7 +123,7 @@ func TestAckWaiterUnderFsyncAlways(t *testing.T) {
 		t.Fatalf("acks=none: %+v, %v", ack, err)
 	}
 	// A failed fsync reaches the waiter: the append is never acknowledged.
-	fs.failSync.Store(true)
+	fs.FailSync.Store(true)
 	_, ack, err = p.Append(makeRequest(t, 1, 1, 10), wire.AcksLeader)
 	if err != nil {
 		t.Fatal(err)
@@ -143,14 +144,14 @@ func TestAckWaiterUnderFsyncAlways(t *testing.T) {
 }
 
 func TestStorageErrorFollowsAppends(t *testing.T) {
-	fs := &fullFS{}
+	fs := &segmenttest.FullFS{}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	p := open(t, Config{Topic: "t", Partition: 1, Logger: logger, Log: segment.Options{FS: fs}})
 	if _, _, err := p.Append(makeRequest(t, 1, 1, 10), wire.AcksLeader); err != nil || p.StorageError() != nil {
 		t.Fatalf("healthy append: %v, storage error %v", err, p.StorageError())
 	}
-	fs.full.Store(true)
+	fs.Full.Store(true)
 	for range 3 {
 		if _, _, err := p.Append(makeRequest(t, 1, 1, 10), wire.AcksLeader); !errors.Is(err, segment.ErrDiskFull) {
 			t.Fatalf("append on a full disk: %v", err)
@@ -171,7 +172,7 @@ func TestStorageErrorFollowsAppends(t *testing.T) {
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
 		t.Fatalf("%d ERROR lines for one disk-full episode:\n%s", n, logs.String())
 	}
-	fs.full.Store(false)
+	fs.Full.Store(false)
 	if _, _, err := p.Append(makeRequest(t, 1, 1, 10), wire.AcksLeader); err != nil {
 		t.Fatal(err)
 	}
