@@ -251,6 +251,12 @@ func (b *Broker) setTopic(name string, t *topic) {
 func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 	t, ok := b.topics()[topicName]
 	if !ok {
+		if _, known := b.catalog.Get(topicName); known {
+			// Metadata already (or still) lists the topic while its
+			// partitions are being opened (or closed): retriable.
+			return nil, &wire.Error{Code: wire.ErrNotLeader, Message: fmt.Sprintf(
+				"topic %q is being created or deleted on this broker; retry", topicName)}
+		}
 		return nil, unknownPartition(topicName, id)
 	}
 	p := t.partition(id)

@@ -54,6 +54,12 @@ type Config struct {
 	// spent on requests being received whatever the number of clients; size
 	// it within the memory left after the hotstore rings.
 	MaxFrameMemory int64
+	// MaxPartitions bounds the partitions of all topics together. Default
+	// 50,000; at most wire.MaxHeaderElements - wire.MaxListLen, so that a
+	// metadata answer listing every topic fits the protocol's header limits.
+	// Each partition costs open files, mappings and up to HotstoreBytes of
+	// memory; CreateTopic beyond it gets INVALID_PARTITIONS.
+	MaxPartitions int
 	// HotstoreBytes is the per-partition budget of the in-memory ring of
 	// recent batches. Default 8 MiB; negative disables the ring (tail reads
 	// then come from the segment files through the page cache). Memory use is
@@ -112,6 +118,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxFrameMemory == 0 {
 		c.MaxFrameMemory = 1 << 30
 	}
+	if c.MaxPartitions == 0 {
+		c.MaxPartitions = 50_000
+	}
 	if c.HotstoreBytes == 0 {
 		c.HotstoreBytes = DefaultHotstoreBytes
 	}
@@ -139,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnFrameMemory < int64(c.MaxFrameBytes) || c.MaxFrameMemory < c.MaxConnFrameMemory {
 		errs = append(errs, fmt.Errorf("frame memory: want max frame bytes %d <= per connection %d <= broker-wide %d", c.MaxFrameBytes, c.MaxConnFrameMemory, c.MaxFrameMemory))
+	}
+	if limit := wire.MaxHeaderElements - wire.MaxListLen; c.MaxPartitions < 1 || c.MaxPartitions > limit {
+		errs = append(errs, fmt.Errorf("max partitions %d: between 1 and %d", c.MaxPartitions, limit))
 	}
 	if c.RetentionInterval < 0 || c.MaxFetchWait < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

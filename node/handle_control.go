@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/rafka/rafka/node/meta"
 	"github.com/rafka/rafka/node/replica"
@@ -82,7 +83,10 @@ func (b *Broker) metadata(names []string) *wire.MetadataResponse {
 	if len(names) == 0 {
 		infos = b.catalog.List()
 	}
-	for _, name := range names {
+	for i, name := range names {
+		if slices.Contains(names[:i], name) {
+			continue // one answer per topic, however often it is asked for
+		}
 		info, ok := b.catalog.Get(name)
 		if !ok {
 			resp.Topics = append(resp.Topics, wire.TopicMetadata{

@@ -666,3 +666,26 @@ func TestOfflinePartitionAtStart(t *testing.T) {
 		t.Fatalf("delete: %+v", er)
 	}
 }
+
+// A client cannot make the broker host more partitions than MaxPartitions,
+// nor make one metadata answer repeat a topic: the all-topics answer always
+// fits the protocol's header limits, and a request naming one topic 10,000
+// times gets it once.
+func TestPartitionLimitAndMetadataSize(t *testing.T) {
+	tb := startBroker(t, func(c *node.Config) { c.MaxPartitions = 5; c.HotstoreBytes = -1 })
+	tb.createTopic("a", 3, nil)
+	if err := tb.b.CreateTopic("b", 3, nil); !errors.Is(err, wire.ErrInvalidPartitions) {
+		t.Fatalf("past the broker's partition limit: %v", err)
+	}
+	tb.createTopic("b", 2, nil)
+
+	names := make([]string, wire.MaxListLen)
+	for i := range names {
+		names[i] = "a"
+	}
+	var md wire.MetadataResponse
+	tb.stream().call(wire.APIMetadata, &wire.MetadataRequest{Topics: names}, &md)
+	if md.Error != wire.ErrNone || len(md.Topics) != 1 || len(md.Topics[0].Partitions) != 3 {
+		t.Fatalf("metadata for one topic asked %d times: %d topics, %+v", len(names), len(md.Topics), md.Error)
+	}
+}

@@ -155,6 +155,10 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 	if b.closing.Load() {
 		return &wire.Error{Code: wire.ErrBrokerShuttingDown}
 	}
+	if total := b.catalogPartitions(); total+int(n) > b.cfg.MaxPartitions {
+		return &wire.Error{Code: wire.ErrInvalidPartitions, Message: fmt.Sprintf(
+			"%d more partitions would pass the broker's limit of %d (%d exist)", n, b.cfg.MaxPartitions, total)}
+	}
 	info := meta.TopicInfo{Name: name, Partitions: n, Configs: configs, Created: time.Now().UTC()}
 	switch err := b.catalog.Create(info); {
 	case errors.Is(err, meta.ErrTopicExists):
@@ -177,6 +181,15 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 	b.setTopic(name, t)
 	b.log.Info("created topic", "topic", name, "partitions", n, "configs", configs)
 	return nil
+}
+
+// catalogPartitions counts the partitions of every topic of the catalog.
+func (b *Broker) catalogPartitions() int {
+	n := 0
+	for _, info := range b.catalog.List() {
+		n += int(info.Partitions)
+	}
+	return n
 }
 
 // DeleteTopic closes a topic's partitions and removes it and its data.
