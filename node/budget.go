@@ -21,6 +21,13 @@ import (
 // The charging itself is wire.FrameReader's (SetBudget): it charges a
 // frame's buffer as its bytes arrive, so announcing a large frame costs
 // nothing until the bytes come, and releases it when the stream moves on.
+//
+// The same budget covers what is queued the other way: a fetch or a
+// subscription served from the hotstore ring copies batches to the heap
+// until the writer has sent them, and a client that stops reading would
+// otherwise make 64 such copies per stream pile up. Those copies are
+// charged (replica.Partition.ReadCharged); past the budget, reads are
+// zero-copy views of the segment instead, so nothing is refused.
 
 // frameBudget is the broker-wide budget and the registry of per-connection
 // budgets.
@@ -29,7 +36,6 @@ type frameBudget struct {
 	connLimit int64 // per connection, bytes
 	used      atomic.Int64
 	peak      atomic.Int64 // highest used ever seen
-	rejected  atomic.Int64 // frames refused
 
 	// mu guards conns; an entry lives while streams of its connection run.
 	mu    sync.Mutex
@@ -80,14 +86,12 @@ func (cb *connBudget) Acquire(n int) error {
 	fb := cb.fb
 	if u := cb.used.Add(int64(n)); u > fb.connLimit {
 		cb.used.Add(-int64(n))
-		fb.rejected.Add(1)
 		return fmt.Errorf("%w: a %d-byte frame does not fit in the connection's %d bytes (%d in use)", wire.ErrFrameBudget, n, fb.connLimit, u-int64(n))
 	}
 	u := fb.used.Add(int64(n))
 	if u > fb.limit {
 		fb.used.Add(-int64(n))
 		cb.used.Add(-int64(n))
-		fb.rejected.Add(1)
 		return fmt.Errorf("%w: a %d-byte frame does not fit in the broker's %d bytes (%d in use)", wire.ErrFrameBudget, n, fb.limit, u-int64(n))
 	}
 	for p := fb.peak.Load(); u > p && !fb.peak.CompareAndSwap(p, u); p = fb.peak.Load() {

@@ -42,7 +42,9 @@ type Config struct {
 	// closed; the connection survives.
 	MaxFrameBytes int
 	// MaxConnFrameMemory bounds the bytes one connection may hold in frames
-	// being received, over all its streams. Default 64 MiB; at least
+	// being received, over all its streams, and in batches copied from the
+	// hotstore ring that wait to be sent to it (past the bound those are
+	// served as zero-copy segment views instead). Default 64 MiB; at least
 	// MaxFrameBytes. A frame that would pass it is refused before its buffer
 	// is allocated: the stream gets THROTTLED and is closed. Higher lets one
 	// client send more large requests at once (many streams each sending a

@@ -418,3 +418,46 @@ func sample(body, name string) float64 {
 	}
 	return -1
 }
+
+// A client that sends fetches and never reads the answers cannot make the
+// broker pile up copies of ring data: they are charged to its connection's
+// budget, and past it reads are served as views of the segment.
+func TestUnreadFetchesAreCharged(t *testing.T) {
+	const connLimit = 20 << 20 // above the default frame limit
+	tb := startBroker(t, func(c *node.Config) {
+		c.MaxConnFrameMemory = connLimit
+		c.MaxFrameMemory = 2 * connLimit
+	})
+	tb.createTopic("t", 1, nil)
+	if r := produce(t, tb.stream(), "t", 0, batch(t, strings.Repeat("v", 900<<10), 1, wire.CodecNone)); r.Error != wire.ErrNone {
+		t.Fatalf("produce: %+v", r)
+	}
+	tlsConf, err := quicnet.ClientTLSConfig(quicnet.TLSFiles{CAFile: quicnet.SelfSignedCertPath(tb.dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Small receive windows: the broker's writes stall at once.
+	conn, err := quicnet.Dial(ctx, tb.b.Addr(), tlsConf, quicnet.Config{MaxStreamReceiveWindow: 64 << 10, MaxConnReceiveWindow: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	for range 4 {
+		rs := openStream(t, conn)
+		for range 66 {
+			rs.send(wire.APIFetch, &wire.FetchRequest{Topic: "t", MaxBytes: 1 << 20})
+		}
+	}
+	// The copies fill the connection's budget (before they were not
+	// charged at all) and never pass it.
+	awaitCondition(t, func() bool { now, _ := node.FrameMemory(tb.b); return now >= connLimit-(1<<20) })
+	if _, peak := node.FrameMemory(tb.b); peak > connLimit {
+		t.Fatalf("charged %d bytes, the connection's budget is %d", peak, connLimit)
+	}
+	// The broker still serves others in full.
+	if resp, offs, _ := fetch(t, tb.stream(), "t", 0, 0); resp.Error != wire.ErrNone || len(offs) != 1 {
+		t.Fatalf("fetch from another connection: %+v, %d records", resp, len(offs))
+	}
+}

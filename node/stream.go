@@ -47,6 +47,9 @@ type stream struct {
 	s   *quic.Stream
 	fr  *wire.FrameReader
 	out chan *response
+	// budget is the connection's memory budget: frames being received and
+	// ring copies queued for the writer are charged to it.
+	budget *connBudget
 }
 
 // response is one frame queued for the writer.
@@ -74,11 +77,12 @@ func (b *Broker) serveStream(ctx context.Context, conn *quic.Conn, s *quic.Strea
 	budget := b.budget.forConn(conn)
 	defer b.budget.done(conn)
 	st := &stream{
-		b:   b,
-		ctx: ctx,
-		s:   s,
-		fr:  wire.NewFrameReader(s, b.cfg.MaxFrameBytes),
-		out: make(chan *response, responseQueue),
+		b:      b,
+		ctx:    ctx,
+		s:      s,
+		fr:     wire.NewFrameReader(s, b.cfg.MaxFrameBytes),
+		out:    make(chan *response, responseQueue),
+		budget: budget,
 	}
 	st.fr.SetBudget(budget)
 	// A shutdown or a closed connection unblocks the reader; responses

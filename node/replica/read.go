@@ -16,6 +16,18 @@ type ReadResult struct {
 	Next int64 // offset after the last batch in Data: where to read next
 	view *segment.View
 	buf  *[]byte
+
+	budget  Budget // charged for buf's bytes, when set
+	charged int
+}
+
+// Budget is charged for the heap a read copies out of the ring until the
+// result is released (wire.FrameBudget has this shape). Acquire must not
+// block; when it refuses, the read is served from the segment instead,
+// without a copy.
+type Budget interface {
+	Acquire(n int) error
+	Release(n int)
 }
 
 // Release returns the buffer or view behind Data; idempotent.
@@ -28,6 +40,10 @@ func (r *ReadResult) Release() {
 		putBuf(r.buf)
 		r.buf = nil
 	}
+	if r.budget != nil {
+		r.budget.Release(r.charged)
+		r.budget, r.charged = nil, 0
+	}
 	r.Data = nil
 }
 
@@ -37,6 +53,15 @@ func (r *ReadResult) Release() {
 // segment.ErrOffsetOutOfRange. Tail reads are served from the ring; a miss
 // falls back to the segment.
 func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
+	return p.ReadCharged(offset, maxBytes, nil)
+}
+
+// ReadCharged is Read with the bytes copied out of the ring charged to
+// budget until the result is released. A reader that does not consume what
+// it asked for (a client that stops reading its responses) can thus hold no
+// more heap than its budget allows: past it, reads are zero-copy views of
+// the segment, which the page cache backs.
+func (p *Partition) ReadCharged(offset int64, maxBytes int, budget Budget) (ReadResult, error) {
 	if err := p.unavailable(); err != nil {
 		return ReadResult{}, err
 	}
@@ -52,9 +77,15 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 		out, next, ok := p.ring.Read(offset, maxBytes, (*buf)[:0])
 		if ok {
 			*buf = out
-			r := ReadResult{Data: out, buf: buf, Next: next}
-			r.Data, r.Next = clip(r.Data, r.Next, hwm)
-			return r, nil
+			if budget == nil || budget.Acquire(len(out)) == nil {
+				r := ReadResult{Data: out, buf: buf, Next: next}
+				if budget != nil {
+					r.budget, r.charged = budget, len(out)
+				}
+				r.Data, r.Next = clip(r.Data, r.Next, hwm)
+				return r, nil
+			}
+			// Over budget: drop the copy and serve a view of the segment.
 		}
 		putBuf(buf)
 	}
