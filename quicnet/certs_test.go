@@ -322,15 +322,32 @@ func handshake(t *testing.T, addr string, clientConf *tls.Config) error {
 	return err
 }
 
-func wantRefused(t *testing.T, what string, err error) {
+// wantRefused checks that err is a TLS alert whose message holds want.
+func wantRefused(t *testing.T, what string, err error, want string) {
 	t.Helper()
 	if err == nil {
 		t.Errorf("%s: accepted", what)
 		return
 	}
-	if _, ok := errors.AsType[*quic.TransportError](err); !ok {
-		t.Errorf("%s: %v, want a *quic.TransportError (TLS alert)", what, err)
+	if _, ok := errors.AsType[*quic.TransportError](err); !ok || !strings.Contains(err.Error(), want) {
+		t.Errorf("%s: %v, want a *quic.TransportError (TLS alert) with %q", what, err, want)
 	}
+}
+
+// presenting returns conf presenting the certificate of files whatever CAs
+// the server asks for (Go's client otherwise sends none that does not
+// chain to one of them), so that the server's verification is what
+// refuses it.
+func presenting(t *testing.T, conf *tls.Config, f files) *tls.Config {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(f.cert, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = conf.Clone()
+	conf.Certificates = nil
+	conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	return conf
 }
 
 // TestIssuedCertsWithBrokerTLS runs a server configured as `rafka serve
@@ -385,20 +402,22 @@ func TestIssuedCertsWithBrokerTLS(t *testing.T) {
 		}
 	})
 	t.Run("client certificate of another CA", func(t *testing.T) {
-		wantRefused(t, "rogue client", handshake(t, addr, client(TLSFiles{CAFile: caFile, CertFile: mallory.cert, KeyFile: mallory.key})))
+		wantRefused(t, "rogue client", handshake(t, addr, presenting(t, client(TLSFiles{CAFile: caFile}), mallory)), "(remote): tls: unknown certificate authority")
+		// Without forcing it, Go's client does not even send it.
+		wantRefused(t, "rogue client", handshake(t, addr, client(TLSFiles{CAFile: caFile, CertFile: mallory.cert, KeyFile: mallory.key})), "(remote): tls: certificate required")
 	})
 	t.Run("no client certificate", func(t *testing.T) {
-		wantRefused(t, "anonymous client", handshake(t, addr, client(TLSFiles{CAFile: caFile})))
+		wantRefused(t, "anonymous client", handshake(t, addr, client(TLSFiles{CAFile: caFile})), "(remote): tls: certificate required")
 	})
 	t.Run("expired client certificate", func(t *testing.T) {
-		wantRefused(t, "expired client", handshake(t, addr, client(TLSFiles{CAFile: caFile, CertFile: expired.cert, KeyFile: expired.key})))
+		wantRefused(t, "expired client", handshake(t, addr, client(TLSFiles{CAFile: caFile, CertFile: expired.cert, KeyFile: expired.key})), "(remote): tls: expired certificate")
 	})
 	t.Run("client certificate without clientAuth", func(t *testing.T) {
-		wantRefused(t, "serverAuth-only client", handshake(t, addr, client(TLSFiles{CAFile: caFile, CertFile: serverOnly.cert, KeyFile: serverOnly.key})))
+		wantRefused(t, "serverAuth-only client", handshake(t, addr, client(TLSFiles{CAFile: caFile, CertFile: serverOnly.cert, KeyFile: serverOnly.key})), "(remote): tls: bad certificate")
 	})
 	t.Run("server of another CA", func(t *testing.T) {
 		err := handshake(t, addr, client(TLSFiles{CAFile: rogueCAFile, CertFile: alice.cert, KeyFile: alice.key}))
-		wantRefused(t, "client trusting another CA", err)
+		wantRefused(t, "client trusting another CA", err, "(local): tls: failed to verify certificate: x509: certificate signed by unknown authority")
 	})
 }
 
@@ -417,12 +436,12 @@ func TestServerCertificateChecks(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts CertOptions
-		ok   bool
+		want string // "": accepted
 	}{
-		{"covering SANs", CertOptions{Hosts: []string{"127.0.0.1"}}, true},
-		{"SANs without the address", CertOptions{Hosts: []string{"10.0.0.1", "broker.example.com"}}, false},
-		{"expired", CertOptions{Hosts: []string{"127.0.0.1"}, NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour}, false},
-		{"not yet valid", CertOptions{Hosts: []string{"127.0.0.1"}, NotBefore: time.Now().Add(24 * time.Hour)}, false},
+		{"covering SANs", CertOptions{Hosts: []string{"127.0.0.1"}}, ""},
+		{"SANs without the address", CertOptions{Hosts: []string{"10.0.0.1", "broker.example.com"}}, "certificate is valid for 10.0.0.1, not 127.0.0.1"},
+		{"expired", CertOptions{Hosts: []string{"127.0.0.1"}, NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour}, "certificate has expired"},
+		{"not yet valid", CertOptions{Hosts: []string{"127.0.0.1"}, NotBefore: time.Now().Add(24 * time.Hour)}, "is not yet valid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := ca.IssueBroker(tc.opts)
@@ -433,13 +452,13 @@ func TestServerCertificateChecks(t *testing.T) {
 			}
 			srv := startServer(t, serverConf, Config{}, echo)
 			err = handshake(t, srv.Addr().String(), clientConf)
-			if tc.ok {
+			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
 				return
 			}
-			wantRefused(t, tc.name, err)
+			wantRefused(t, tc.name, err, tc.want)
 		})
 	}
 }
@@ -477,20 +496,24 @@ func TestPeerTLSConfigs(t *testing.T) {
 	if err := handshake(t, srv.Addr().String(), c2); err != nil {
 		t.Fatalf("broker to broker: %v", err)
 	}
-	wantRefused(t, "broker of another CA dialing in", handshake(t, srv.Addr().String(), rc))
-	wantRefused(t, "dialing a broker of another CA", handshake(t, rogueSrv.Addr().String(), c2))
+	// The rogue broker trusts our CA, so that the server side is what refuses.
+	rc = rc.Clone()
+	rc.RootCAs = x509.NewCertPool()
+	rc.RootCAs.AddCert(ca.Cert)
+	wantRefused(t, "broker of another CA dialing in", handshake(t, srv.Addr().String(), presenting(t, rc, rb)), "(remote): tls: unknown certificate authority")
+	wantRefused(t, "dialing a broker of another CA", handshake(t, rogueSrv.Addr().String(), c2), "(local): tls: failed to verify certificate: x509: certificate signed by unknown authority")
 	// A client certificate of the same CA cannot pose as a broker.
 	aliceConf, err := ClientTLSConfig(TLSFiles{CAFile: caFile, CertFile: alice.cert, KeyFile: alice.key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRefused(t, "client certificate on the broker-to-broker side", handshake(t, srv.Addr().String(), aliceConf))
+	wantRefused(t, "client certificate on the broker-to-broker side", handshake(t, srv.Addr().String(), aliceConf), "(remote): tls: bad certificate")
 	// An explicit ServerName is verified instead of the address.
 	_, named, err := PeerTLSConfigs(TLSFiles{CertFile: b2.cert, KeyFile: b2.key, CAFile: caFile, ServerName: "b1.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRefused(t, "ServerName not in the peer's SANs", handshake(t, srv.Addr().String(), named))
+	wantRefused(t, "ServerName not in the peer's SANs", handshake(t, srv.Addr().String(), named), "wanted to match b1.example.com")
 
 	for _, tc := range []struct {
 		name string
