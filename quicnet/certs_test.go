@@ -531,3 +531,25 @@ func TestPeerTLSConfigs(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseCA(f *testing.F) {
+	p, err := NewCA(CertOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(p.Cert, p.Key)
+	f.Add(p.Cert, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"), p.Key)
+	f.Fuzz(func(t *testing.T, certPEM, keyPEM []byte) {
+		ca, err := ParseCA(certPEM, keyPEM)
+		if err != nil {
+			if !errors.Is(err, ErrBadTLSFiles) && !errors.Is(err, ErrNotCA) && !errors.Is(err, ErrKeyMismatch) {
+				t.Fatalf("ParseCA: %v, not one of the documented errors", err)
+			}
+			return
+		}
+		if !ca.Cert.IsCA {
+			t.Fatal("ParseCA accepted a certificate that is not a CA")
+		}
+	})
+}
