@@ -75,6 +75,10 @@ const (
 // DefaultCAName is the subject common name of a CA created without a name.
 const DefaultCAName = "Rafka cluster CA"
 
+// defaultBrokerName is the common name of a broker certificate issued
+// without a name whose first host is too long to be one.
+const defaultBrokerName = "rafka broker"
+
 // maxCommonName is the upper bound of a subject common name (RFC 5280,
 // ub-common-name).
 const maxCommonName = 64
@@ -86,7 +90,7 @@ const backdate = time.Hour
 // CertOptions describe a certificate to create.
 type CertOptions struct {
 	// Name is the subject common name. CA: default DefaultCAName. Broker:
-	// default the first host. Client: required; it is the principal the
+	// default the first host (when it fits). Client: required; it is the principal the
 	// broker sees. At most 64 printable characters.
 	Name string
 	// Hosts (broker only) are the DNS names and IP addresses the broker is
@@ -346,7 +350,12 @@ func (ca *CA) IssueBroker(o CertOptions) (PEMPair, error) {
 		}
 	}
 	if o.Name == "" {
-		o.Name = strings.TrimPrefix(strings.TrimSpace(o.Hosts[0]), "*.")
+		o.Name = defaultBrokerName
+		if ip, dns, _ := ParseHost(o.Hosts[0]); ip != nil {
+			o.Name = ip.String()
+		} else if dns = strings.TrimPrefix(dns, "*."); len(dns) <= maxCommonName {
+			o.Name = dns
+		}
 	}
 	return ca.issue(tmpl, o)
 }
@@ -372,6 +381,9 @@ func (ca *CA) issue(tmpl *x509.Certificate, o CertOptions) (PEMPair, error) {
 	notBefore, notAfter, err := o.validity(DefaultCertValidity)
 	if err != nil {
 		return PEMPair{}, err
+	}
+	if now := time.Now(); now.After(ca.Cert.NotAfter) {
+		return PEMPair{}, fmt.Errorf("%w: the CA %q expired on %s", ErrBadCertOptions, ca.Cert.Subject.CommonName, ca.Cert.NotAfter.UTC().Format(time.DateOnly))
 	}
 	if notAfter.After(ca.Cert.NotAfter) {
 		return PEMPair{}, fmt.Errorf("%w: the certificate would expire on %s, after its CA (%s): choose a shorter validity or a new CA",

@@ -196,6 +196,25 @@ func TestIssueOptionErrors(t *testing.T) {
 	}
 }
 
+func TestIssueDefaultsAndExpiredCA(t *testing.T) {
+	dir := t.TempDir()
+	ca := mustCA(t, dir, "cluster", CertOptions{})
+	long := strings.Repeat("a", 60) + ".example.com"
+	for host, want := range map[string]string{"*.rafka.example.com": "rafka.example.com", long: "rafka broker", "::1": "::1"} {
+		p, err := ca.IssueBroker(CertOptions{Hosts: []string{host}})
+		if err != nil {
+			t.Fatalf("IssueBroker(%s): %v", host, err)
+		}
+		if cn := parseLeaf(t, p).Subject.CommonName; cn != want {
+			t.Errorf("host %s: CN %q, want %q", host, cn, want)
+		}
+	}
+	old := mustCA(t, dir, "old", CertOptions{NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour})
+	if _, err := old.IssueClient(CertOptions{Name: "a", Validity: time.Hour}); !errors.Is(err, ErrBadCertOptions) || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("issue from an expired CA: %v, want ErrBadCertOptions saying it expired", err)
+	}
+}
+
 func TestParseHost(t *testing.T) {
 	for _, tc := range []struct {
 		in  string
