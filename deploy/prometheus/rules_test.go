@@ -150,7 +150,9 @@ func scrape(t *testing.T, adminAddr string) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// No keep-alive: no idle connection outlives the test (goleak).
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +183,7 @@ func TestRulesNameExportedMetrics(t *testing.T) {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AdminListen = "127.0.0.1:0"
 	cfg.Logger = nil
-	cfg.TopicDefaults.SegmentBytes = 1 << 20
+	cfg.TopicDefaults.SegmentBytes = 1 << 20 // each partition preallocates one segment
 	b, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
