@@ -650,3 +650,25 @@ func TestNoBroker(t *testing.T) {
 		}
 	}
 }
+
+// A ready file left by a broker that died is removed when the next one
+// starts, before anything can fail: a supervisor never reads a dead broker's
+// file as the new one's (here the new one fails on the data dir's lock).
+func TestStaleReadyFileRemoved(t *testing.T) {
+	dataDir := t.TempDir()
+	startServer(t, dataDir)
+	stale := filepath.Join(t.TempDir(), "ready.json")
+	if err := os.WriteFile(stale, []byte(`{"broker_id":"gone","pid":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, rafkaBin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0",
+		"--admin-listen", "127.0.0.1:0", "--ready-file", stale).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "data dir in use") {
+		t.Fatalf("second broker on a locked data dir: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale ready file still there: %v", err)
+	}
+}

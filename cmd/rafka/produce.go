@@ -143,6 +143,7 @@ func produceLines(cmd *cobra.Command, cf *connFlags, o *produceOpts) error {
 			if o.printOffsets {
 				outMu.Lock()
 				fmt.Fprintf(out, "%d\t%d\t%d\n", line, r.Partition, r.Offset)
+				out.Flush() // a reader of the offsets sees each as it is acknowledged
 				outMu.Unlock()
 			}
 		}
@@ -151,8 +152,15 @@ func produceLines(cmd *cobra.Command, cf *connFlags, o *produceOpts) error {
 
 	// Close sends what is buffered and, with acks=none, waits until the
 	// broker has read all of it: only then are the records known to be
-	// there. The producer's request timeout and retries bound it.
-	closeErr := p.Close(ctx)
+	// there. The producer's request timeout and retries bound it. After an
+	// interrupt, what was read is still delivered, within --timeout.
+	closeCtx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		closeCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), cf.timeout)
+		defer cancel()
+	}
+	closeErr := p.Close(closeCtx)
 	outMu.Lock()
 	flushErr := out.Flush()
 	outMu.Unlock()
@@ -186,26 +194,56 @@ func produceLines(cmd *cobra.Command, cf *connFlags, o *produceOpts) error {
 func produceInput(ctx context.Context, p *client.Producer, in io.Reader, o *produceOpts,
 	onDelivery func(line int64) func(*client.Record, error),
 ) (int64, error) {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), o.maxLine)
+	// Lines are read on their own goroutine so that an interrupt stops the
+	// command while it waits for input (a blocking read of stdin cannot be
+	// cancelled; the goroutine ends with the process or the input).
+	type line struct {
+		b   []byte
+		err error // set on the last one: why reading stopped (nil at EOF)
+		end bool
+	}
+	lines := make(chan line, 64)
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), o.maxLine)
+		for sc.Scan() {
+			select {
+			case lines <- line{b: bytes.Clone(sc.Bytes())}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case lines <- line{err: sc.Err(), end: true}:
+		case <-ctx.Done():
+		}
+	}()
 	var n int64
-	for sc.Scan() {
-		line := sc.Bytes()
+	for {
+		var l line
+		select {
+		case l = <-lines:
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+		if l.end {
+			if l.err != nil {
+				return n, fmt.Errorf("reading stdin at line %d: %w", n+1, l.err)
+			}
+			return n, nil
+		}
+		line := l.b
 		r := &client.Record{Topic: o.topic, Partition: o.partition, Headers: o.headers}
 		if o.keySep != "" {
 			if k, v, ok := bytes.Cut(line, []byte(o.keySep)); ok {
-				r.Key = bytes.Clone(k)
+				r.Key = k
 				line = v
 			}
 		}
-		r.Value = bytes.Clone(line)
+		r.Value = line
 		if err := p.Produce(ctx, r, onDelivery(n+1)); err != nil {
 			return n, err
 		}
 		n++
 	}
-	if err := sc.Err(); err != nil {
-		return n, fmt.Errorf("reading stdin at line %d: %w", n+1, err)
-	}
-	return n, nil
 }

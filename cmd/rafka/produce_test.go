@@ -1,13 +1,18 @@
 package main_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rafka/rafka/client"
+	"github.com/rafka/rafka/quicnet"
 	"github.com/rafka/rafka/wire"
 )
 
@@ -84,5 +89,44 @@ func TestProduceHeadersAndOffsets(t *testing.T) {
 	// A record that cannot be stored makes the command fail.
 	if _, errs, code := s.cli("x\n", "produce", "tagged", "--partition", "7"); code != 1 || !strings.Contains(errs, "UNKNOWN_TOPIC_OR_PARTITION") {
 		t.Fatalf("produce to a missing partition: exit %d %q", code, errs)
+	}
+}
+
+// An interrupt stops `rafka produce` while it waits for input (stdin still
+// open), after delivering what it had read; it exits 130.
+func TestProduceInterruptedWhileReading(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.mustCLI("", "topic", "create", "t")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rafkaBin, "produce", "t", "--print-offsets",
+		"--brokers", s.addr, "--tls-ca", quicnet.SelfSignedCertPath(s.dataDir))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, "a\n")
+	// --print-offsets prints the line once it is acknowledged.
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || !strings.HasPrefix(line, "1\t") {
+		t.Fatalf("acknowledgement of line 1: %q, %v", line, err)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("rafka produce ignored the interrupt while reading stdin")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d (%v), want 130", code, err)
+	}
+	if out := s.mustCLI("", "consume", "t", "--from-beginning", "--exit-after", "1"); out != "a\n" {
+		t.Fatalf("consumed %q", out)
 	}
 }

@@ -161,6 +161,13 @@ func writeReadyFile(path string, info readyInfo) error {
 // to report that it serves; readyFile, when set, is written once it serves.
 func runBroker(ctx context.Context, cfg node.Config, logger *slog.Logger, jsonLog bool, readyFile string) error {
 	quicnet.CheckUDPBuffers(logger)
+	// A ready file left by a broker that crashed names a dead process: a
+	// supervisor waiting for the file must not take it for this one.
+	if readyFile != "" {
+		if err := os.Remove(readyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("--ready-file: removing a stale one: %w", err)
+		}
+	}
 	b, err := node.New(cfg)
 	if errors.Is(err, node.ErrInvalidConfig) {
 		return usageError{err}
