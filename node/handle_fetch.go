@@ -32,7 +32,7 @@ func (st *stream) handleFetch(f *wire.Frame, r *response) {
 	if maxBytes <= 0 || maxBytes > maxReadChunk {
 		maxBytes = maxReadChunk
 	}
-	res, err := p.Read(req.Offset, maxBytes)
+	res, err := p.ReadCharged(req.Offset, maxBytes, st.budget)
 	hdr.HighWatermark, hdr.LogStartOffset = p.HighWatermark(), p.LogStartOffset()
 	if err != nil {
 		hdr.Error, hdr.Message = errorCode(err), err.Error()

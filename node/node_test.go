@@ -689,3 +689,33 @@ func TestPartitionLimitAndMetadataSize(t *testing.T) {
 		t.Fatalf("metadata for one topic asked %d times: %d topics, %+v", len(names), len(md.Topics), md.Error)
 	}
 }
+
+// A partition whose directory has gone missing while the broker was down is
+// offline at start-up, not recreated empty: starting again at offset 0 would
+// hide the loss and hand consumers offsets they have already seen.
+func TestMissingPartitionDirIsOffline(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBrokerIn(t, dir)
+	tb.createTopic("t", 2, nil)
+	rs := tb.stream()
+	for p := range int32(2) {
+		if r := produce(t, rs, "t", p, batch(t, "k", 3, wire.CodecNone)); r.Error != wire.ErrNone {
+			t.Fatalf("produce: %+v", r)
+		}
+	}
+	tb.stop()
+	if err := os.RemoveAll(filepath.Join(dir, "topics", "t", "1")); err != nil {
+		t.Fatal(err)
+	}
+	tb2 := startBrokerIn(t, dir)
+	rs = tb2.stream()
+	if r := produce(t, rs, "t", 1, batch(t, "k", 1, wire.CodecNone)); r.Error != wire.ErrPartitionOffline || !strings.Contains(r.Message, "missing") {
+		t.Fatalf("produce to the partition whose directory is gone: %+v", r)
+	}
+	if r := produce(t, rs, "t", 0, batch(t, "k", 1, wire.CodecNone)); r.Error != wire.ErrNone || r.BaseOffset != 3 {
+		t.Fatalf("produce to the intact partition: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "topics", "t", "1")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the missing directory was recreated: %v", err)
+	}
+}

@@ -89,7 +89,9 @@ func (b *Broker) openTopic(info meta.TopicInfo, keepOffline bool) (*topic, error
 	}
 	t := &topic{meta: info, cfg: cfg}
 	for i := range info.Partitions {
-		p, err := replica.Open(b.replicaConfig(cfg, info.Name, i))
+		rc := b.replicaConfig(cfg, info.Name, i)
+		rc.MustExist = keepOffline // at start-up a partition's data must be there
+		p, err := replica.Open(rc)
 		if err != nil && keepOffline {
 			b.log.Error("partition offline: its log could not be opened; other partitions are served",
 				"topic", info.Name, "partition", i, "err", err)

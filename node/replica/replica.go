@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -43,6 +44,11 @@ type Config struct {
 	LockFreeRing bool
 	// Logger receives the partition's storage state changes; nil discards.
 	Logger *slog.Logger
+	// MustExist refuses to open a partition whose directory is missing
+	// instead of creating it empty: at start-up a missing directory means
+	// lost data, and starting again at offset 0 would hide that and reuse
+	// offsets consumers have seen.
+	MustExist bool
 }
 
 // Partition is one topic partition hosted by this broker. See the package
@@ -80,6 +86,11 @@ type Partition struct {
 // Open opens (and recovers) the partition's log and starts with an empty
 // ring.
 func Open(cfg Config) (*Partition, error) {
+	if cfg.MustExist {
+		if _, err := os.Stat(cfg.Dir); err != nil {
+			return nil, fmt.Errorf("replica: open partition %s/%d: its directory is missing (%w); restore it, or delete and recreate the topic", cfg.Topic, cfg.Partition, err)
+		}
+	}
 	l, err := segment.Open(cfg.Dir, cfg.Log)
 	if err != nil {
 		return nil, fmt.Errorf("replica: open partition %s/%d: %w", cfg.Topic, cfg.Partition, err)
