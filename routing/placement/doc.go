@@ -52,8 +52,8 @@
 // # Properties
 //
 // Tested in property_test.go over 10,000 partitions or more, with fixed
-// seeds, against Replicas itself and against a slow reference (sort every
-// broker, walk the list):
+// seeds (placement_test.go also checks Replicas against a slow reference
+// that sorts every broker, on random sets, zones, r and names):
 //
 //  1. Adding a broker x (to a set already holding at least r brokers), with
 //     or without zones, in a zone of its own or an existing one: a partition
