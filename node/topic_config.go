@@ -168,8 +168,18 @@ func (c TopicConfig) apply(kv map[string]string) (TopicConfig, error) {
 		}
 		return n
 	}
-	dur := func(k, v string) time.Duration {
+	// unlimited reads a setting where -1 means "no limit": 0 and other
+	// negative values would otherwise be taken silently for a default or
+	// for -1.
+	unlimited := func(k, v string) int64 {
 		n := num(k, v)
+		if n == 0 || n < -1 {
+			errs = append(errs, fmt.Errorf("%s: %d: want a positive value, or -1 for no limit", k, n))
+		}
+		return n
+	}
+	dur := func(k, v string) time.Duration {
+		n := unlimited(k, v)
 		switch {
 		case n < 0:
 			return -1
@@ -183,7 +193,7 @@ func (c TopicConfig) apply(kv map[string]string) (TopicConfig, error) {
 		v := kv[k]
 		switch k {
 		case ConfigRetentionBytes:
-			c.RetentionBytes = num(k, v)
+			c.RetentionBytes = unlimited(k, v)
 		case ConfigRetentionMs:
 			c.RetentionAge = dur(k, v)
 		case ConfigSegmentBytes:

@@ -33,6 +33,10 @@ func TestTopicConfigDefaultsAndOverrides(t *testing.T) {
 		{name: "fsync bad", base: defaults, kv: map[string]string{ConfigFsync: "sometimes"}, wantErr: "fsync"},
 		{name: "unlimited retention", base: defaults, kv: map[string]string{ConfigRetentionMs: "-1", ConfigSegmentMs: "-1"},
 			want: map[string]string{ConfigRetentionMs: "-1", ConfigSegmentMs: "-1"}},
+		{name: "zero retention is not a default", base: defaults, kv: map[string]string{ConfigRetentionMs: "0"},
+			wantErr: "retention.ms: 0: want a positive value, or -1 for no limit"},
+		{name: "negative size is not unlimited", base: defaults, kv: map[string]string{ConfigRetentionBytes: "-5"},
+			wantErr: "retention.bytes: -5"},
 		{name: "every problem at once", base: defaults, kv: map[string]string{ConfigSegmentBytes: "5", ConfigRetentionBytes: "-7", "bogus": "1"},
 			wantErr: "unknown config \"bogus\""},
 	} {
