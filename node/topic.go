@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -225,10 +226,9 @@ func (b *Broker) AlterTopicConfig(name string, configs map[string]string) error 
 	if !ok {
 		return &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
 	}
-	merged := info.Configs
-	for k, v := range configs {
-		merged[k] = v
-	}
+	merged := make(map[string]string, len(info.Configs)+len(configs))
+	maps.Copy(merged, info.Configs)
+	maps.Copy(merged, configs)
 	cfg, err := b.cfg.TopicDefaults.apply(merged)
 	if err != nil {
 		return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
