@@ -137,6 +137,11 @@ func rafkaTLS(c *tls.Config) *tls.Config {
 // Addr is the local address of the server's UDP socket.
 func (s *Server) Addr() net.Addr { return s.udp.LocalAddr() }
 
+// Transport is the quic.Transport of the server's UDP socket, for sharing
+// the port with another protocol (see NewSharedPacketConn). The server
+// closes it on Shutdown or Close.
+func (s *Server) Transport() *quic.Transport { return s.tr }
+
 // Connections is the number of open connections.
 func (s *Server) Connections() int {
 	s.mu.Lock()
