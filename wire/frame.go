@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -240,6 +241,10 @@ func (fr *FrameReader) dropBig() {
 func (fr *FrameReader) acquire(n int) error {
 	if fr.budget != nil {
 		if err := fr.budget.Acquire(n); err != nil {
+			if errors.Is(err, ErrFrameBudget) {
+				// The budget named the sentinel already: say it once.
+				return fmt.Errorf("%w (asking %d bytes for a frame)", err, n)
+			}
 			return fmt.Errorf("%w: %d bytes for a frame: %w", ErrFrameBudget, n, err)
 		}
 	}

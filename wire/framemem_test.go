@@ -2,7 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -144,5 +147,34 @@ func TestFrameClass(t *testing.T) {
 	}
 	if i, size := frameClass(maxPooledFrame); i != len(framePools)-1 || size != maxPooledFrame {
 		t.Fatalf("frameClass(max) = %d, %d", i, size)
+	}
+}
+
+// sentinelBudget refuses everything with an error that wraps ErrFrameBudget
+// already, as the broker's budget does.
+type sentinelBudget struct{}
+
+func (sentinelBudget) Acquire(n int) error {
+	return fmt.Errorf("%w: a %d-byte frame does not fit", ErrFrameBudget, n)
+}
+func (sentinelBudget) Release(int) {}
+
+// TestFrameBudgetErrorNamesSentinelOnce: whether or not the budget's error
+// wraps ErrFrameBudget, Next's error matches it and says so once.
+func TestFrameBudgetErrorNamesSentinelOnce(t *testing.T) {
+	for name, b := range map[string]FrameBudget{
+		"wrapping": sentinelBudget{},
+		"plain":    &fakeBudget{limit: 1},
+	} {
+		fr := NewFrameReader(bytes.NewReader(produceFrameOf(t, 0, 100)), 0)
+		fr.SetBudget(b)
+		_, err := fr.Next()
+		if !errors.Is(err, ErrFrameBudget) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := strings.Count(err.Error(), ErrFrameBudget.Error()); n != 1 {
+			t.Errorf("%s: %q names %q %d times", name, err, ErrFrameBudget, n)
+		}
+		fr.Close()
 	}
 }
