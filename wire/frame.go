@@ -118,9 +118,10 @@ func parseFrameBody(body []byte) (Frame, error) {
 //     Next call that allocates or grows it until Close: at most 64 KiB per
 //     reader, idle or not;
 //   - a larger frame's buffer, from the Next call that starts receiving that
-//     frame (it grows as bytes arrive, so the charge is at most about twice
-//     the bytes received, and for the complete frame at most 5/4 of its
-//     length) until the next Next call or Close, whichever comes first;
+//     frame until the next Next call or Close, whichever comes first. It
+//     grows as bytes arrive, so the charge is at most about twice the bytes
+//     received, or the size of the reader's largest earlier frame if that
+//     is more, and for the complete frame at most 5/4 of its length;
 //   - while a buffer grows, the old and the new one until the copy is done.
 //
 // So a reader waiting for the next frame, after returning any frame, holds
@@ -136,7 +137,10 @@ type FrameBudget interface {
 //
 // Memory follows the bytes received, not the bytes announced: a frame's
 // buffer starts at frameChunk bytes and doubles only as data arrives, so a
-// peer that announces 16 MiB and sends 4 KiB costs about 8 KiB. A reader
+// peer that announces 16 MiB and sends 4 KiB costs about 8 KiB. Past 64 KiB
+// received, a frame gets at once a buffer as large as the reader's largest
+// earlier frame needed (if its announced length needs that much), so a stream
+// of 1 MiB frames does not copy each one through every doubling. A reader
 // keeps one small buffer of at most smallFrameBuffer bytes between frames;
 // a larger frame is read into a buffer taken from a package-wide pool of
 // size classes, which goes back to the pool at the next Next or Close, so
@@ -149,6 +153,7 @@ type FrameReader struct {
 	buf    []byte  // small buffer kept between frames; cap(buf) <= smallFrameBuffer, a power of two
 	big    *[]byte // the last frame's pooled buffer when it did not fit buf, or nil
 	held   int     // bytes acquired from budget: cap(buf) + cap(*big) outside Next
+	seen   int     // capacity of the largest pooled buffer a complete frame needed
 	lenBuf [frameLengthSize]byte
 }
 
@@ -324,6 +329,11 @@ func (fr *FrameReader) readBody(n int) ([]byte, error) {
 				fr.release(cap(fr.buf))
 				fr.buf, work = next, next
 			} else {
+				// Grown from the small buffer, skip the doublings up
+				// to the size earlier frames needed.
+				if pw == nil {
+					size = max(size, fr.seen)
+				}
 				if size = min(n, size); size <= maxPooledFrame {
 					_, size = frameClass(size)
 				}
@@ -347,6 +357,7 @@ func (fr *FrameReader) readBody(n int) ([]byte, error) {
 	// A large frame keeps its buffer only until the next call, so it does
 	// not pin its size (or its budget) for the stream's life.
 	fr.big = pw
+	fr.seen = max(fr.seen, len(work))
 	return work[:n:n], nil
 }
 

@@ -178,3 +178,25 @@ func TestFrameBudgetErrorNamesSentinelOnce(t *testing.T) {
 		fr.Close()
 	}
 }
+
+// TestFrameReaderReusesEarlierFrameSize: after one large frame, the next
+// large frame takes a buffer of that size once past the small buffer, rather
+// than doubling (and copying) its way up again.
+func TestFrameReaderReusesEarlierFrameSize(t *testing.T) {
+	frame := produceFrameOf(t, 0, 1<<20)
+	var b fakeBudget
+	fr := NewFrameReader(&loopReader{src: bytes.NewReader(frame), data: frame}, 0)
+	fr.SetBudget(&b)
+	if _, err := fr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	b.peak = b.held
+	if _, err := fr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	_, class := frameClass(len(frame) - frameLengthSize)
+	if limit := smallFrameBuffer + class; b.peak > limit {
+		t.Fatalf("second frame: budget peaked at %d, want at most %d (small buffer and one frame buffer)", b.peak, limit)
+	}
+	fr.Close()
+}
