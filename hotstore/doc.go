@@ -10,6 +10,13 @@
 // next_i == base_{i+1}. Its data bytes never exceed the budget given to New;
 // when an Append would exceed it, the oldest entries are dropped.
 //
+// Memory follows use, up to the budget: a new ring allocates nothing for
+// data (a broker makes one per partition, most of them possibly idle), and
+// grows with what is appended, from 64 KiB (or the first entry, if larger)
+// by doubling, until it reaches the budget. Growth is never undone, by
+// eviction or by Reset; once a ring has reached its steady size its Append
+// does not allocate.
+//
 //   - One writer, the partition appender, calls Append and Reset. Append
 //     copies the entry in. An entry whose baseOffset is not the previous
 //     nextOffset resets the ring first (the log was truncated, e.g. by a new
@@ -35,9 +42,11 @@
 //
 // # Ring or LockFreeRing
 //
-// Ring is the plain design: one buffer of exactly the budget written with
-// wraparound, an entry deque, one sync.Mutex. It evicts entry by entry and
-// never allocates once its deque has grown.
+// Ring is the plain design: one buffer written with wraparound, an entry
+// deque, one sync.Mutex. The buffer is allocated by the first Append and,
+// while it is smaller than the budget, replaced by one twice its size (the
+// live entries copied to its start) instead of evicting. It evicts entry by
+// entry and never allocates once its buffer and deque have grown.
 //
 // LockFreeRing is the design described below. On the 2-core development
 // machine (shared with other builds, so noisy) the two were measured pair by
@@ -65,7 +74,11 @@
 // writing. The memory is split into chunks (budget/8 each, at most 4 MiB,
 // at least 4 KiB; an entry larger than that gets a chunk of its own), and a
 // chunk's bytes are written once, published, and only rewritten after the
-// chunk has been taken out of the ring and no reader is inside it.
+// chunk has been taken out of the ring and no reader is inside it. Chunks
+// are allocated as entries arrive: the first holds 64 KiB and each new one
+// doubles it until the size above is reached (the slot array has room for
+// those smaller chunks too); growing needs nothing more, since readers
+// already follow chunks of any size.
 //
 // A chunk holds entries back to back plus an index (the next offset and end
 // position of each entry). The ring is a power-of-two array of slots of
@@ -123,7 +136,8 @@
 // smaller than that on average seal chunks early and use less of the budget.
 //
 // Its Append is a copy, plus at each chunk boundary a few atomic stores and,
-// if every retired chunk is still pinned, an allocation. Its Read is a few
+// while the ring grows or if every retired chunk is still pinned, an
+// allocation. Its Read is a few
 // atomic loads, two atomic adds on the chunk's pin count, one on the hit
 // counter, and the copy.
 package hotstore

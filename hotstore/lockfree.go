@@ -19,6 +19,10 @@ const (
 	maxChunkSize = 4 << 20
 	// minChunkSize keeps tiny budgets from using tiny chunks.
 	minChunkSize = 4 << 10
+	// firstChunkSize is the capacity of a ring's first chunk when its
+	// default chunk size is larger; each new chunk doubles it until the
+	// default is reached, so a ring's memory follows what is appended.
+	firstChunkSize = 64 << 10
 	// bytesPerIndexEntry sizes a chunk's entry index: one 16-byte slot per
 	// this many data bytes, so the index adds 1/16 to the data. A chunk
 	// whose index fills before its data is sealed early: entries smaller
@@ -55,6 +59,7 @@ type LockFreeRing struct {
 
 	// Writer only: never touched by readers.
 	cur       *chunk   // chunk receiving appends; nil after a reset
+	growCap   int      // capacity of the next chunk allocated, up to chunkSize
 	retired   []*chunk // evicted chunks of chunkSize, reusable once unpinned
 	nextSeq   uint64   // sequence of the next chunk to start
 	gen       uint64   // bumped by every reset
@@ -69,9 +74,12 @@ type LockFreeRing struct {
 }
 
 // NewLockFree returns an empty LockFreeRing that holds at most budgetBytes
-// bytes of appended data. Its memory is the budget plus an entry index of
-// 1/16 of it, plus up to two evicted chunks of budget/8 kept while slow
-// readers finish with them. It panics if budgetBytes is not positive.
+// bytes of appended data. It allocates no chunk until the first Append; the
+// first chunk holds 64 KiB (or the entry, if larger) and each new one doubles
+// that up to the default chunk size, so memory follows what is appended. Once
+// full, its memory is the budget plus an entry index of 1/16 of it, plus up
+// to two evicted chunks of budget/8 kept while slow readers finish with them.
+// It panics if budgetBytes is not positive.
 func NewLockFree(budgetBytes int) *LockFreeRing {
 	if budgetBytes <= 0 {
 		panic(fmt.Sprintf("hotstore: budget %d bytes, want > 0", budgetBytes))
@@ -81,7 +89,12 @@ func NewLockFree(budgetBytes int) *LockFreeRing {
 	// Every live chunk holds at least size bytes of capacity and their sum
 	// stays within the budget, so budget/size chunks are live at most; one
 	// more slot keeps the count strictly below the slot count.
+	// The smaller chunks allocated while the ring grows add one each.
+	first := min(firstChunkSize, size)
 	maxLive := budgetBytes/size + 1
+	for c := first; c < size; c *= 2 {
+		maxLive++
+	}
 	nslots := 1
 	for nslots < maxLive {
 		nslots <<= 1
@@ -89,6 +102,7 @@ func NewLockFree(budgetBytes int) *LockFreeRing {
 	return &LockFreeRing{
 		budget:    budgetBytes,
 		chunkSize: size,
+		growCap:   first,
 		mask:      uint64(nslots - 1),
 		slots:     make([]atomic.Pointer[chunk], nslots),
 	}
@@ -154,7 +168,17 @@ func (r *LockFreeRing) expectNext(off int64) {
 // bytes fits the budget, and returns a started, unpublished chunk, reused
 // when one is free.
 func (r *LockFreeRing) startChunk(base int64, size int) *chunk {
-	capacity := max(r.chunkSize, size)
+	capacity := r.growCap
+	for capacity < size && capacity < r.chunkSize {
+		capacity *= 2
+	}
+	capacity = max(min(capacity, r.chunkSize), size)
+	if capacity < r.chunkSize {
+		// Still growing: the next chunk gets twice this one.
+		r.growCap = min(2*capacity, r.chunkSize)
+	} else {
+		r.growCap = r.chunkSize
+	}
 	for r.held+capacity > r.budget || r.last.Load()-r.first.Load() >= uint64(len(r.slots)) {
 		r.evictOldest()
 	}

@@ -1,6 +1,7 @@
 package hotstore
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -10,8 +11,15 @@ import (
 // TestConcurrentReadersSeeExactBytes runs one writer appending patterned
 // entries (with truncations and resets along the way) against readers that
 // check every hit byte for byte. Run it with -race: the readers share memory
-// with the writer through the ring only.
+// with the writer through the ring only. The larger budget makes the rings
+// grow while readers read.
 func TestConcurrentReadersSeeExactBytes(t *testing.T) {
+	for _, budget := range []int{64 << 10, 4 << 20} {
+		t.Run(fmt.Sprintf("budget=%dKiB", budget>>10), func(t *testing.T) { testConcurrentReaders(t, budget) })
+	}
+}
+
+func testConcurrentReaders(t *testing.T, budget int) {
 	const (
 		minAppends = 5000
 		maxAppends = 1 << 20 // the writer keeps going while readers read
@@ -19,7 +27,7 @@ func TestConcurrentReadersSeeExactBytes(t *testing.T) {
 		reads      = 6000 // per reader
 	)
 	forEachImpl(t, func(t *testing.T, newStore func(int) store) {
-		r := newStore(64 << 10)
+		r := newStore(budget)
 		start := make(chan struct{}) // closed after the first append
 		var wg, readersWG sync.WaitGroup
 		var readersDone atomic.Bool

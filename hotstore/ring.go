@@ -12,14 +12,17 @@ import (
 // Reset; any number of goroutines may call Read, Oldest, Next and Stats at
 // the same time. See the package documentation for the contract.
 //
-// Ring is one byte buffer of exactly the budget, written with wraparound,
-// and a deque of entries, all behind one mutex held for the length of a copy.
+// Ring is one byte buffer written with wraparound, and a deque of entries,
+// all behind one mutex held for the length of a copy. The buffer is
+// allocated by the first Append and doubles as entries need the room, up to
+// the budget, so a partition nobody writes to costs a few hundred bytes.
 // LockFreeRing has the same contract without locks; see the package
 // documentation for how they compare.
 type Ring struct {
 	mu sync.Mutex
 	// Guarded by mu.
-	buf       []byte // len == budget
+	budget    int
+	buf       []byte // nil until the first Append; grows to at most budget bytes
 	ents      []mEnt // deque of live entries, oldest at ents[head]
 	head      int
 	count     int
@@ -43,14 +46,20 @@ type mEnt struct {
 	pos, size  int // bytes buf[pos:pos+size], wrapping at len(buf)
 }
 
+// minRingBuffer is the first buffer a Ring allocates, unless its budget is
+// smaller or the first entry larger.
+const minRingBuffer = 64 << 10
+
 // New returns an empty Ring that holds at most budgetBytes bytes of
-// appended data (its memory is the budget plus 32 bytes per entry held). It
-// panics if budgetBytes is not positive.
+// appended data. It allocates nothing for data until the first Append; then
+// its buffer is a power of two of at least 64 KiB that doubles while the
+// entries held need more room, up to the budget. Its memory is that buffer
+// plus 32 bytes per entry held. It panics if budgetBytes is not positive.
 func New(budgetBytes int) *Ring {
 	if budgetBytes <= 0 {
 		panic(fmt.Sprintf("hotstore: budget %d bytes, want > 0", budgetBytes))
 	}
-	return &Ring{buf: make([]byte, budgetBytes), ents: make([]mEnt, 16)}
+	return &Ring{budget: budgetBytes, ents: make([]mEnt, 16)}
 }
 
 func (m *Ring) entLocked(i int) *mEnt { return &m.ents[(m.head+i)%len(m.ents)] }
@@ -74,10 +83,13 @@ func (m *Ring) Append(baseOffset, nextOffset int64, data []byte) {
 		m.resetLocked()
 	}
 	m.expect, m.hasExpect = nextOffset, true
-	if len(data) > len(m.buf) {
+	if len(data) > m.budget {
 		m.resetLocked()
 		m.expect, m.hasExpect = nextOffset, true
 		return
+	}
+	if m.used+len(data) > len(m.buf) && len(m.buf) < m.budget {
+		m.growLocked(m.used + len(data))
 	}
 	for m.used+len(data) > len(m.buf) {
 		m.used -= m.entLocked(0).size
@@ -98,6 +110,35 @@ func (m *Ring) Append(baseOffset, nextOffset int64, data []byte) {
 	m.used += len(data)
 	*m.entLocked(m.count) = mEnt{base: baseOffset, next: nextOffset, pos: pos, size: len(data)}
 	m.count++
+}
+
+// growLocked replaces buf with one of at least need bytes (doubling, at
+// least minRingBuffer, at most the budget) and lays the live entries out
+// from its start, oldest first.
+func (m *Ring) growLocked(need int) {
+	size := 2 * len(m.buf)
+	if size == 0 {
+		size = minRingBuffer
+	}
+	for size < need {
+		size *= 2
+	}
+	size = min(size, m.budget)
+	grown := make([]byte, size)
+	pos := 0
+	for i := range m.count {
+		e := m.entLocked(i)
+		end := e.pos + e.size
+		if end <= len(m.buf) {
+			copy(grown[pos:], m.buf[e.pos:end])
+		} else {
+			n := copy(grown[pos:], m.buf[e.pos:])
+			copy(grown[pos+n:], m.buf[:end-len(m.buf)])
+		}
+		e.pos = pos
+		pos += e.size
+	}
+	m.buf, m.wpos = grown, pos%size
 }
 
 func (m *Ring) resetLocked() {

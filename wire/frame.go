@@ -2,8 +2,11 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"math/bits"
+	"sync"
 )
 
 // Frame layout: see the package doc. Frames are little-endian, like batches, so
@@ -108,6 +111,23 @@ func parseFrameBody(body []byte) (Frame, error) {
 
 // FrameBudget bounds the memory FrameReaders hold for frames being read or
 // just returned. Acquire must not block.
+//
+// A FrameReader charges its budget, in bytes of buffer capacity:
+//
+//   - its small buffer (at most 64 KiB, for frames that fit it), from the
+//     Next call that allocates or grows it until Close: at most 64 KiB per
+//     reader, idle or not;
+//   - a larger frame's buffer, from the Next call that starts receiving that
+//     frame until the next Next call or Close, whichever comes first. It
+//     grows as bytes arrive, so the charge is at most about twice the bytes
+//     received, or the size of the reader's largest earlier frame if that
+//     is more, and for the complete frame at most 5/4 of its length;
+//   - while a buffer grows, the old and the new one until the copy is done.
+//
+// So a reader waiting for the next frame, after returning any frame, holds
+// at most its small buffer: idle streams do not hold budget that large
+// frames on other streams need. Everything is given back by Close, and a
+// refused Acquire gives back what the frame being read held.
 type FrameBudget interface {
 	Acquire(n int) error // reserve n more bytes, or an error (wrapped; see ErrFrameBudget)
 	Release(n int)       // give back n bytes
@@ -116,35 +136,80 @@ type FrameBudget interface {
 // FrameReader reads frames from a stream. It is not safe for concurrent use.
 //
 // Memory follows the bytes received, not the bytes announced: a frame's
-// buffer starts at frameChunk bytes and doubles, up to the frame's length, only
-// as data arrives, so a peer that announces 16 MiB and sends 4 KiB costs about
-// 8 KiB. One buffer of at most keptFrameBuffer bytes is kept between frames; a
-// larger frame gets a buffer of its own, dropped at the next Next or Close.
-//
-// With a FrameBudget (SetBudget), every buffer the reader holds is acquired
-// from it before it is allocated: the kept buffer for as long as it is kept, a
-// frame's own buffer until the next Next or Close (the returned frame's slices
-// are valid until then), and while a buffer grows, both the old and the new
-// one. Close gives everything back.
+// buffer starts at frameChunk bytes and doubles only as data arrives, so a
+// peer that announces 16 MiB and sends 4 KiB costs about 8 KiB. Past 64 KiB
+// received, a frame gets at once a buffer as large as the reader's largest
+// earlier frame needed (if its announced length needs that much), so a stream
+// of 1 MiB frames does not copy each one through every doubling. A reader
+// keeps one small buffer of at most smallFrameBuffer bytes between frames;
+// a larger frame is read into a buffer taken from a package-wide pool of
+// size classes, which goes back to the pool at the next Next or Close, so
+// steady traffic of large frames does not allocate per frame and an idle
+// reader holds no large buffer. See FrameBudget for what is charged when.
 type FrameReader struct {
 	r      io.Reader
 	max    int
 	budget FrameBudget
-	buf    []byte // kept between frames; cap(buf) <= keptFrameBuffer
-	big    []byte // the last frame's own buffer when it did not fit buf
-	held   int    // bytes acquired from budget: cap(buf) + cap(big) outside Next
+	buf    []byte  // small buffer kept between frames; cap(buf) <= smallFrameBuffer, a power of two
+	big    *[]byte // the last frame's pooled buffer when it did not fit buf, or nil
+	held   int     // bytes acquired from budget: cap(buf) + cap(*big) outside Next
+	seen   int     // capacity of the largest pooled buffer a complete frame needed
 	lenBuf [frameLengthSize]byte
 }
 
 const (
-	// keptFrameBuffer is the largest buffer a FrameReader keeps between
-	// frames: room for a 1 MiB batch (the Go client's default batch limit)
-	// plus headers.
-	keptFrameBuffer = 2 << 20
-	// frameChunk is the first allocation for a frame that does not fit the
-	// kept buffer; the buffer then doubles as bytes arrive.
+	// smallFrameBuffer is the largest buffer a FrameReader keeps between
+	// frames, charged to its budget until Close.
+	smallFrameShift  = 16
+	smallFrameBuffer = 1 << smallFrameShift
+	// frameChunk is the first allocation for a frame; the buffer then
+	// doubles as bytes arrive.
 	frameChunk = 4 << 10
 )
+
+// Pooled frame buffers come in size classes above smallFrameBuffer: four
+// per power of two (5/4, 6/4, 7/4 and 2 times the power of two below), so
+// that a frame just over a power of two (a 1 MiB batch plus its headers)
+// takes a buffer 1/4 larger rather than twice its size. Every buffer in pool
+// i has capacity exactly that of class i. Frames above maxPooledFrame get a
+// buffer of their own, left to the garbage collector.
+const (
+	maxPooledShift  = 26 // 64 MiB
+	maxPooledFrame  = 1 << maxPooledShift
+	classesPerShift = 4
+)
+
+var framePools [(maxPooledShift - smallFrameShift) * classesPerShift]sync.Pool
+
+// frameClass returns the index of the smallest size class that holds n
+// bytes, for smallFrameBuffer < n <= maxPooledFrame, and that class's size.
+func frameClass(n int) (int, int) {
+	k := bits.Len(uint(n - 1)) // 2^(k-1) < n <= 2^k, k > smallFrameShift
+	step := 1 << (k - 3)       // a quarter of 2^(k-1)
+	m := (n + step - 1) / step // 5..8: the class is m quarters of 2^(k-1)
+	return (k-1-smallFrameShift)*classesPerShift + m - 5, m * step
+}
+
+// getFrameBuffer returns a buffer of len and cap size (a class size, or
+// above maxPooledFrame any size) from the pool or newly allocated.
+func getFrameBuffer(size int) *[]byte {
+	if size <= maxPooledFrame {
+		i, _ := frameClass(size)
+		if p, ok := framePools[i].Get().(*[]byte); ok {
+			return p
+		}
+	}
+	b := make([]byte, size)
+	return &b
+}
+
+// putFrameBuffer gives a buffer from getFrameBuffer back to its pool.
+func putFrameBuffer(p *[]byte) {
+	if n := cap(*p); n <= maxPooledFrame {
+		i, _ := frameClass(n)
+		framePools[i].Put(p)
+	}
+}
 
 // NewFrameReader returns a reader that rejects frames over maxSize bytes
 // (DefaultMaxFrameSize when maxSize <= 0).
@@ -163,13 +228,28 @@ func (fr *FrameReader) SetBudget(b FrameBudget) { fr.budget = b }
 // the budget. The last frame's slices become invalid. It is idempotent; a
 // reader may be used again after Close.
 func (fr *FrameReader) Close() {
-	fr.buf, fr.big = nil, nil
+	fr.dropBig()
+	fr.buf = nil
 	fr.release(fr.held)
+}
+
+// dropBig gives the last large frame's buffer back to the pool and its bytes
+// back to the budget.
+func (fr *FrameReader) dropBig() {
+	if fr.big != nil {
+		fr.release(cap(*fr.big))
+		putFrameBuffer(fr.big)
+		fr.big = nil
+	}
 }
 
 func (fr *FrameReader) acquire(n int) error {
 	if fr.budget != nil {
 		if err := fr.budget.Acquire(n); err != nil {
+			if errors.Is(err, ErrFrameBudget) {
+				// The budget named the sentinel already: say it once.
+				return fmt.Errorf("%w (asking %d bytes for a frame)", err, n)
+			}
 			return fmt.Errorf("%w: %d bytes for a frame: %w", ErrFrameBudget, n, err)
 		}
 	}
@@ -193,10 +273,9 @@ func (fr *FrameReader) release(n int) {
 // ErrMalformedFrame or ErrFrameBudget the stream is out of step and must be
 // closed.
 func (fr *FrameReader) Next() (Frame, error) {
-	if fr.big != nil {
-		fr.release(cap(fr.big))
-		fr.big = nil
-	}
+	// The previous frame is done with: its large buffer, if any, goes back
+	// before this call waits for the next frame's bytes.
+	fr.dropBig()
 	if _, err := io.ReadFull(fr.r, fr.lenBuf[:]); err != nil {
 		if err == io.ErrUnexpectedEOF {
 			return Frame{}, fmt.Errorf("%w: stream ended inside the length field", ErrShortFrame)
@@ -217,34 +296,56 @@ func (fr *FrameReader) Next() (Frame, error) {
 	return parseFrameBody(body)
 }
 
-// readBody reads n bytes into the kept buffer, or into a buffer that grows
-// with the bytes received.
+// readBody reads n bytes into the small buffer, grown up to smallFrameBuffer
+// as bytes arrive, or beyond that into pooled buffers that grow the same way.
 func (fr *FrameReader) readBody(n int) ([]byte, error) {
 	if n <= cap(fr.buf) {
-		body := fr.buf[:n]
+		body := fr.buf[:n:n]
 		_, err := io.ReadFull(fr.r, body)
 		return body, err
 	}
-	// work holds the bytes read so far (have) in a buffer of len(work). It
-	// starts as the kept buffer, which stays held while work grows; every
-	// other buffer is released once replaced or on failure.
-	work, have, own := fr.buf[:cap(fr.buf)], 0, false
+	// work holds the bytes read so far (have) in a buffer of len(work):
+	// the small buffer, kept (and charged) whatever happens, or the pooled
+	// buffer pw, released and put back once replaced or on failure.
+	work, have := fr.buf[:cap(fr.buf)], 0
+	var pw *[]byte
 	drop := func() {
-		if own {
-			fr.release(cap(work))
+		if pw != nil {
+			fr.release(cap(*pw))
+			putFrameBuffer(pw)
+			pw = nil
 		}
 	}
 	for have < n {
 		if have == len(work) {
-			size := min(n, max(2*len(work), frameChunk))
-			if err := fr.acquire(size); err != nil {
+			size := max(2*len(work), frameChunk)
+			if size <= smallFrameBuffer {
+				// Grow the small buffer; it stays a power of two.
+				if err := fr.acquire(size); err != nil {
+					return nil, err
+				}
+				next := make([]byte, size)
+				copy(next, work[:have])
+				fr.release(cap(fr.buf))
+				fr.buf, work = next, next
+			} else {
+				// Grown from the small buffer, skip the doublings up
+				// to the size earlier frames needed.
+				if pw == nil {
+					size = max(size, fr.seen)
+				}
+				if size = min(n, size); size <= maxPooledFrame {
+					_, size = frameClass(size)
+				}
+				if err := fr.acquire(size); err != nil {
+					drop()
+					return nil, err
+				}
+				p := getFrameBuffer(size)
+				copy(*p, work[:have])
 				drop()
-				return nil, err
+				pw, work = p, *p
 			}
-			next := make([]byte, size)
-			copy(next, work[:have])
-			drop()
-			work, own = next, true
 		}
 		m, err := io.ReadFull(fr.r, work[have:min(n, len(work))])
 		have += m
@@ -253,15 +354,11 @@ func (fr *FrameReader) readBody(n int) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if n <= keptFrameBuffer {
-		fr.release(cap(fr.buf))
-		fr.buf = work
-	} else {
-		// A rare large frame keeps its buffer only until the next call,
-		// so one big request does not pin its size for the stream's life.
-		fr.big = work
-	}
-	return work[:n], nil
+	// A large frame keeps its buffer only until the next call, so it does
+	// not pin its size (or its budget) for the stream's life.
+	fr.big = pw
+	fr.seen = max(fr.seen, len(work))
+	return work[:n:n], nil
 }
 
 // DecodeHeader decodes a frame's msgpack header into v, a pointer to one of
