@@ -435,8 +435,10 @@ func TestCloseIdempotent(t *testing.T) {
 			t.Fatalf("Close #%d: %v", i+1, err)
 		}
 	}
-	if err := <-goAway; !errors.Is(err, ErrConnClosed) {
-		t.Errorf("WaitGoAway after Close: %v, want ErrConnClosed", err)
+	// The connection ends either way; a go-away notice (nil) may win the
+	// race with the close when the server's drain starts first.
+	if err := <-goAway; err != nil && !errors.Is(err, ErrConnClosed) {
+		t.Errorf("WaitGoAway after Close: %v, want ErrConnClosed or a go-away", err)
 	}
 	if err := srv.Shutdown(ctx); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Shutdown after Close: %v, want ErrServerClosed", err)
