@@ -120,9 +120,12 @@
 //
 // # Frame memory
 //
-// A FrameReader's memory follows the bytes received: a frame's buffer
-// doubles as data arrives, up to the announced length. An optional
-// FrameBudget accounts every buffer a reader holds (see FrameReader).
+// A FrameReader's memory follows the bytes received: a frame's buffer grows
+// as data arrives (in size classes, never past the announced length by more
+// than a class), a reader keeps at most a small buffer between frames, and
+// larger buffers go back to a shared pool when the next frame starts. An
+// optional FrameBudget is charged for what a reader holds while a frame is
+// read and used (see FrameBudget).
 //
 // # What VerifyBatch checks
 //
