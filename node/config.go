@@ -56,6 +56,12 @@ type Config struct {
 	// spent on requests being received whatever the number of clients; size
 	// it within the memory left after the hotstore rings.
 	MaxFrameMemory int64
+	// FrameTimeout bounds how long one request frame may take to arrive once
+	// its length has: a client that announces a frame and sends it slowly
+	// holds frame memory (MaxConnFrameMemory) meanwhile. Past it the stream
+	// gets REQUEST_TIMED_OUT and is closed. Default 60 s (a 16 MiB frame
+	// at 300 KB/s); streams idle between frames are not affected.
+	FrameTimeout time.Duration
 	// MaxPartitions bounds the partitions of all topics together. Default
 	// 50,000; at most wire.MaxHeaderElements - wire.MaxListLen, so that a
 	// metadata answer listing every topic fits the protocol's header limits.
@@ -120,6 +126,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxFrameMemory == 0 {
 		c.MaxFrameMemory = 1 << 30
 	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = 60 * time.Second
+	}
 	if c.MaxPartitions == 0 {
 		c.MaxPartitions = 50_000
 	}
@@ -154,7 +163,7 @@ func (c Config) Validate() error {
 	if limit := wire.MaxHeaderElements - wire.MaxListLen; c.MaxPartitions < 1 || c.MaxPartitions > limit {
 		errs = append(errs, fmt.Errorf("max partitions %d: between 1 and %d", c.MaxPartitions, limit))
 	}
-	if c.RetentionInterval < 0 || c.MaxFetchWait < 0 || c.ShutdownTimeout < 0 {
+	if c.RetentionInterval < 0 || c.MaxFetchWait < 0 || c.ShutdownTimeout < 0 || c.FrameTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if err := c.QUIC.WithDefaults().Validate(); err != nil {

@@ -462,3 +462,32 @@ func TestUnreadFetchesAreCharged(t *testing.T) {
 		t.Fatalf("fetch from another connection: %+v, %d records", resp, len(offs))
 	}
 }
+
+// A frame that does not arrive within FrameTimeout of its length ends its
+// stream with REQUEST_TIMED_OUT and gives its memory back; a stream idle
+// between frames is not timed out.
+func TestFrameTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	tb := startBroker(t, func(c *node.Config) { c.FrameTimeout = timeout })
+	tb.createTopic("t", 1, nil)
+	before, _ := node.FrameMemory(tb.b)
+
+	rs := tb.stream()
+	var prefix [4]byte
+	binary.LittleEndian.PutUint32(prefix[:], 1<<20)
+	rs.s.Write(append(prefix[:], make([]byte, 4<<10)...)) // and nothing more
+	var er wire.ErrorResponse
+	if f := rs.recv(&er); er.Error != wire.ErrRequestTimedOut || f.API != 0 {
+		t.Fatalf("slow frame: api %d %+v", f.API, er)
+	}
+	awaitCondition(t, func() bool { now, _ := node.FrameMemory(tb.b); return now <= before })
+
+	idle := tb.stream()
+	if r := produce(t, idle, "t", 0, batch(t, "a", 1, wire.CodecNone)); r.Error != wire.ErrNone {
+		t.Fatalf("produce: %+v", r)
+	}
+	time.Sleep(3 * timeout) // idle between frames, longer than the frame timeout
+	if r := produce(t, idle, "t", 0, batch(t, "b", 1, wire.CodecNone)); r.Error != wire.ErrNone {
+		t.Fatalf("produce after an idle spell: %+v", r)
+	}
+}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
@@ -85,6 +86,17 @@ func (b *Broker) serveStream(ctx context.Context, conn *quic.Conn, s *quic.Strea
 		budget: budget,
 	}
 	st.fr.SetBudget(budget)
+	timeout := b.cfg.FrameTimeout
+	st.fr.SetFrameTimer(func(reading bool) {
+		var deadline time.Time // none between frames
+		if reading {
+			deadline = time.Now().Add(timeout)
+		}
+		s.SetReadDeadline(deadline)
+		if ctx.Err() != nil {
+			s.SetReadDeadline(time.Now()) // stopping: keep the shutdown's deadline
+		}
+	})
 	// A shutdown or a closed connection unblocks the reader; responses
 	// already queued still go out, by the drain deadline when the broker is
 	// stopping.
@@ -175,6 +187,9 @@ func (st *stream) readFailed(err error) {
 	case errors.Is(err, os.ErrDeadlineExceeded) && st.ctx.Err() != nil:
 		st.s.CancelRead(quicnet.StreamCodeShuttingDown)
 		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		code = wire.ErrRequestTimedOut
+		err = fmt.Errorf("a frame did not arrive within %v of its length", st.b.cfg.FrameTimeout)
 	case errors.Is(err, wire.ErrFrameBudget):
 		code, streamCode = wire.ErrThrottled, quicnet.StreamCodeResourceLimit
 	case errors.Is(err, wire.ErrFrameTooLarge):

@@ -155,7 +155,15 @@ type FrameReader struct {
 	held   int     // bytes acquired from budget: cap(buf) + cap(*big) outside Next
 	seen   int     // capacity of the largest pooled buffer a complete frame needed
 	lenBuf [frameLengthSize]byte
+	timer  func(reading bool)
 }
+
+// SetFrameTimer installs f, called with true once a frame's length has
+// arrived and its body is awaited, and with false once the body has been
+// read or reading it failed. A server uses it to bound how long one frame
+// may take to arrive (a read deadline) without timing out streams that are
+// idle between frames. Set it before the first Next.
+func (fr *FrameReader) SetFrameTimer(f func(reading bool)) { fr.timer = f }
 
 const (
 	// smallFrameBuffer is the largest buffer a FrameReader keeps between
@@ -286,7 +294,13 @@ func (fr *FrameReader) Next() (Frame, error) {
 	if err := checkFrameLength(length, fr.max); err != nil {
 		return Frame{}, err
 	}
+	if fr.timer != nil {
+		fr.timer(true)
+	}
 	body, err := fr.readBody(int(length))
+	if fr.timer != nil {
+		fr.timer(false)
+	}
 	if err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			return Frame{}, fmt.Errorf("%w: stream ended inside a %d-byte frame", ErrShortFrame, length)

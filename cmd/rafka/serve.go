@@ -93,6 +93,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 	f.Uint64Var(&cfg.QUIC.MaxConnReceiveWindow, "conn-receive-window", cfg.QUIC.MaxConnReceiveWindow, "bytes a client may have in flight on one connection (flow control)")
 	f.DurationVar(&cfg.QUIC.IdleTimeout, "idle-timeout", cfg.QUIC.IdleTimeout, "close connections silent for this long")
 	f.DurationVar(&cfg.QUIC.KeepAlivePeriod, "keep-alive", cfg.QUIC.KeepAlivePeriod, "ping idle connections this often (negative disables)")
+	f.DurationVar(&cfg.FrameTimeout, "frame-timeout", cfg.FrameTimeout, "how long one request frame may take to arrive once its length has")
 	f.IntVar(&cfg.QUIC.MaxConnections, "max-connections", cfg.QUIC.MaxConnections, "client connections served at once; more are refused")
 	f.Int64Var(&cfg.MaxConnFrameMemory, "max-conn-frame-memory", cfg.MaxConnFrameMemory, "bytes of request frames one connection may hold while they are received")
 	f.Int64Var(&cfg.MaxFrameMemory, "max-frame-memory", cfg.MaxFrameMemory, "bytes of request frames all connections together may hold while they are received")
