@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/rafka/rafka/quicnet"
@@ -91,6 +92,10 @@ type Config struct {
 	// has no deadline. Default 10 s.
 	ShutdownTimeout time.Duration
 
+	// Cluster configures membership: how this broker joins others, its
+	// failure domain, and the metadata group's timing (cluster.go).
+	Cluster ClusterConfig
+
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 
@@ -148,6 +153,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Cluster = c.Cluster.withDefaults()
 	return c
 }
 
@@ -172,8 +178,90 @@ func (c Config) Validate() error {
 	if err := c.TopicDefaults.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("topic defaults: %w", err))
 	}
+	errs = append(errs, c.Cluster.validate(c.TLS)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 	}
 	return nil
+}
+
+// ClusterConfig configures how a broker forms or joins a cluster. A broker
+// started with no Join and an empty data directory forms a new cluster of one
+// (and may be joined by others); see docs/cluster.md.
+type ClusterConfig struct {
+	// Join lists brokers of an existing cluster to join, as host:port of
+	// their QUIC listeners; a name resolving to several addresses (a
+	// Kubernetes headless Service) stands for all of them. Empty forms a new
+	// cluster on first start. Joining needs TLS files with a CA (brokers
+	// authenticate each other by mTLS).
+	Join []string
+	// Zone names the failure domain (rack, availability zone) of this
+	// broker; replicas and metadata voters are spread over distinct zones
+	// first. Default "" (no zone).
+	Zone string
+	// MetadataVoters is the number of voters of the metadata raft group:
+	// 3 (tolerates one broker down) or 5 (two). Default 3. Fewer live
+	// brokers than that gives the largest odd number that is live.
+	MetadataVoters int
+	// LeaseTimeout is how long a broker stays alive in the cluster's view
+	// without a heartbeat reaching the metadata leader. Default 2 s; a
+	// killed broker is declared dead after about this plus a heartbeat.
+	// Shorter detects failures sooner but fences brokers on a stall (a long
+	// GC pause, a slow disk).
+	LeaseTimeout time.Duration
+	// HeartbeatInterval is how often a broker renews its lease. Default
+	// LeaseTimeout/4; at most LeaseTimeout/2.
+	HeartbeatInterval time.Duration
+	// RaftTick is the raft clock of the metadata group (and, later, of
+	// partition groups): elections take 10 ticks, heartbeats 1. Default
+	// 100 ms; shorter ticks cost CPU per idle group.
+	RaftTick time.Duration
+}
+
+// Cluster defaults.
+const (
+	DefaultMetadataVoters = 3
+	DefaultLeaseTimeout   = 2 * time.Second
+	DefaultRaftTick       = 100 * time.Millisecond
+)
+
+func (c ClusterConfig) withDefaults() ClusterConfig {
+	if c.MetadataVoters == 0 {
+		c.MetadataVoters = DefaultMetadataVoters
+	}
+	if c.LeaseTimeout == 0 {
+		c.LeaseTimeout = DefaultLeaseTimeout
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = c.LeaseTimeout / 4
+	}
+	if c.RaftTick == 0 {
+		c.RaftTick = DefaultRaftTick
+	}
+	return c
+}
+
+func (c ClusterConfig) validate(tls quicnet.TLSFiles) []error {
+	var errs []error
+	if c.MetadataVoters != 3 && c.MetadataVoters != 5 {
+		errs = append(errs, fmt.Errorf("metadata voters %d: 3 or 5", c.MetadataVoters))
+	}
+	if c.LeaseTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("lease timeout %v: at least 100ms", c.LeaseTimeout))
+	}
+	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval > c.LeaseTimeout/2 {
+		errs = append(errs, fmt.Errorf("heartbeat interval %v: above 0 and at most half the lease timeout %v", c.HeartbeatInterval, c.LeaseTimeout))
+	}
+	if c.RaftTick < time.Millisecond || c.RaftTick > c.LeaseTimeout/2 {
+		errs = append(errs, fmt.Errorf("raft tick %v: between 1ms and half the lease timeout", c.RaftTick))
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			errs = append(errs, fmt.Errorf("join address %q: want host:port", j))
+		}
+	}
+	if len(c.Join) > 0 && tls.CAFile == "" {
+		errs = append(errs, errors.New("join: brokers authenticate each other by mTLS, so joining needs a CA file (--tls-ca) and a broker certificate it signed (--tls-cert, --tls-key)"))
+	}
+	return errs
 }
