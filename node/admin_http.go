@@ -18,16 +18,8 @@ func (b *Broker) adminHandler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !b.ready.Load() {
-			http.Error(w, "not ready: starting or shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		if off := b.offlinePartitions(); len(off) > 0 {
-			http.Error(w, "not ready: partitions offline:\n"+strings.Join(off, "\n"), http.StatusServiceUnavailable)
-			return
-		}
-		if bad := b.StorageFailing(); len(bad) > 0 {
-			http.Error(w, "not ready: storage failing (disk full or fsync failed):\n"+strings.Join(bad, "\n"), http.StatusServiceUnavailable)
+		if ok, why := b.Ready(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -39,3 +31,25 @@ func (b *Broker) adminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
+
+// Ready reports whether the broker should get traffic, with the reason
+// when not (/readyz): serving, joined to its cluster and caught up with its
+// metadata, no partition offline, storage healthy.
+func (b *Broker) Ready() (bool, string) {
+	if !b.ready.Load() {
+		return false, "starting or shutting down"
+	}
+	if ok, why := b.cluster.ready(); !ok {
+		return false, why
+	}
+	if off := b.offlinePartitions(); len(off) > 0 {
+		return false, "partitions offline:\n" + strings.Join(off, "\n")
+	}
+	if bad := b.StorageFailing(); len(bad) > 0 {
+		return false, "storage failing (disk full or fsync failed):\n" + strings.Join(bad, "\n")
+	}
+	return true, ""
+}
+
+// ClusterID is the id of the broker's cluster, "" while it is joining.
+func (b *Broker) ClusterID() string { return b.cluster.clusterID() }

@@ -40,8 +40,10 @@ type Broker struct {
 
 	// adminMu serialises topic creation, deletion and config changes.
 	adminMu sync.Mutex
-	// catalog is the set of topics (topic.go); set by New.
+	// catalog is the set of topics (topic.go): the cluster's metadata.
 	catalog meta.Catalog
+	// cluster is this broker's membership (cluster.go).
+	cluster *cluster
 	// topicMap is replaced (copy on write, under adminMu) on every topic
 	// change, so request handlers look topics up without a lock.
 	topicMap atomic.Pointer[map[string]*topic]
@@ -117,12 +119,12 @@ func newLocked(cfg Config, lock *dirLock) (*Broker, error) {
 	b.budget = newFrameBudget(cfg.MaxFrameMemory, cfg.MaxConnFrameMemory)
 	b.metrics = newBrokerMetrics(b)
 	b.ctx, b.cancel = context.WithCancelCause(context.Background())
-	topics, err := b.loadTopics()
-	if err != nil {
+	b.topicMap.Store(&map[string]*topic{})
+	if b.cluster, err = newCluster(b); err != nil {
 		b.cancel(err)
 		return nil, err
 	}
-	b.topicMap.Store(&topics)
+	b.catalog = clusterCatalog{b.cluster}
 	return b, nil
 }
 
@@ -205,6 +207,21 @@ func (b *Broker) Start() error {
 			b.log.Error("quic server stopped", "err", err)
 		}
 	})
+	forming := b.cluster.clusterID() == "" && len(b.cfg.Cluster.Join) == 0
+	if err := b.cluster.start(tlsFiles); err != nil {
+		srv.Close()
+		return err
+	}
+	if b.cluster.joined.Load() {
+		// Forming or restarting: become usable before returning when this
+		// broker can (a cluster of one, or a quorum reachable).
+		b.cluster.settle()
+		if forming {
+			b.importLegacyTopics()
+		}
+	}
+	b.reconcile()
+	b.wg.Go(b.reconcileLoop)
 	b.wg.Go(b.retentionLoop)
 	b.ready.Store(true)
 	b.log.Info("broker started", "listen", b.addr, "admin", b.AdminAddr(), "data_dir", b.cfg.DataDir)
@@ -261,8 +278,10 @@ func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 	}
 	p := t.partition(id)
 	switch {
-	case p == nil:
+	case p == nil && (id < 0 || int(id) >= len(t.parts)):
 		return nil, unknownPartition(topicName, id)
+	case p == nil:
+		return nil, b.notHere(topicName, id)
 	case p.Offline() != nil:
 		return nil, &wire.Error{Code: wire.ErrPartitionOffline, Message: fmt.Sprintf("partition %s/%d is offline: %v", topicName, id, p.Offline())}
 	}
@@ -273,7 +292,7 @@ func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 func (b *Broker) offlineCount() int {
 	n := 0
 	for _, t := range b.topics() {
-		for _, p := range t.parts {
+		for _, p := range t.hosted() {
 			if p.Offline() != nil {
 				n++
 			}
@@ -286,7 +305,7 @@ func (b *Broker) offlineCount() int {
 func (b *Broker) offlinePartitions() []string {
 	var out []string
 	for name, t := range b.topics() {
-		for _, p := range t.parts {
+		for _, p := range t.hosted() {
 			if p.Offline() != nil {
 				out = append(out, fmt.Sprintf("%s/%d: %v", name, p.ID(), p.Offline()))
 			}
@@ -313,7 +332,7 @@ func (b *Broker) retentionLoop() {
 // runs every RetentionInterval).
 func (b *Broker) EnforceRetention() {
 	for name, t := range b.topics() {
-		for _, p := range t.parts {
+		for _, p := range t.hosted() {
 			n, err := p.EnforceRetention()
 			if err != nil && !errors.Is(err, segment.ErrClosed) {
 				b.log.Warn("retention", "topic", name, "partition", p.ID(), "err", err)
@@ -369,6 +388,9 @@ func (b *Broker) shutdown(ctx context.Context) error {
 		}
 	}
 	b.cancel(ErrBrokerClosed)
+	if err := b.cluster.stop(); err != nil {
+		errs = append(errs, fmt.Errorf("node: cluster: %w", err))
+	}
 	if b.admin != nil {
 		if err := b.admin.Shutdown(ctx); err != nil {
 			b.admin.Close()

@@ -51,6 +51,18 @@ func (st *stream) handleControl(f *wire.Frame, r *response) {
 			r.hdr = b.listOffsets(&req)
 			st.send(r)
 		}
+	case wire.APIClusterInfo:
+		var req wire.ClusterInfoRequest
+		if st.decode(f, r, &req) {
+			r.hdr = b.clusterInfo()
+			st.send(r)
+		}
+	case wire.APIBrokerHeartbeat:
+		var req wire.BrokerHeartbeatRequest
+		if st.decode(f, r, &req) {
+			r.hdr = b.cluster.handleHeartbeat(st.ctx, &req)
+			st.send(r)
+		}
 	default:
 		panic(fmt.Sprintf("BUG: handleControl called for api %d", f.API))
 	}
@@ -68,17 +80,31 @@ func errorResponse(err error) *wire.ErrorResponse {
 }
 
 // partitionLeader names the broker that leads a partition and its term, as
-// metadata and describe report them. With one broker it is this broker,
-// for every partition of the catalog; a cluster replaces this with the
-// partition directory's answer.
+// metadata and describe report them: with one replica per partition, the
+// broker it is placed on ("" when that broker is dead: the partition is
+// offline).
 func (b *Broker) partitionLeader(topic string, id int32) (leader string, term uint64) {
-	return b.id, replica.Term
+	l, ok := meta.Leader(b.cluster.state, topic, id)
+	if !ok {
+		return "", 0
+	}
+	return l, replica.Term
 }
 
-// metadata describes the requested topics (all when names is empty), from
-// the catalog; leaders come from partitionLeader.
+// metadata describes the requested topics (all when names is empty) and the
+// live brokers, from this broker's copy of the cluster metadata.
 func (b *Broker) metadata(names []string) *wire.MetadataResponse {
-	resp := &wire.MetadataResponse{Brokers: []wire.BrokerInfo{{ID: b.id, Addr: b.advertised()}}}
+	resp := &wire.MetadataResponse{}
+	for _, br := range b.cluster.state.Brokers() {
+		if br.State == meta.BrokerAlive {
+			resp.Brokers = append(resp.Brokers, wire.BrokerInfo{ID: br.ID, Addr: br.Addr, Zone: br.Zone})
+		}
+	}
+	if len(resp.Brokers) == 0 {
+		// Not registered yet (still joining): name this broker, so a
+		// client can reach it.
+		resp.Brokers = []wire.BrokerInfo{{ID: b.id, Addr: b.advertised(), Zone: b.cfg.Cluster.Zone}}
+	}
 	var infos []meta.TopicInfo
 	if len(names) == 0 {
 		infos = b.catalog.List()
@@ -101,8 +127,11 @@ func (b *Broker) metadata(names []string) *wire.MetadataResponse {
 		for i := range n {
 			start, end := wire.PartitionRange(i, n)
 			leader, term := b.partitionLeader(info.Name, i)
-			tm.Partitions = append(tm.Partitions, wire.PartitionMetadata{
-				Partition: i, Leader: leader, Term: term, HashStart: start, HashEnd: end})
+			pm := wire.PartitionMetadata{Partition: i, Leader: leader, Term: term, HashStart: start, HashEnd: end}
+			if leader == "" {
+				pm.Error = wire.ErrPartitionOffline
+			}
+			tm.Partitions = append(tm.Partitions, pm)
 		}
 		resp.Topics = append(resp.Topics, tm)
 	}
@@ -159,6 +188,57 @@ func (b *Broker) listOffsets(req *wire.ListOffsetsRequest) *wire.ListOffsetsResp
 		}
 		resp.Offset = off
 		resp.Timestamp = ts
+	}
+	return resp
+}
+
+// clusterInfo describes the cluster as this broker's copy of the metadata
+// has it; lease ages are known on the metadata leader only.
+func (b *Broker) clusterInfo() *wire.ClusterInfoResponse {
+	c := b.cluster
+	resp := &wire.ClusterInfoResponse{ClusterID: c.clusterID()}
+	st, ok := c.status()
+	if ok {
+		resp.MetaTerm, resp.MetaCommit, resp.MetaApplied = st.Term, st.Commit, st.Applied
+	}
+	name := func(raftID uint64) string {
+		if br, ok := c.state.BrokerByRaftID(raftID); ok {
+			return br.ID
+		}
+		return strconv.FormatUint(raftID, 16)
+	}
+	if ok && st.Leader != 0 {
+		resp.MetaLeader = name(st.Leader)
+	}
+	for _, v := range st.Voters {
+		resp.Voters = append(resp.Voters, name(v))
+	}
+	for _, l := range st.Learners {
+		resp.Learners = append(resp.Learners, name(l))
+	}
+	slices.Sort(resp.Voters)
+	slices.Sort(resp.Learners)
+	leads, hosts := map[string]int32{}, map[string]int32{}
+	for _, t := range c.state.Topics() {
+		for i, reps := range t.Replicas {
+			for _, r := range reps {
+				hosts[r]++
+			}
+			if l, ok := meta.Leader(c.state, t.Name, int32(i)); ok {
+				leads[l]++
+			}
+		}
+	}
+	leader := c.isLeader()
+	for _, br := range c.state.Brokers() {
+		cb := wire.ClusterBroker{ID: br.ID, Addr: br.Addr, Zone: br.Zone, State: br.State.String(), LeaseAgeMs: -1,
+			Epoch: br.Epoch, Leads: leads[br.ID], Hosts: hosts[br.ID], Voter: slices.Contains(st.Voters, br.RaftID)}
+		if leader {
+			if age, ok := c.leaseAge(br.ID); ok {
+				cb.LeaseAgeMs = age.Milliseconds()
+			}
+		}
+		resp.Brokers = append(resp.Brokers, cb)
 	}
 	return resp
 }

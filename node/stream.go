@@ -44,8 +44,9 @@ import (
 // reading cannot hold Shutdown past its context.
 type stream struct {
 	b   *Broker
-	ctx context.Context
-	s   *quic.Stream
+	ctx  context.Context
+	conn *quic.Conn
+	s    *quic.Stream
 	fr  *wire.FrameReader
 	out chan *response
 	// budget is the connection's memory budget: frames being received and
@@ -80,6 +81,7 @@ func (b *Broker) serveStream(ctx context.Context, conn *quic.Conn, s *quic.Strea
 	st := &stream{
 		b:      b,
 		ctx:    ctx,
+		conn:   conn,
 		s:      s,
 		fr:     wire.NewFrameReader(s, b.cfg.MaxFrameBytes),
 		out:    make(chan *response, responseQueue),
@@ -238,6 +240,17 @@ func (st *stream) handle(f *wire.Frame) bool {
 	case wire.APISubscribeCredit:
 		r.hdr = &wire.ErrorResponse{Error: wire.ErrInvalidRequest, Message: "subscribe_credit outside a subscription"}
 		st.send(r)
+	case wire.APIRaft, wire.APIBrokerHeartbeat:
+		if !peerAuthorized(st.conn) {
+			r.hdr = &wire.ErrorResponse{Error: wire.ErrNotAuthorized, Message: f.API.String() + " is for brokers: it needs a broker certificate of the cluster CA"}
+			st.send(r)
+			return false
+		}
+		if f.API == wire.APIRaft {
+			st.serveRaft(f)
+			return false
+		}
+		st.handleControl(f, r)
 	default:
 		st.handleControl(f, r)
 	}

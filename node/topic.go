@@ -1,9 +1,11 @@
 package node
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,27 +17,32 @@ import (
 	"github.com/rafka/rafka/wire"
 )
 
-// Topics have two halves here. The catalog (package meta, b.catalog) says
-// which topics exist, with their partition counts and config overrides; the
-// broker hosts replicas of their partitions (package replica), opened and
-// closed as the catalog changes, and published in the topic map that
-// request handlers read without locks. With one broker, this broker hosts
-// every partition of every topic.
+// Topics have two halves here. The catalog (b.catalog: the cluster's
+// metadata, cluster.go) says which topics exist, with their partition
+// counts, config overrides and the brokers each partition is placed on; the
+// broker hosts the partitions placed on it (package replica), opened and
+// closed by reconcile as the metadata changes, and published in the topic
+// map that request handlers read without locks.
 //
-// On disk (FileCatalog): DataDir/topics/<name>/topic.json is the catalog
-// entry, and DataDir/topics/<name>/<partition>/ the partition's log. Topic
-// creation and deletion are atomic with respect to crashes (see
-// meta.FileCatalog).
+// On disk: DataDir/topics/<name>/<partition>/ is a hosted partition's log,
+// and DataDir/topics/<name>/topic.id records which incarnation of the topic
+// (its id: a topic deleted and created again gets a new one) the directory
+// belongs to and which partitions were created there, so that a partition
+// whose directory has gone missing is reported offline rather than silently
+// recreated empty.
 
 // partition is a partition hosted by this broker.
 type partition = replica.Partition
 
-// topic is a topic as this broker hosts it: its catalog entry, its
-// effective config (broker defaults + overrides) and its partitions.
+// topic is a topic as this broker sees it: its catalog entry, its effective
+// config (broker defaults + overrides), its placement, and the partitions
+// hosted here (nil for partitions placed on other brokers).
 type topic struct {
-	meta  meta.TopicInfo
-	cfg   TopicConfig
-	parts []*partition
+	meta     meta.TopicInfo
+	id       string
+	replicas [][]string
+	cfg      TopicConfig
+	parts    []*partition
 }
 
 // partition returns a hosted partition, or nil (also for a nil t).
@@ -46,68 +53,199 @@ func (t *topic) partition(id int32) *partition {
 	return t.parts[id]
 }
 
+// hosted lists the partitions this broker hosts.
+func (t *topic) hosted() []*partition {
+	out := make([]*partition, 0, len(t.parts))
+	for _, p := range t.parts {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // writeFileSync writes a file atomically (temp file, fsync, rename, fsync
 // of the directory).
 func writeFileSync(path string, data []byte) error { return meta.WriteFileSync(path, data, 0o644) }
 
 func (b *Broker) topicsDir() string { return filepath.Join(b.cfg.DataDir, "topics") }
 
+func (b *Broker) topicDir(topic string) string { return filepath.Join(b.topicsDir(), topic) }
+
 // partitionDir is where a hosted partition keeps its log: inside the topic's
-// catalog directory, so that deleting the topic removes it.
+// directory, so that deleting the topic removes it.
 func (b *Broker) partitionDir(topic string, id int32) string {
-	return filepath.Join(b.topicsDir(), topic, strconv.Itoa(int(id)))
+	return filepath.Join(b.topicDir(topic), strconv.Itoa(int(id)))
 }
 
-// loadTopics opens the catalog and every partition of every topic in it.
-// A partition whose log cannot be opened is kept offline and reported rather
-// than stopping the whole broker.
-func (b *Broker) loadTopics() (map[string]*topic, error) {
+// topicMarker is DataDir/topics/<name>/topic.id.
+type topicMarker struct {
+	ID         string  `json:"id"`
+	Partitions []int32 `json:"partitions"` // created in this directory
+}
+
+func (b *Broker) readMarker(topic string) (topicMarker, bool) {
+	var m topicMarker
+	data, err := os.ReadFile(filepath.Join(b.topicDir(topic), "topic.id"))
+	if err != nil || json.Unmarshal(data, &m) != nil {
+		return m, false
+	}
+	return m, true
+}
+
+func (b *Broker) writeMarker(topic string, m topicMarker) error {
+	data, _ := json.Marshal(m)
+	return writeFileSync(filepath.Join(b.topicDir(topic), "topic.id"), data)
+}
+
+// legacyTopics lists the topics of a data directory written by a
+// single-broker release (DataDir/topics/<name>/topic.json), to be imported
+// into a cluster this broker forms.
+func (b *Broker) legacyTopics() ([]meta.TopicInfo, error) {
+	if _, err := os.Stat(b.topicsDir()); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	cat, err := meta.OpenFileCatalog(b.topicsDir(), b.log)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	b.catalog = cat
-	topics := make(map[string]*topic)
-	for _, info := range cat.List() {
-		t, err := b.openTopic(info, true)
-		if err != nil {
-			b.closeAll(topics)
-			return nil, err
-		}
-		topics[info.Name] = t
-		b.log.Info("opened topic", "topic", info.Name, "partitions", info.Partitions)
-	}
-	return topics, nil
+	return cat.List(), nil
 }
 
-// openTopic opens the partitions of a catalog topic. With keepOffline (at
-// start-up) a partition whose log cannot be opened, a corrupt segment say,
-// is kept offline; otherwise (at creation) any failure fails the topic.
-func (b *Broker) openTopic(info meta.TopicInfo, keepOffline bool) (*topic, error) {
-	cfg, err := b.cfg.TopicDefaults.apply(info.Configs)
+// reconcile brings the hosted partitions in line with the catalog: it opens
+// the partitions placed on this broker, applies config changes, and closes
+// (and removes the data of) topics that were deleted. It runs after every
+// metadata change and after each topic change this broker makes.
+func (b *Broker) reconcile() {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	b.reconcileLocked()
+}
+
+func (b *Broker) reconcileLocked() {
+	if b.closing.Load() {
+		return
+	}
+	cur := b.topics()
+	next := make(map[string]*topic, len(cur))
+	for _, mt := range b.cluster.state.Topics() {
+		old := cur[mt.Name]
+		if old != nil && old.id != mt.ID {
+			b.dropTopic(old) // deleted and created again while we looked away
+			old = nil
+		}
+		next[mt.Name] = b.reconcileTopic(old, mt)
+	}
+	for name, old := range cur {
+		if _, ok := next[name]; !ok {
+			b.dropTopic(old)
+		}
+	}
+	// Directories of topics this broker never opened and the catalog no
+	// longer has (deleted while this broker was down).
+	if entries, err := os.ReadDir(b.topicsDir()); err == nil {
+		for _, e := range entries {
+			if _, ok := next[e.Name()]; !ok && e.IsDir() && meta.ValidTopicName(e.Name()) == nil {
+				if _, has := b.readMarker(e.Name()); has {
+					b.log.Info("removing the data of a deleted topic", "topic", e.Name())
+					os.RemoveAll(b.topicDir(e.Name()))
+				}
+			}
+		}
+	}
+	b.topicMap.Store(&next)
+}
+
+// reconcileTopic returns the topic as it should be hosted, reusing old's
+// open partitions.
+func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
+	cfg, err := b.cfg.TopicDefaults.apply(mt.Configs)
 	if err != nil {
-		return nil, fmt.Errorf("node: topic %q: %w", info.Name, err)
+		b.log.Error("topic config invalid on this broker; using the defaults", "topic", mt.Name, "err", err)
+		cfg = b.cfg.TopicDefaults
 	}
-	t := &topic{meta: info, cfg: cfg}
-	for i := range info.Partitions {
-		rc := b.replicaConfig(cfg, info.Name, i)
-		rc.MustExist = keepOffline // at start-up a partition's data must be there
-		p, err := replica.Open(rc)
-		if err != nil && keepOffline {
-			b.log.Error("partition offline: its log could not be opened; other partitions are served",
-				"topic", info.Name, "partition", i, "err", err)
-			p, err = replica.Offline(info.Name, i, err), nil
-		}
-		if err != nil {
-			b.closeTopic(t)
-			return nil, err // replica's message names the partition
-		}
-		t.parts = append(t.parts, p)
-		if p.Offline() == nil {
-			b.metrics.addPartition(p)
+	t := &topic{meta: mt.TopicInfo, id: mt.ID, replicas: mt.Replicas, cfg: cfg, parts: make([]*partition, mt.Partitions)}
+	if old != nil {
+		copy(t.parts, old.parts)
+		if !maps.Equal(old.meta.Configs, mt.Configs) {
+			for _, p := range t.hosted() {
+				if p.Offline() == nil {
+					if err := p.SetLogOptions(b.segmentOptions(cfg, mt.Name, p.ID())); err != nil {
+						b.log.Error("applying a topic config change", "topic", mt.Name, "partition", p.ID(), "err", err)
+					}
+				}
+			}
 		}
 	}
-	return t, nil
+	marker, hasMarker := b.readMarker(mt.Name)
+	if hasMarker && marker.ID != mt.ID {
+		// The directory belongs to an earlier topic of the same name.
+		b.log.Info("removing the data of an earlier topic of the same name", "topic", mt.Name)
+		for _, p := range t.hosted() {
+			p.Close()
+		}
+		clear(t.parts)
+		os.RemoveAll(b.topicDir(mt.Name))
+		hasMarker = false
+	}
+	if !hasMarker {
+		marker = topicMarker{ID: mt.ID}
+	}
+	created := false
+	for i, reps := range mt.Replicas {
+		id := int32(i)
+		here := slices.Contains(reps, b.id)
+		switch {
+		case here && t.parts[i] == nil:
+			rc := b.replicaConfig(cfg, mt.Name, id)
+			rc.MustExist = slices.Contains(marker.Partitions, id)
+			p, err := replica.Open(rc)
+			if err != nil {
+				b.log.Error("partition offline: its log could not be opened; other partitions are served",
+					"topic", mt.Name, "partition", id, "err", err)
+				p = replica.Offline(mt.Name, id, err)
+			} else {
+				b.metrics.addPartition(p)
+				if !rc.MustExist {
+					marker.Partitions = append(marker.Partitions, id)
+					created = true
+				}
+			}
+			t.parts[i] = p
+		case !here && t.parts[i] != nil:
+			b.closePartition(t.parts[i])
+			t.parts[i] = nil
+		}
+	}
+	if created || (!hasMarker && len(t.hosted()) > 0) {
+		slices.Sort(marker.Partitions)
+		if err := b.writeMarker(mt.Name, marker); err != nil {
+			b.log.Error("recording the topic's partitions", "topic", mt.Name, "err", err)
+		}
+	}
+	if old == nil {
+		b.log.Info("opened topic", "topic", mt.Name, "partitions", mt.Partitions, "hosted", len(t.hosted()))
+	}
+	return t
+}
+
+// dropTopic closes a deleted topic's partitions and removes its data.
+// Readers holding views keep them until released.
+func (b *Broker) dropTopic(t *topic) {
+	if err := b.closeTopic(t); err != nil {
+		b.log.Warn("closing deleted topic", "topic", t.meta.Name, "err", err)
+	}
+	if m, ok := b.readMarker(t.meta.Name); !ok || m.ID == t.id {
+		if err := os.RemoveAll(b.topicDir(t.meta.Name)); err != nil {
+			b.log.Error("removing a deleted topic's data", "topic", t.meta.Name, "err", err)
+		}
+	}
+	b.log.Info("deleted topic", "topic", t.meta.Name)
+}
+
+func (b *Broker) closePartition(p *partition) error {
+	b.metrics.removePartition(p)
+	return p.Close()
 }
 
 // replicaConfig is how partition id of a topic with cfg is opened.
@@ -123,26 +261,21 @@ func (b *Broker) replicaConfig(cfg TopicConfig, topic string, id int32) replica.
 	}
 }
 
-// closeTopic closes t's partitions and drops their metrics.
+// closeTopic closes t's hosted partitions and drops their metrics.
 func (b *Broker) closeTopic(t *topic) error {
 	var errs []error
-	for _, p := range t.parts {
-		b.metrics.removePartition(p)
-		if err := p.Close(); err != nil {
+	for _, p := range t.hosted() {
+		if err := b.closePartition(p); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (b *Broker) closeAll(topics map[string]*topic) {
-	for _, t := range topics {
-		b.closeTopic(t)
-	}
-}
-
 // CreateTopic creates a topic with n partitions and the given config
-// overrides. Errors are *wire.Error values with the protocol's codes.
+// overrides, placed over the live brokers. It returns once the cluster has
+// committed it and this broker has opened the partitions placed on it.
+// Errors are *wire.Error values with the protocol's codes.
 func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) error {
 	if err := meta.ValidTopicName(name); err != nil {
 		return &wire.Error{Code: wire.ErrInvalidTopicName, Message: err.Error()}
@@ -153,8 +286,6 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 	if _, err := b.cfg.TopicDefaults.apply(configs); err != nil {
 		return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
 	}
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
 	if b.closing.Load() {
 		return &wire.Error{Code: wire.ErrBrokerShuttingDown}
 	}
@@ -163,27 +294,28 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 			"%d more partitions would pass the broker's limit of %d (%d exist)", n, b.cfg.MaxPartitions, total)}
 	}
 	info := meta.TopicInfo{Name: name, Partitions: n, Configs: configs, Created: time.Now().UTC()}
-	switch err := b.catalog.Create(info); {
-	case errors.Is(err, meta.ErrTopicExists):
-		return &wire.Error{Code: wire.ErrTopicAlreadyExists, Message: fmt.Sprintf("topic %q exists", name)}
-	case err != nil:
-		b.log.Error("creating topic failed", "topic", name, "partitions", n, "err", err)
-		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
+	if err := b.catalog.Create(info); err != nil {
+		return topicError(name, err)
 	}
-	info, _ = b.catalog.Get(name)
-	t, err := b.openTopic(info, false)
-	if err != nil {
-		// Leave nothing behind: a half-created topic would block a retry
-		// and fail the next start.
-		b.log.Error("creating topic failed: a partition could not be opened", "topic", name, "partitions", n, "err", err)
-		if derr := b.catalog.Delete(name); derr != nil {
-			b.log.Error("removing a topic that failed to open", "topic", name, "err", derr)
-		}
-		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
-	}
-	b.setTopic(name, t)
+	b.reconcile()
 	b.log.Info("created topic", "topic", name, "partitions", n, "configs", configs)
 	return nil
+}
+
+// topicError maps a catalog error to the protocol's.
+func topicError(name string, err error) error {
+	var we *wire.Error
+	switch {
+	case errors.As(err, &we):
+		return we
+	case errors.Is(err, meta.ErrTopicExists):
+		return &wire.Error{Code: wire.ErrTopicAlreadyExists, Message: fmt.Sprintf("topic %q exists", name)}
+	case errors.Is(err, meta.ErrUnknownTopic):
+		return &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
+	case errors.Is(err, meta.ErrInvalidTopic):
+		return &wire.Error{Code: wire.ErrInvalidRequest, Message: err.Error()}
+	}
+	return &wire.Error{Code: wire.ErrMetadataUnavailable, Message: err.Error()}
 }
 
 // catalogPartitions counts the partitions of every topic of the catalog.
@@ -195,33 +327,19 @@ func (b *Broker) catalogPartitions() int {
 	return n
 }
 
-// DeleteTopic closes a topic's partitions and removes it and its data.
-// Readers holding views keep them until released.
+// DeleteTopic deletes a topic from the cluster; every broker closes its
+// partitions and removes their data.
 func (b *Broker) DeleteTopic(name string) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	if _, ok := b.catalog.Get(name); !ok {
-		return &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
-	}
-	if t, ok := b.topics()[name]; ok {
-		b.setTopic(name, nil)
-		if err := b.closeTopic(t); err != nil {
-			b.log.Warn("closing deleted topic", "topic", name, "err", err)
-		}
-	}
 	if err := b.catalog.Delete(name); err != nil {
-		b.log.Error("deleting topic failed", "topic", name, "err", err)
-		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
+		return topicError(name, err)
 	}
-	b.log.Info("deleted topic", "topic", name)
+	b.reconcile()
 	return nil
 }
 
-// AlterTopicConfig sets config overrides of a topic and applies them to its
-// hosted partitions.
+// AlterTopicConfig sets config overrides of a topic; every broker applies
+// them to the partitions it hosts.
 func (b *Broker) AlterTopicConfig(name string, configs map[string]string) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
 	info, ok := b.catalog.Get(name)
 	if !ok {
 		return &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
@@ -229,26 +347,13 @@ func (b *Broker) AlterTopicConfig(name string, configs map[string]string) error 
 	merged := make(map[string]string, len(info.Configs)+len(configs))
 	maps.Copy(merged, info.Configs)
 	maps.Copy(merged, configs)
-	cfg, err := b.cfg.TopicDefaults.apply(merged)
-	if err != nil {
+	if _, err := b.cfg.TopicDefaults.apply(merged); err != nil {
 		return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
 	}
-	info, err = b.catalog.SetConfigs(name, merged)
-	if err != nil {
-		b.log.Error("altering topic config failed", "topic", name, "err", err)
-		return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
+	if _, err := b.catalog.SetConfigs(name, merged); err != nil {
+		return topicError(name, err)
 	}
-	if t, ok := b.topics()[name]; ok {
-		for _, p := range t.parts {
-			if p.Offline() != nil {
-				continue
-			}
-			if err := p.SetLogOptions(b.segmentOptions(cfg, name, p.ID())); err != nil {
-				return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
-			}
-		}
-		b.setTopic(name, &topic{meta: info, cfg: cfg, parts: t.parts})
-	}
+	b.reconcile()
 	b.log.Info("altered topic config", "topic", name, "configs", configs)
 	return nil
 }
@@ -262,7 +367,7 @@ func (b *Broker) AlterTopicConfig(name string, configs map[string]string) error 
 func (b *Broker) StorageFailing() []string {
 	var out []string
 	for name, t := range b.topics() {
-		for _, p := range t.parts {
+		for _, p := range t.hosted() {
 			if err := p.StorageError(); err != nil {
 				out = append(out, fmt.Sprintf("%s/%d: %v", name, p.ID(), err))
 			}

@@ -1,0 +1,304 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rafka/rafka/client"
+	"github.com/rafka/rafka/node"
+	"github.com/rafka/rafka/node/nodetest"
+	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/wire"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// clusterInfo asks broker addr for its view of the cluster.
+func clusterInfo(t *testing.T, c *nodetest.Cluster, cl *client.Client) client.ClusterInfo {
+	t.Helper()
+	info, err := cl.ClusterInfo(ctxT(t))
+	if err != nil {
+		t.Fatalf("ClusterInfo: %v", err)
+	}
+	return info
+}
+
+func TestClusterFormsFromJoin(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	id := c.Brokers[0].B.ClusterID()
+	if id == "" {
+		t.Fatal("no cluster id")
+	}
+	for _, br := range c.Brokers {
+		if got := br.B.ClusterID(); got != id {
+			t.Errorf("broker %d: cluster %q, want %q", br.Index, got, id)
+		}
+	}
+	cl := c.Client()
+	c.WaitFor("3 alive brokers and 3 voters", func() error {
+		info := clusterInfo(t, c, cl)
+		alive := 0
+		for _, b := range info.Brokers {
+			if b.State == "alive" {
+				alive++
+			}
+		}
+		if alive != 3 || len(info.Voters) != 3 || info.MetaLeader == "" {
+			return fmt.Errorf("alive %d, voters %v, leader %q", alive, info.Voters, info.MetaLeader)
+		}
+		return nil
+	})
+}
+
+func TestClusterSpreadsTopicAndServesThroughOneAddress(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	// Created through a broker that is not necessarily the metadata
+	// leader: the proposal is forwarded.
+	admin := c.Client(client.WithBrokers(c.Brokers[2].Addr))
+	if err := admin.CreateTopic(ctx, "spread", 6, nil); err != nil {
+		t.Fatalf("CreateTopic: %v", err)
+	}
+	tm, err := admin.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[string]int{}
+	for _, tp := range tm {
+		for _, p := range tp.Partitions {
+			leaders[p.Leader]++
+		}
+	}
+	if len(leaders) != 3 {
+		t.Fatalf("6 partitions led by %v; want all 3 brokers", leaders)
+	}
+
+	// One bootstrap address; the client routes each partition to its
+	// broker.
+	cl := c.Client(client.WithBrokers(c.Brokers[1].Addr))
+	const n = 3000
+	p, err := cl.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := p.Produce(ctx, &client.Record{Topic: "spread", Partition: client.AnyPartition, Key: []byte(strconv.Itoa(i)), Value: []byte("v" + strconv.Itoa(i))}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("producer close: %v", err)
+	}
+	seen := readAll(t, cl, "spread", 6, n)
+	if len(seen) != n {
+		t.Fatalf("read %d distinct records, want %d", len(seen), n)
+	}
+}
+
+// readAll reads every partition of topic from the start until want records
+// have arrived, returning the distinct values.
+func readAll(t *testing.T, cl *client.Client, topic string, parts int32, want int) map[string]bool {
+	t.Helper()
+	ctx := ctxT(t)
+	cs, err := cl.NewConsumer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	for i := range parts {
+		if err := cs.Assign(ctx, client.Assignment{Topic: topic, Partition: i, Start: client.Earliest()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < want {
+		recs, err := cs.Poll(ctx)
+		if err != nil {
+			t.Fatalf("Poll after %d records: %v", len(seen), err)
+		}
+		for _, r := range recs {
+			seen[string(r.Value)] = true
+		}
+	}
+	return seen
+}
+
+func TestClusterDeadBrokerIsFencedAndRejoins(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	cl := c.Client(client.WithBrokers(c.Brokers[0].Addr))
+	if err := cl.CreateTopic(ctx, "dead", 6, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err := cl.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 600
+	for i := range n {
+		if err := p.Produce(ctx, &client.Record{Topic: "dead", Partition: int32(i % 6), Value: []byte("r" + strconv.Itoa(i))}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	c.Kill(2)
+	c.WaitFor("broker b2 fenced", func() error {
+		info := clusterInfo(t, c, cl)
+		for _, b := range info.Brokers {
+			if b.ID == "b2" && b.State != "fenced" {
+				return fmt.Errorf("b2 is %s", b.State)
+			}
+		}
+		return nil
+	})
+	// Its partitions are offline, the others served; topics can still be
+	// created (two voters of three are up).
+	tms, err := cl.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline := 0
+	for _, tp := range tms {
+		for _, pm := range tp.Partitions {
+			if pm.Offline {
+				offline++
+			}
+		}
+	}
+	if offline == 0 {
+		t.Fatal("no partition offline after its broker died")
+	}
+	if err := cl.CreateTopic(ctx, "after-death", 3, nil); err != nil {
+		t.Fatalf("CreateTopic with a broker dead: %v", err)
+	}
+
+	c.Restart(2)
+	c.WaitReady()
+	c.WaitFor("b2 alive again", func() error {
+		info := clusterInfo(t, c, cl)
+		for _, b := range info.Brokers {
+			if b.ID == "b2" && b.State != "alive" {
+				return fmt.Errorf("b2 is %s", b.State)
+			}
+		}
+		return nil
+	})
+	seen := readAll(t, c.Client(), "dead", 6, n)
+	if len(seen) != n {
+		t.Fatalf("read %d records after restart, want %d", len(seen), n)
+	}
+}
+
+func TestClusterMismatchSameCA(t *testing.T) {
+	c := nodetest.NewCluster(t, 2)
+	// Broker 1 leaves and forms a cluster of its own on a fresh data
+	// directory... instead: make a separate one-broker cluster with the
+	// same CA, then point it at c.
+	lone := c.AddBroker(func(cfg *node.Config) { cfg.Cluster.Join = nil })
+	if lone.B.ClusterID() == c.Brokers[0].B.ClusterID() {
+		t.Fatal("a broker without --join joined the cluster")
+	}
+	c.Kill(lone.Index)
+	lone.SetJoin(c.Brokers[0].Addr)
+	b, err := node.New(lone.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-b.Failed():
+		if !errors.Is(err, node.ErrClusterMismatch) {
+			t.Fatalf("failed with %v, want ErrClusterMismatch", err)
+		}
+	case <-time.After(nodetest.WaitTimeout):
+		t.Fatal("a broker of another cluster was not refused")
+	}
+}
+
+func TestClusterPeerAPIsNeedBrokerCertificate(t *testing.T) {
+	c := nodetest.NewCluster(t, 1)
+	tlsConf, err := quicnet.ClientTLSConfig(quicnet.TLSFiles{CAFile: c.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	conn, err := quicnet.Dial(ctx, c.Brokers[0].Addr, tlsConf, quicnet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	for _, api := range []wire.API{wire.APIBrokerHeartbeat, wire.APIRaft} {
+		s, err := conn.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw := wire.NewFrameWriter(s)
+		var hdr any = &wire.BrokerHeartbeatRequest{BrokerID: "intruder", RaftID: 1, Instance: "x", Addr: "127.0.0.1:1"}
+		if api == wire.APIRaft {
+			hdr = &wire.RaftMessages{ClusterID: c.Brokers[0].B.ClusterID(), From: 1}
+		}
+		if err := fw.WriteFrame(wire.FrameHeader{API: api, Correlation: 7}, hdr); err != nil {
+			t.Fatal(err)
+		}
+		fr := wire.NewFrameReader(s, wire.DefaultMaxFrameSize)
+		f, err := fr.Next()
+		if err != nil {
+			t.Fatalf("%s: %v", api, err)
+		}
+		var e wire.ErrorResponse
+		if err := wire.DecodeHeader(f.Header, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Error != wire.ErrNotAuthorized {
+			t.Fatalf("%s without a broker certificate: %v %q, want NOT_AUTHORIZED", api, e.Error, e.Message)
+		}
+		fr.Close()
+	}
+}
+
+func TestClusterMetadataWritesNeedQuorumReadsDoNot(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	cl := c.Client(client.WithBrokers(c.Brokers[0].Addr))
+	c.WaitFor("3 voters", func() error {
+		if info := clusterInfo(t, c, cl); len(info.Voters) != 3 {
+			return fmt.Errorf("voters %v", info.Voters)
+		}
+		return nil
+	})
+	if err := cl.CreateTopic(ctx, "before", 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(1)
+	c.Kill(2)
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err := cl.CreateTopic(cctx, "without-quorum", 1, nil)
+	if err == nil {
+		t.Fatal("CreateTopic succeeded with 2 of 3 voters down")
+	}
+	if !errors.Is(err, client.ErrMetadataUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("CreateTopic without quorum: %v, want METADATA_UNAVAILABLE", err)
+	}
+	tms, err := cl.ListTopics(ctx)
+	if err != nil {
+		t.Fatalf("metadata read without quorum: %v", err)
+	}
+	if len(tms) != 1 || tms[0].Name != "before" {
+		t.Fatalf("topics %v", tms)
+	}
+}

@@ -1,0 +1,421 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/rafka/rafka/node/group"
+	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/wire"
+)
+
+// Brokers talk to each other over the same QUIC listener clients use, one
+// connection per broker pair (dialled by whichever side needs it first):
+//
+//   - raft messages of every group ride one long-lived stream per direction
+//     (APIRaft), written by a link goroutine per peer that batches what
+//     accumulated while the previous frame was written;
+//   - heartbeats (APIBrokerHeartbeat) are a request on a stream of their own.
+//
+// A broker-only API is served only to a connection that presented a
+// certificate from the cluster CA with the server-auth usage, which broker
+// certificates have and client certificates (rafka certs create-client) do
+// not (peerAuthorized).
+
+// Bounds of a link's queue and of one raft frame. Raft retransmits what is
+// dropped, so a peer that cannot keep up loses messages, not memory.
+const (
+	linkQueueMsgs    = 4096
+	linkFrameBytes   = 4 << 20
+	linkBackoffMin   = 50 * time.Millisecond
+	linkBackoffMax   = 2 * time.Second
+	peerCallTimeout  = 5 * time.Second
+	peerDialTimeout  = 5 * time.Second
+	maxRaftEnvelopes = wire.MaxRaftBatch
+)
+
+// errNoPeerTLS: a broker started without a CA and broker certificate cannot
+// talk to other brokers.
+var errNoPeerTLS = errors.New("node: talking to other brokers needs --tls-ca, --tls-cert and --tls-key (brokers authenticate each other by mTLS)")
+
+// peers is the broker's side of broker-to-broker traffic: raft id to address
+// resolution, connections, raft links and calls.
+type peers struct {
+	b      *Broker
+	c      *cluster
+	tls    *tls.Config // client side: our broker certificate + the cluster CA
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu guards the maps; a link's queue has its own lock.
+	mu    sync.Mutex
+	addrs map[uint64]string // raft id -> address, from metadata and messages
+	links map[uint64]*peerLink
+	conns map[string]*peerConn // by address
+}
+
+// peerConn is one connection to a peer address; ready is closed once dialled.
+type peerConn struct {
+	ready chan struct{}
+	conn  *quic.Conn
+	err   error
+}
+
+func newPeers(b *Broker, c *cluster, tlsConf *tls.Config) *peers {
+	ctx, cancel := context.WithCancel(b.ctx)
+	return &peers{b: b, c: c, tls: tlsConf, ctx: ctx, cancel: cancel,
+		addrs: make(map[uint64]string), links: make(map[uint64]*peerLink), conns: make(map[string]*peerConn)}
+}
+
+// setAddr records where raft id lives.
+func (p *peers) setAddr(id uint64, addr string) {
+	if id == 0 || addr == "" {
+		return
+	}
+	p.mu.Lock()
+	p.addrs[id] = addr
+	p.mu.Unlock()
+}
+
+func (p *peers) addr(id uint64) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a, ok := p.addrs[id]; ok {
+		return a
+	}
+	if br, ok := p.c.state.BrokerByRaftID(id); ok {
+		return br.Addr
+	}
+	return ""
+}
+
+// conn returns a live connection to addr, dialling when there is none.
+func (p *peers) conn(ctx context.Context, addr string) (*quic.Conn, error) {
+	for {
+		p.mu.Lock()
+		pc, ok := p.conns[addr]
+		if ok {
+			select {
+			case <-pc.ready:
+				if pc.err == nil && pc.conn.Context().Err() == nil {
+					p.mu.Unlock()
+					return pc.conn, nil
+				}
+				delete(p.conns, addr) // failed or gone: dial again below
+				ok = false
+			default:
+			}
+		}
+		if !ok {
+			pc = &peerConn{ready: make(chan struct{})}
+			p.conns[addr] = pc
+			p.mu.Unlock()
+			dctx, cancel := context.WithTimeout(p.ctx, peerDialTimeout)
+			pc.conn, pc.err = quicnet.Dial(dctx, addr, p.tls, p.b.cfg.QUIC)
+			cancel()
+			close(pc.ready)
+			if pc.err != nil {
+				p.mu.Lock()
+				if p.conns[addr] == pc {
+					delete(p.conns, addr)
+				}
+				p.mu.Unlock()
+				return nil, pc.err
+			}
+			return pc.conn, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-pc.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// dropConn forgets a connection that failed so the next use dials again.
+func (p *peers) dropConn(addr string, conn *quic.Conn) {
+	p.mu.Lock()
+	if pc, ok := p.conns[addr]; ok && pc.conn == conn {
+		delete(p.conns, addr)
+	}
+	p.mu.Unlock()
+	if conn != nil {
+		conn.CloseWithError(quicnet.CodeNormal, "")
+	}
+}
+
+// call sends one request to addr on a stream of its own and decodes the
+// response header into resp.
+func (p *peers) call(ctx context.Context, addr string, api wire.API, req, resp any) error {
+	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
+	defer cancel()
+	if p.tls == nil {
+		return errNoPeerTLS
+	}
+	conn, err := p.conn(ctx, addr)
+	if err != nil {
+		return err
+	}
+	s, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		p.dropConn(addr, conn)
+		return fmt.Errorf("node: peer %s: %w", addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		s.CancelRead(quicnet.StreamCodeCancelled)
+		s.CancelWrite(quicnet.StreamCodeCancelled)
+	})
+	defer stop()
+	fw := wire.NewFrameWriter(s)
+	if err := fw.WriteFrame(wire.FrameHeader{API: api, Version: wire.Version, Correlation: 1}, req); err != nil {
+		return fmt.Errorf("node: peer %s: %w", addr, err)
+	}
+	s.Close()
+	fr := wire.NewFrameReader(s, wire.DefaultMaxFrameSize)
+	defer fr.Close()
+	f, err := fr.Next()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("node: peer %s: %w", addr, context.Cause(ctx))
+		}
+		return fmt.Errorf("node: peer %s: %w", addr, err)
+	}
+	if f.API != api {
+		var e wire.ErrorResponse
+		if wire.DecodeHeader(f.Header, &e) == nil && e.Error != wire.ErrNone {
+			return &wire.Error{Code: e.Error, Message: e.Message}
+		}
+		return fmt.Errorf("node: peer %s answered api %d to %s", addr, f.API, api)
+	}
+	return wire.DecodeHeader(f.Header, resp)
+}
+
+// Send implements group.Transport: it queues msgs for peer to and never
+// blocks.
+func (p *peers) Send(to uint64, msgs []group.Envelope) {
+	p.mu.Lock()
+	l, ok := p.links[to]
+	if !ok {
+		if p.ctx.Err() != nil {
+			p.mu.Unlock()
+			return
+		}
+		l = &peerLink{p: p, id: to, wake: make(chan struct{}, 1)}
+		p.links[to] = l
+		p.wg.Go(l.run)
+	}
+	p.mu.Unlock()
+	l.enqueue(msgs)
+}
+
+// close stops every link and closes every connection.
+func (p *peers) close() {
+	p.cancel()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, pc := range p.conns {
+		select {
+		case <-pc.ready:
+			if pc.conn != nil {
+				pc.conn.CloseWithError(quicnet.CodeNormal, "")
+			}
+		default:
+		}
+		delete(p.conns, addr)
+	}
+}
+
+// peerLink carries raft messages to one peer.
+type peerLink struct {
+	p    *peers
+	id   uint64
+	wake chan struct{}
+
+	mu      sync.Mutex
+	q       []group.Envelope
+	dropped uint64
+}
+
+func (l *peerLink) enqueue(msgs []group.Envelope) {
+	l.mu.Lock()
+	room := linkQueueMsgs - len(l.q)
+	if room < len(msgs) {
+		l.dropped += uint64(len(msgs) - max(room, 0))
+		msgs = msgs[:max(room, 0)]
+	}
+	l.q = append(l.q, msgs...)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes up to one frame's worth of queued messages.
+func (l *peerLink) take(buf []group.Envelope) []group.Envelope {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := min(len(l.q), maxRaftEnvelopes)
+	size := 0
+	for i := range n {
+		size += l.q[i].Msg.Size()
+		if size > linkFrameBytes && i > 0 {
+			n = i
+			break
+		}
+	}
+	buf = append(buf[:0], l.q[:n]...)
+	rest := copy(l.q, l.q[n:])
+	clear(l.q[rest:])
+	l.q = l.q[:rest]
+	return buf
+}
+
+func (l *peerLink) run() {
+	var (
+		s       *quic.Stream
+		conn    *quic.Conn
+		addr    string
+		fw      *wire.FrameWriter
+		batch   []group.Envelope
+		payload []byte
+		backoff = linkBackoffMin
+	)
+	defer func() {
+		if s != nil {
+			s.CancelWrite(quicnet.StreamCodeCancelled)
+		}
+	}()
+	for {
+		select {
+		case <-l.p.ctx.Done():
+			return
+		case <-l.wake:
+		}
+		for {
+			batch = l.take(batch)
+			if len(batch) == 0 {
+				break
+			}
+			if a := l.p.addr(l.id); a != addr || s == nil {
+				if s != nil {
+					s.Close()
+					s = nil
+				}
+				addr = a
+			}
+			err := error(nil)
+			switch {
+			case l.p.tls == nil:
+				err = errNoPeerTLS
+			case addr == "":
+				err = errors.New("no address known")
+			}
+			if err == nil && s == nil {
+				conn, err = l.p.conn(l.p.ctx, addr)
+				if err == nil {
+					s, err = conn.OpenStreamSync(l.p.ctx)
+					if err != nil {
+						l.p.dropConn(addr, conn)
+					} else {
+						fw = wire.NewFrameWriter(s)
+					}
+				}
+			}
+			if err == nil {
+				payload, err = group.AppendEnvelopes(payload[:0], batch)
+				if err == nil {
+					hdr := wire.RaftMessages{ClusterID: l.p.c.clusterID(), From: l.p.c.raftID, FromAddr: l.p.b.advertised(), Count: uint32(len(batch))}
+					s.SetWriteDeadline(time.Now().Add(peerCallTimeout))
+					err = fw.WriteFrame(wire.FrameHeader{API: wire.APIRaft, Version: wire.Version}, &hdr, payload)
+				}
+			}
+			if err == nil {
+				backoff = linkBackoffMin
+				l.p.c.metrics.raftSent.Add(len(batch))
+				continue
+			}
+			// The batch is lost; raft retransmits. Wait before trying again
+			// so a dead peer costs little.
+			l.p.c.metrics.raftDropped.Add(len(batch))
+			if l.p.ctx.Err() != nil {
+				return
+			}
+			l.p.b.log.Debug("raft link to peer failed", "peer", l.id, "addr", addr, "err", err)
+			l.p.c.reportUnreachable(l.id)
+			if s != nil {
+				s.CancelWrite(quicnet.StreamCodeCancelled)
+				s = nil
+			}
+			if conn != nil {
+				l.p.dropConn(addr, conn)
+				conn = nil
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-l.p.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(backoff*2, linkBackoffMax)
+			l.mu.Lock()
+			clear(l.q)
+			l.q = l.q[:0]
+			l.mu.Unlock()
+		}
+	}
+}
+
+// peerAuthorized reports whether conn's client presented a broker
+// certificate of the cluster CA: verified against ClientCAs by the TLS
+// handshake, with the server-auth usage that only broker certificates have.
+func peerAuthorized(conn *quic.Conn) bool {
+	cs := conn.ConnectionState().TLS
+	return len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 && quicnet.IsBrokerCert(cs.PeerCertificates[0])
+}
+
+// serveRaft reads raft frames from a peer until the stream ends and steps
+// the driver with them.
+func (st *stream) serveRaft(f *wire.Frame) {
+	c := st.b.cluster
+	for {
+		var hdr wire.RaftMessages
+		if err := wire.DecodeHeader(f.Header, &hdr); err != nil {
+			st.b.log.Debug("raft stream: bad header", "err", err)
+			st.s.CancelRead(quicnet.StreamCodeProtocol)
+			return
+		}
+		if id := c.clusterID(); id == "" || hdr.ClusterID != id {
+			// Not joined yet (the leader's messages arrive before we know
+			// the cluster), or another cluster: drop, raft retries.
+			c.metrics.raftDropped.Add(int(hdr.Count))
+		} else if envs, err := group.ParseEnvelopes(f.Payload, int(hdr.Count)); err != nil {
+			st.b.log.Debug("raft stream: bad payload", "from", hdr.From, "err", err)
+			st.s.CancelRead(quicnet.StreamCodeProtocol)
+			return
+		} else {
+			c.peers.setAddr(hdr.From, hdr.FromAddr)
+			c.metrics.raftReceived.Add(len(envs))
+			c.driver.Step(hdr.From, envs)
+		}
+		next, ok := st.next()
+		if !ok {
+			return
+		}
+		if next.API != wire.APIRaft {
+			st.s.CancelRead(quicnet.StreamCodeProtocol)
+			return
+		}
+		*f = next
+	}
+}
