@@ -13,6 +13,9 @@ const (
 	APISubscribe        API = 9  // opens a push stream
 	APISubscribeCredit  API = 10 // client -> broker on a subscribe stream, no response
 	APISubscribeData    API = 11 // broker -> client on a subscribe stream
+	APIBrokerHeartbeat  API = 12 // control, broker -> broker, broker certificate only
+	APIRaft             API = 13 // long-lived stream broker -> broker, no responses
+	APIClusterInfo      API = 14 // control
 )
 
 // Version is the only version of every API this release speaks.
@@ -23,6 +26,7 @@ var apiNames = map[API]string{
 	APIMetadata: "metadata", APICreateTopic: "create_topic", APIDeleteTopic: "delete_topic",
 	APIDescribeTopic: "describe_topic", APIAlterTopicConfig: "alter_topic_config",
 	APISubscribe: "subscribe", APISubscribeCredit: "subscribe_credit", APISubscribeData: "subscribe_data",
+	APIBrokerHeartbeat: "broker_heartbeat", APIRaft: "raft", APIClusterInfo: "cluster_info",
 }
 
 // String returns the API's name as used in metrics and logs.
@@ -51,4 +55,4 @@ const (
 
 // The request and response headers, one file per API family, each type with
 // its codec (see msgpack.go): produce.go, fetch.go, offsets.go, metadata.go,
-// topic_admin.go, subscribe.go.
+// topic_admin.go, subscribe.go, cluster.go, raft.go.

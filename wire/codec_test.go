@@ -59,9 +59,18 @@ func headerCases() []headerCase {
 		add("delete_topic_request", &DeleteTopicRequest{Name: s}, newOf[DeleteTopicRequest]())
 		add("describe_topic_request", &DescribeTopicRequest{Name: s}, newOf[DescribeTopicRequest]())
 		add("error_response", &ErrorResponse{Error: ErrorCode(u), Message: s}, newOf[ErrorResponse]())
-		add("broker_info", &BrokerInfo{ID: s, Addr: "[::1]:1"}, newOf[BrokerInfo]())
-		add("partition_metadata", &PartitionMetadata{Partition: n32, Leader: s, Term: u, HashStart: ^u, HashEnd: u / 3},
-			newOf[PartitionMetadata]())
+		add("broker_info", &BrokerInfo{ID: s, Addr: "[::1]:1", Zone: s}, newOf[BrokerInfo]())
+		add("partition_metadata", &PartitionMetadata{Partition: n32, Leader: s, Term: u, HashStart: ^u, HashEnd: u / 3,
+			Error: ErrorCode(u)}, newOf[PartitionMetadata]())
+		add("broker_heartbeat_request", &BrokerHeartbeatRequest{ClusterID: s, BrokerID: "b1", Instance: s, RaftID: u,
+			Addr: "127.0.0.1:9092", Zone: s, Applied: ^u}, newOf[BrokerHeartbeatRequest]())
+		add("broker_heartbeat_response", &BrokerHeartbeatResponse{Error: ErrorCode(u), Message: s, ClusterID: s,
+			LeaderID: "b2", LeaderAddr: s, Epoch: u, LeaseMs: n}, newOf[BrokerHeartbeatResponse]())
+		add("cluster_info_request", &ClusterInfoRequest{}, newOf[ClusterInfoRequest]())
+		add("cluster_broker", &ClusterBroker{ID: s, Addr: "[::1]:9092", Zone: s, State: BrokerStateFenced, LeaseAgeMs: n,
+			Epoch: u, Leads: n32, Hosts: -n32, Voter: i%2 == 0, Applied: ^u}, newOf[ClusterBroker]())
+		add("raft_messages", &RaftMessages{ClusterID: s, From: u, FromAddr: s, Count: uint32(u % (MaxRaftBatch + 1))},
+			newOf[RaftMessages]())
 		add("partition_info", &PartitionInfo{Partition: n32, Leader: s, LogStartOffset: n, LogEndOffset: -n,
 			HighWatermark: n / 2, SizeBytes: n / 3, Segments: -n32}, newOf[PartitionInfo]())
 		add("subscribe_partition", &SubscribePartition{Topic: s, Partition: n32, Offset: n}, newOf[SubscribePartition]())
@@ -76,19 +85,24 @@ func headerCases() []headerCase {
 		var sp []SubscribePartition
 		var sr []SubscribePartitionResult
 		var brokers []BrokerInfo
+		var cb []ClusterBroker
 		var configs map[string]string
 		if n >= 0 {
 			topics, pm, pi = []string{}, []PartitionMetadata{}, []PartitionInfo{}
 			sp, sr, brokers, configs = []SubscribePartition{}, []SubscribePartitionResult{}, []BrokerInfo{}, map[string]string{}
+			cb = []ClusterBroker{}
 		}
 		for i := range n {
 			s := fmt.Sprintf("t-%d", i)
 			topics = append(topics, s)
-			pm = append(pm, PartitionMetadata{Partition: int32(i), Leader: "b", Term: uint64(i), HashEnd: math.MaxUint64})
+			pm = append(pm, PartitionMetadata{Partition: int32(i), Leader: "b", Term: uint64(i), HashEnd: math.MaxUint64,
+				Error: ErrorCode(i % 2 * int(ErrPartitionOffline))})
 			pi = append(pi, PartitionInfo{Partition: int32(i), Leader: s, LogEndOffset: int64(i) << 40, Segments: 3})
 			sp = append(sp, SubscribePartition{Topic: s, Partition: int32(i), Offset: OffsetEarliest})
 			sr = append(sr, SubscribePartitionResult{Error: ErrorCode(i % 3), Message: s, Offset: int64(i)})
-			brokers = append(brokers, BrokerInfo{ID: s, Addr: "127.0.0.1:" + s})
+			brokers = append(brokers, BrokerInfo{ID: s, Addr: "127.0.0.1:" + s, Zone: "z" + s})
+			cb = append(cb, ClusterBroker{ID: s, Addr: "127.0.0.1:" + s, State: BrokerStateAlive, LeaseAgeMs: -1,
+				Epoch: uint64(i), Leads: int32(i), Hosts: int32(2 * i), Voter: i < 3, Applied: uint64(i) << 33})
 			configs["key."+s] = strings.Repeat("v", i)
 		}
 		var tm []TopicMetadata
@@ -107,6 +121,9 @@ func headerCases() []headerCase {
 			newOf[DescribeTopicResponse]())
 		add("subscribe_request", &SubscribeRequest{Partitions: sp, Credit: int64(n) << 20}, newOf[SubscribeRequest]())
 		add("subscribe_response", &SubscribeResponse{Message: "ok", Partitions: sr}, newOf[SubscribeResponse]())
+		add("cluster_info_response", &ClusterInfoResponse{Error: ErrMetadataUnavailable, Message: "m", ClusterID: "c1",
+			Brokers: cb, MetaLeader: "t-0", MetaTerm: uint64(n), MetaCommit: math.MaxUint64, MetaApplied: 1 << 40,
+			Voters: topics, Learners: topics}, newOf[ClusterInfoResponse]())
 	}
 	return cases
 }
@@ -154,6 +171,8 @@ func normalize(v reflect.Value) any {
 		return v.Uint()
 	case reflect.String:
 		return v.String()
+	case reflect.Bool:
+		return v.Bool()
 	case reflect.Slice:
 		if v.IsNil() {
 			return nil
@@ -173,7 +192,7 @@ func normalize(v reflect.Value) any {
 		}
 		return m
 	case reflect.Struct: // a header: its exported fields, in order
-		var l []any
+		l := []any{}
 		for i := range v.NumField() {
 			if v.Type().Field(i).IsExported() {
 				l = append(l, normalize(v.Field(i)))
@@ -262,7 +281,13 @@ func TestHeadersReject(t *testing.T) {
 		{"int32 overflow", []byte{0x94, 0xa1, 'x', 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, newOf[ProduceRequest]()},
 		{"negative error code", []byte{0x92, 0xff, 0xa0}, newOf[ErrorResponse]()},
 		{"error code overflow", []byte{0x92, 0xce, 0, 1, 0, 0, 0xa0}, newOf[ErrorResponse]()},
-		{"negative uint64", []byte{0x95, 0, 0xa0, 0xff, 0, 0}, newOf[PartitionMetadata]()},
+		{"negative uint64", []byte{0x96, 0, 0xa0, 0xff, 0, 0, 0}, newOf[PartitionMetadata]()},
+		{"old partition metadata", []byte{0x95, 0, 0xa0, 0, 0, 0}, newOf[PartitionMetadata]()},
+		{"int for bool", []byte{0x9a, 0xa0, 0xa0, 0xa0, 0xa0, 0, 0, 0, 0, 1, 0}, newOf[ClusterBroker]()},
+		{"nil bool", []byte{0x9a, 0xa0, 0xa0, 0xa0, 0xa0, 0, 0, 0, 0, 0xc0, 0}, newOf[ClusterBroker]()},
+		{"raft batch over MaxRaftBatch", RaftMessages{Count: MaxRaftBatch + 1}.AppendMsgpack(nil), newOf[RaftMessages]()},
+		{"raft count over uint32", []byte{0x94, 0xa0, 0, 0xa0, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0}, newOf[RaftMessages]()},
+		{"cluster info request with a field", []byte{0x91, 0}, newOf[ClusterInfoRequest]()},
 		{"int for string", []byte{0x94, 1, 0, 0, 0}, newOf[ProduceRequest]()},
 		{"bin for string", []byte{0x94, 0xc4, 1, 'x', 0, 0, 0}, newOf[ProduceRequest]()},
 		{"nil string", []byte{0x94, 0xc0, 0, 0, 0}, newOf[ProduceRequest]()},
@@ -308,7 +333,7 @@ func hostile() []struct {
 	for range 11 {
 		many = mpArray(append(many, 0x94, 0, 0xa0, 0xa0), MaxListLen)
 		for range MaxListLen {
-			many = append(many, 0x95, 0, 0xa0, 0, 0, 0)
+			many = append(many, 0x96, 0, 0xa0, 0, 0, 0, 0)
 		}
 	}
 	return []struct {
@@ -335,6 +360,9 @@ func hostile() []struct {
 		{"produce: topic of 4 GiB", u32([]byte{0x94, 0xdb}, math.MaxUint32), newOf[ProduceRequest]()},
 		{"subscribe data: message of 2^24", u32([]byte{0x97, 0xa1, 't', 0, 0, 0xdb}, 1<<24), newOf[SubscribeData]()},
 		{"subscribe response: 2^32-1 results", u32([]byte{0x93, 0, 0xa0, 0xdd}, math.MaxUint32), newOf[SubscribeResponse]()},
+		{"cluster info: 2^32-1 brokers", u32([]byte{0x9a, 0, 0xa0, 0xa0, 0xdd}, math.MaxUint32), newOf[ClusterInfoResponse]()},
+		{"cluster info: 2^24 voters", u32([]byte{0x9a, 0, 0xa0, 0xa0, 0xc0, 0xa0, 0, 0, 0, 0xdd}, 1<<24), newOf[ClusterInfoResponse]()},
+		{"heartbeat: broker id of 4 GiB", u32([]byte{0x97, 0xa0, 0xdb}, math.MaxUint32), newOf[BrokerHeartbeatRequest]()},
 	}
 }
 

@@ -29,6 +29,10 @@ const (
 	ErrThrottled               ErrorCode = 19
 	ErrInvalidTimestamp        ErrorCode = 20
 	ErrPartitionOffline        ErrorCode = 21
+	ErrClusterMismatch         ErrorCode = 22
+	ErrMetadataUnavailable     ErrorCode = 23
+	ErrNotAuthorized           ErrorCode = 24
+	ErrDuplicateBrokerID       ErrorCode = 25
 )
 
 // CodeInfo describes one error code.
@@ -62,7 +66,11 @@ var Codes = [...]CodeInfo{
 	{ErrNotEnoughReplicas, "NOT_ENOUGH_REPLICAS", "too few in-sync replicas to accept the write", true},
 	{ErrThrottled, "THROTTLED", "the client exceeded its quota; retry after a back-off", true},
 	{ErrInvalidTimestamp, "INVALID_TIMESTAMP", "the batch's timestamps are inconsistent", false},
-	{ErrPartitionOffline, "PARTITION_OFFLINE", "the partition exists but no replica can serve it (its log could not be opened); the message says why", false},
+	{ErrPartitionOffline, "PARTITION_OFFLINE", "the partition exists but no replica can serve it (its log could not be opened, or its only replica's broker is fenced); the message says why", false},
+	{ErrClusterMismatch, "CLUSTER_MISMATCH", "the peer belongs to another cluster (the cluster ids differ)", false},
+	{ErrMetadataUnavailable, "METADATA_UNAVAILABLE", "the metadata group has no leader or no quorum: reads still work, topic changes wait and then fail with this", true},
+	{ErrNotAuthorized, "NOT_AUTHORIZED", "a broker-only API was called without a broker certificate from the cluster CA", false},
+	{ErrDuplicateBrokerID, "DUPLICATE_BROKER_ID", "another live broker instance holds this broker id", false},
 }
 
 // Info returns the table entry of c; unknown codes get a synthetic entry.

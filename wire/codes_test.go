@@ -25,7 +25,7 @@ func TestCodesTable(t *testing.T) {
 	}
 	retriable := map[ErrorCode]bool{
 		ErrNotLeader: true, ErrRequestTimedOut: true, ErrBrokerShuttingDown: true,
-		ErrStorage: true, ErrNotEnoughReplicas: true, ErrThrottled: true,
+		ErrStorage: true, ErrNotEnoughReplicas: true, ErrThrottled: true, ErrMetadataUnavailable: true,
 	}
 	for _, c := range Codes {
 		if c.Code.Retriable() != retriable[c.Code] {
@@ -75,7 +75,7 @@ func TestAPINames(t *testing.T) {
 		}
 		seen[a.String()] = true
 	}
-	if len(seen) != 11 || APISubscribeData.String() != "subscribe_data" {
+	if len(seen) != 14 || APISubscribeData.String() != "subscribe_data" || APIRaft.String() != "raft" {
 		t.Fatalf("%d known APIs", len(seen))
 	}
 }

@@ -108,7 +108,8 @@
 //
 // Each header is a msgpack array of its struct's fields in declaration order
 // (msgpack `as_array`): strings as msgpack str, ErrorCode as uint16, intN as
-// intN, lists as arrays (nil when nil), config maps as maps with sorted keys.
+// intN, uintN as uintN, bools as msgpack booleans, lists as arrays (nil when
+// nil), config maps as maps with sorted keys.
 // Every header type has one hand-written codec, AppendMsgpack and
 // ParseMsgpack (msgpack.go), that writes exactly what reflection writes; no
 // header is decoded by reflection. Decoders accept any msgpack integer
@@ -116,7 +117,16 @@
 // by the bytes present and by MaxListLen, MaxConfigEntries and
 // MaxHeaderElements before allocating. The types live by API family:
 // produce.go, fetch.go, offsets.go, metadata.go, topic_admin.go,
-// subscribe.go.
+// subscribe.go, cluster.go (broker heartbeat, cluster info) and raft.go.
+//
+// # Broker-to-broker APIs
+//
+// APIBrokerHeartbeat is a control request a broker sends the metadata
+// leader; APIRaft frames ride one long-lived stream per broker pair, one
+// way, and carry raft messages as an opaque payload whose encoding belongs to
+// the broker's raft transport: this package bounds their count by
+// MaxRaftBatch (format) and their size by the frame limit
+// (RaftMessages.CheckFrame). Who may call them is the broker's business.
 //
 // # Frame memory
 //

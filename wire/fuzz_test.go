@@ -279,7 +279,7 @@ func tokenCodes(b []byte) []byte {
 		c := r.b[0]
 		codes = append(codes, c)
 		switch {
-		case c <= 0x7f || c >= 0xe0 || (c >= 0x80 && c <= 0x9f) || c == 0xc0:
+		case c <= 0x7f || c >= 0xe0 || (c >= 0x80 && c <= 0x9f) || c == 0xc0 || c == 0xc2 || c == 0xc3:
 			r.b = r.b[1:]
 		case c == 0xdc || c == 0xde:
 			r.b = r.b[min(len(r.b), 3):]
@@ -357,3 +357,13 @@ func FuzzParseSubscribePartitionResult(f *testing.F) {
 }
 func FuzzParseSubscribeCredit(f *testing.F) { fuzzHeaderType(f, newOf[SubscribeCredit]()) }
 func FuzzParseSubscribeData(f *testing.F)   { fuzzHeaderType(f, newOf[SubscribeData]()) }
+func FuzzParseBrokerHeartbeatRequest(f *testing.F) {
+	fuzzHeaderType(f, newOf[BrokerHeartbeatRequest]())
+}
+func FuzzParseBrokerHeartbeatResponse(f *testing.F) {
+	fuzzHeaderType(f, newOf[BrokerHeartbeatResponse]())
+}
+func FuzzParseClusterInfoRequest(f *testing.F)  { fuzzHeaderType(f, newOf[ClusterInfoRequest]()) }
+func FuzzParseClusterInfoResponse(f *testing.F) { fuzzHeaderType(f, newOf[ClusterInfoResponse]()) }
+func FuzzParseClusterBroker(f *testing.F)       { fuzzHeaderType(f, newOf[ClusterBroker]()) }
+func FuzzParseRaftMessages(f *testing.F)        { fuzzHeaderType(f, newOf[RaftMessages]()) }

@@ -6,15 +6,20 @@ type MetadataRequest struct {
 	Topics   []string // at most MaxListLen
 }
 
-// BrokerInfo names a broker and its client address.
+// BrokerInfo names a broker, its client address and its zone ("" when the
+// broker declares none).
 type BrokerInfo struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	ID       string
 	Addr     string
+	Zone     string
 }
 
 // PartitionMetadata describes where a partition lives and which keys it owns:
 // a key whose xxhash64 h satisfies HashStart <= h <= HashEnd belongs to it.
+// Error is ErrNone, or ErrPartitionOffline when no replica can serve the
+// partition (its only replica's broker is fenced, or its log could not be
+// opened); Leader then names the last known leader, if any.
 type PartitionMetadata struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	Partition int32
@@ -22,6 +27,7 @@ type PartitionMetadata struct {
 	Term      uint64
 	HashStart uint64
 	HashEnd   uint64
+	Error     ErrorCode
 }
 
 // TopicMetadata is one topic of a metadata response.
@@ -45,8 +51,8 @@ type MetadataResponse struct {
 // Smallest encodings of the list elements: the array byte and one byte per
 // field.
 const (
-	minBrokerInfoSize        = 1 + 2
-	minPartitionMetadataSize = 1 + 5
+	minBrokerInfoSize        = 1 + 3
+	minPartitionMetadataSize = 1 + 6
 	minTopicMetadataSize     = 1 + 4
 )
 
@@ -65,13 +71,14 @@ func (m *MetadataRequest) ParseMsgpack(b []byte) error {
 func (m BrokerInfo) AppendMsgpack(b []byte) []byte { return appendBrokerInfo(b, &m) }
 
 func appendBrokerInfo(b []byte, m *BrokerInfo) []byte {
-	return mpString(mpString(mpArray(b, 2), m.ID), m.Addr)
+	return mpString(mpString(mpString(mpArray(b, 3), m.ID), m.Addr), m.Zone)
 }
 
 func (m *BrokerInfo) read(r *mpReader) {
-	r.fields(2)
+	r.fields(3)
 	r.string(&m.ID)
 	r.string(&m.Addr)
+	r.string(&m.Zone)
 }
 
 // ParseMsgpack decodes exactly one value from b.
@@ -85,15 +92,16 @@ func (m *BrokerInfo) ParseMsgpack(b []byte) error {
 func (m PartitionMetadata) AppendMsgpack(b []byte) []byte { return appendPartitionMetadata(b, &m) }
 
 func appendPartitionMetadata(b []byte, m *PartitionMetadata) []byte {
-	b = mpString(mpInt32(mpArray(b, 5), m.Partition), m.Leader)
-	return mpUint64(mpUint64(mpUint64(b, m.Term), m.HashStart), m.HashEnd)
+	b = mpString(mpInt32(mpArray(b, 6), m.Partition), m.Leader)
+	return mpCode(mpUint64(mpUint64(mpUint64(b, m.Term), m.HashStart), m.HashEnd), m.Error)
 }
 
 func (m *PartitionMetadata) read(r *mpReader) {
-	r.fields(5)
+	r.fields(6)
 	m.Partition = r.int32()
 	r.string(&m.Leader)
 	m.Term, m.HashStart, m.HashEnd = r.uint64(), r.uint64(), r.uint64()
+	m.Error = r.code16()
 }
 
 // ParseMsgpack decodes exactly one value from b.

@@ -21,7 +21,8 @@ import (
 //
 //   - a struct is an array of its fields in declaration order;
 //   - strings are str; integers are fixed-width by Go type (int8 d0, int32 d2,
-//     int64 d3, uint16 cd, uint64 cf); ErrorCode is a uint16;
+//     int64 d3, uint16 cd, uint32 ce, uint64 cf); ErrorCode is a uint16;
+//     booleans are false (c2) and true (c3);
 //   - a list is an array, a nil list is nil (c0); a config map is a map of str
 //     to str with its keys in sorted order (what msgpack writes with sorted
 //     map keys), a nil map is nil.
@@ -147,6 +148,31 @@ func mpUint16(dst []byte, v uint16) []byte {
 
 func mpUint64(dst []byte, v uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(dst, msgpcode.Uint64), v)
+}
+
+func mpUint32(dst []byte, v uint32) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, msgpcode.Uint32), v)
+}
+
+func mpBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, msgpcode.True)
+	}
+	return append(dst, msgpcode.False)
+}
+
+// mpStringSize is the encoded size of s.
+func mpStringSize(s string) int {
+	switch l := len(s); {
+	case l < 32:
+		return 1 + l
+	case l < 256:
+		return 2 + l
+	case l <= math.MaxUint16:
+		return 3 + l
+	default:
+		return 5 + l
+	}
 }
 
 func mpCode(dst []byte, c ErrorCode) []byte { return mpUint16(dst, uint16(c)) }
@@ -452,10 +478,25 @@ func (r *mpReader) uint64() uint64 {
 	return uint64(r.int(0, math.MaxInt64))
 }
 
+func (r *mpReader) uint32() uint32    { return uint32(r.int(0, math.MaxUint32)) }
 func (r *mpReader) int8() int8        { return int8(r.int(math.MinInt8, math.MaxInt8)) }
 func (r *mpReader) int32() int32      { return int32(r.int(math.MinInt32, math.MaxInt32)) }
 func (r *mpReader) int64() int64      { return r.int(math.MinInt64, math.MaxInt64) }
 func (r *mpReader) code16() ErrorCode { return ErrorCode(r.int(0, math.MaxUint16)) }
+
+// bool reads a msgpack boolean; nothing else is one (no integers).
+func (r *mpReader) bool() bool {
+	c, ok := r.code()
+	switch {
+	case !ok:
+		return false
+	case c == msgpcode.True:
+		return true
+	case c != msgpcode.False:
+		r.failf("code %#x where a boolean was expected", c)
+	}
+	return false
+}
 
 // str reads a msgpack str and returns its bytes (a sub-slice of the input).
 func (r *mpReader) str() []byte {

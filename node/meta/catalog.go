@@ -23,8 +23,47 @@ var (
 	ErrTopicExists = errors.New("meta: topic exists")
 	// ErrUnknownTopic: Delete or SetConfigs of a topic that does not exist.
 	ErrUnknownTopic = errors.New("meta: unknown topic")
-	// ErrInvalidTopic: Create with a bad name or partition count.
+	// ErrInvalidTopic: Create with a bad name or partition count; in the
+	// cluster state also a bad topic ID or replica list (wrong length,
+	// repeated or unknown brokers).
 	ErrInvalidTopic = errors.New("meta: invalid topic")
+
+	// The errors below come from the cluster state (State.Apply, Restore,
+	// DecodeCommand) and the leader logic over it.
+
+	// ErrNotInitialized: a command other than InitCluster applied before
+	// the cluster was initialised.
+	ErrNotInitialized = errors.New("meta: cluster not initialized")
+	// ErrClusterMismatch: InitCluster naming another cluster id than the
+	// one the state already has.
+	ErrClusterMismatch = errors.New("meta: cluster id mismatch")
+	// ErrDuplicateBrokerID: RegisterBroker with the id of an alive broker
+	// but another Instance (data directory). The joining broker is refused
+	// until the old one is fenced.
+	ErrDuplicateBrokerID = errors.New("meta: broker id registered by another instance")
+	// ErrDuplicateRaftID: RegisterBroker with a raft id that another broker
+	// id holds.
+	ErrDuplicateRaftID = errors.New("meta: raft id held by another broker")
+	// ErrInvalidBroker: RegisterBroker with an empty or oversized field, or
+	// a raft id of 0.
+	ErrInvalidBroker = errors.New("meta: invalid broker")
+	// ErrUnknownBroker: FenceBroker or RemoveBroker of an id never
+	// registered (or removed).
+	ErrUnknownBroker = errors.New("meta: unknown broker")
+	// ErrBrokerInUse: RemoveBroker of a broker that is alive or still
+	// holds replicas.
+	ErrBrokerInUse = errors.New("meta: broker in use")
+	// ErrNoBrokers: PlaceTopic with no alive broker to place on.
+	ErrNoBrokers = errors.New("meta: no alive brokers")
+	// ErrStaleIndex: Apply with a raft index not above the applied one;
+	// the state is unchanged.
+	ErrStaleIndex = errors.New("meta: index already applied")
+	// ErrInvalidCommand: a command that does not decode (unknown version or
+	// kind, truncated, trailing bytes, a count the input cannot hold).
+	ErrInvalidCommand = errors.New("meta: invalid command")
+	// ErrInvalidSnapshot: Restore of bytes that do not decode or describe
+	// an inconsistent state; the state is unchanged.
+	ErrInvalidSnapshot = errors.New("meta: invalid snapshot")
 )
 
 // TopicInfo is what the catalog holds about one topic. Configs holds the
