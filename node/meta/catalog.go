@@ -1,8 +1,65 @@
-// Package meta is the cluster's catalog of topics: their names, partition
-// counts and config overrides. The broker reads and changes topics only
-// through the Catalog interface; FileCatalog keeps them in files under the
-// data directory (one broker), and a metadata raft group will implement the
-// same interface for a cluster.
+// Package meta holds what the cluster knows about itself: its topics, and,
+// in a cluster, its brokers.
+//
+// # Catalog
+//
+// The broker reads and changes topics only through the Catalog interface.
+// FileCatalog keeps them in files under the data directory (one broker); a
+// cluster's catalog is the metadata raft group's State.
+//
+// # State
+//
+// State is the cluster metadata state machine. The metadata raft group
+// (driven elsewhere) replicates a log of commands; every broker applies the
+// committed entries, in order, to its own State with Apply(index, entry).
+// Apply does no I/O, starts no goroutine and reads no clock (times travel in
+// the commands), so brokers that applied the same entries hold equal states
+// and byte-identical Snapshots. A failed command (Result.Err) changes nothing
+// but the applied index: it is still a committed entry. Snapshot and Restore
+// carry the whole state for raft snapshots; Restore checks what Apply
+// guarantees and never panics on bad bytes.
+//
+// Commands (commands.go) are InitCluster, RegisterBroker, FenceBroker,
+// RemoveBroker, CreateTopic, DeleteTopic and SetTopicConfigs; EncodeCommand
+// and DecodeCommand are their one codec. An entry is
+//
+//	byte CommandVersion (1) | byte kind | fields
+//
+// fields being uvarints, varints and length-prefixed strings in a fixed order
+// (codec.go); maps are written with sorted keys. The version and kind bytes
+// are part of the log format: a command changes only by a new version.
+// Decoding is bounded: every length and count is checked against the bytes
+// left before anything is allocated.
+//
+// Brokers. A broker registers (RegisterBroker) when it starts and holds a
+// lease by heartbeating the metadata leader; when the lease runs out the
+// leader proposes FenceBroker naming the epoch it saw, and the broker is dead
+// to the cluster (fenced) until it registers again, which gives it a new
+// epoch (so a fence decided before the re-registration does nothing). A
+// fenced broker comes back with RegisterBroker; there is no separate unfence.
+// Each data directory has a random Instance: a broker registering the id of
+// an alive broker from another data directory (an operator wiped a directory
+// and reused the id, or two brokers share a config) is refused with
+// ErrDuplicateBrokerID until the old one is fenced, that is one lease
+// timeout after it stops heartbeating. RemoveBroker forgets a fenced broker
+// that holds no replica.
+//
+// Reads and writes. One goroutine applies; any number read. An RWMutex
+// guards the state: Apply and Restore hold it for writing, the readers for
+// reading, and nothing else is locked while it is held. Values returned are
+// copies the caller may keep and change. Versions tells a reader whether
+// brokers or topics changed since it last looked: each is the raft index of
+// the last command that changed them.
+//
+// # Leader logic
+//
+// Pure functions the metadata leader runs over a State, given the time:
+// Leases (lease.go) decides which brokers to fence; DesiredVoters and
+// NextVoterChange (voters.go) choose the metadata group's voters (an odd
+// number, alive brokers, spread over zones, current voters kept) and the one
+// membership step to take next; PlaceTopic places a new topic's partitions
+// on alive brokers by rendezvous hashing (routing/placement). Hosted and
+// Leader answer which partitions a broker holds and which broker leads one.
 package meta
 
 import (

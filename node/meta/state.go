@@ -227,7 +227,7 @@ func (s *State) Apply(index uint64, cmd []byte) Result {
 	}
 	c, err := DecodeCommand(cmd)
 	if err != nil {
-		return Result{Err: fmt.Errorf("meta: entry %d: %w", index, err)}
+		return Result{Err: fmt.Errorf("%w (entry %d)", err, index)}
 	}
 	if ic, ok := c.(InitCluster); ok {
 		return s.initCluster(ic)
