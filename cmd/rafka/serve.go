@@ -58,7 +58,7 @@ them) it joins the cluster of those brokers; joining a cluster it is
 already a member of is harmless, so a restart may keep the flag. Brokers
 authenticate each other by mutual TLS, so --join needs --tls-ca (the
 cluster CA) and --tls-cert/--tls-key (a broker certificate it signed, see
-rafka certs create-broker).
+rafka certs create-broker). For a cluster on one machine, see rafka dev.
 
 Once serving, it reports where on stderr: a line "rafka: broker ID serving
 on ADDR (admin ADDR), data in DIR", or with --log-format json a log record
@@ -150,9 +150,9 @@ type readyInfo struct {
 	Pid        int    `json:"pid"`
 }
 
-// writeReadyFile writes info to path atomically: to a temporary file in the
-// same directory, then renamed, so a reader sees all of it or nothing.
-func writeReadyFile(path string, info readyInfo) error {
+// writeReadyFile writes info as JSON to path atomically: to a temporary file
+// in the same directory, then renamed, so a reader sees all of it or nothing.
+func writeReadyFile(path string, info any) error {
 	b, err := json.Marshal(info)
 	if err != nil {
 		return err
