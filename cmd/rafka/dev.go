@@ -70,7 +70,7 @@ func newDevCmd() *cobra.Command {
 		startTimeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "dev [-- SERVE-FLAGS...]",
+		Use:   "dev [flags] [-- SERVE-FLAGS...]",
 		Short: "Run a local cluster of brokers on loopback, for development and tests",
 		Long: fmt.Sprintf(`Run --brokers N brokers (1 to %d) as child processes on 127.0.0.1, with a
 cluster CA and certificates made for them:
@@ -149,7 +149,7 @@ brokers inherit the environment, so RAFKA_LOG_LEVEL=debug reaches them.`,
 	f.StringVar(&p.Dir, "dir", p.Dir, "directory for the certificates (DIR/certs) and each broker's data (DIR/bN)")
 	f.IntVar(&p.BasePort, "base-port", p.BasePort, fmt.Sprintf("QUIC port of broker 1; broker N gets BASE+%d*(N-1) (0: free ports)", devPortStep))
 	f.IntVar(&p.AdminBasePort, "admin-base-port", p.AdminBasePort, fmt.Sprintf("admin HTTP port of broker 1; broker N gets ADMIN-BASE+%d*(N-1) (0: free ports; default 0 with --base-port 0)", devPortStep))
-	f.DurationVar(&p.ShutdownTimeout, "shutdown-timeout", p.ShutdownTimeout, "each broker's --shutdown-timeout; a broker still running "+devStopMargin.String()+" after it is killed")
+	f.DurationVar(&p.ShutdownTimeout, "shutdown-timeout", p.ShutdownTimeout, "each broker's --shutdown-timeout; a broker still running "+devStopMargin.String()+" past it is killed")
 	f.DurationVar(&startTimeout, "start-timeout", time.Minute, "how long the brokers may take to serve")
 	f.StringVar(&readyFile, "ready-file", "", "once every broker serves, write their IDs, addresses, data dirs and pids and the CA file to this JSON file (removed when stopping)")
 	return cmd
