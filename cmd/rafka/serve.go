@@ -41,7 +41,7 @@ func newServeCmd() *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: fmt.Sprintf("Run a broker (single node; data in %s by default)", cfg.DataDir),
+		Short: fmt.Sprintf("Run a broker: form a cluster or join one (data in %s by default)", cfg.DataDir),
 		Long: fmt.Sprintf(`Run a Rafka broker. With no flags it keeps its data in %s, serves
 QUIC on %s and the admin HTTP endpoints (/metrics, /healthz,
 /readyz, /debug/pprof) on %s. Every flag falls back to the
@@ -50,6 +50,15 @@ environment variable RAFKA_<FLAG> (for example RAFKA_DATA_DIR).
 Without --tls-cert, a self-signed certificate is generated once in
 <data-dir>/tls; clients trust it with --tls-ca <data-dir>/tls/cert.pem
 (the rafka CLI finds it by itself when run next to %s).
+
+Without --join, a broker forms a new cluster (of one) on first start, which
+other brokers may then join. With --join host:port (repeatable or comma
+separated; a DNS name resolving to several addresses stands for all of
+them) it joins the cluster of those brokers; joining a cluster it is
+already a member of is harmless, so a restart may keep the flag. Brokers
+authenticate each other by mutual TLS, so --join needs --tls-ca (the
+cluster CA) and --tls-cert/--tls-key (a broker certificate it signed, see
+rafka certs create-broker). For a cluster on one machine, see rafka dev.
 
 Once serving, it reports where on stderr: a line "rafka: broker ID serving
 on ADDR (admin ADDR), data in DIR", or with --log-format json a log record
@@ -86,7 +95,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 	f.StringVar(&cfg.BrokerID, "broker-id", "", "broker identity (default: generated once and kept in the data dir)")
 	f.StringVar(&cfg.TLS.CertFile, "tls-cert", "", "PEM certificate (default: self-signed, generated in <data-dir>/tls)")
 	f.StringVar(&cfg.TLS.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
-	f.StringVar(&cfg.TLS.CAFile, "tls-ca", "", "PEM CA bundle that client certificates must chain to (with --tls-require-client-cert)")
+	f.StringVar(&cfg.TLS.CAFile, "tls-ca", "", "PEM CA bundle of the cluster: other brokers' certificates (and client certificates, with --tls-require-client-cert) must chain to it")
 	f.BoolVar(&cfg.TLS.RequireClientCert, "tls-require-client-cert", false, "require and verify client certificates (mTLS)")
 	f.Int64Var(&cfg.QUIC.MaxIncomingStreams, "max-streams-per-conn", cfg.QUIC.MaxIncomingStreams, "streams a client may have open on one connection at once")
 	f.Uint64Var(&cfg.QUIC.MaxStreamReceiveWindow, "stream-receive-window", cfg.QUIC.MaxStreamReceiveWindow, "bytes a client may have in flight on one stream (flow control)")
@@ -103,6 +112,14 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 	f.StringVar(&fsync, "default-fsync", fsync, "fsync policy of topics created without one: always | interval:<ms> | never")
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often expired segments are deleted")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long shutdown waits for in-flight requests")
+	f.StringSliceVar(&cfg.Cluster.Join, "join", nil, "host:port of brokers of the cluster to join (repeatable or comma separated; needs --tls-ca, --tls-cert, --tls-key); none forms a new cluster on first start")
+	f.StringVar(&cfg.Cluster.Zone, "zone", cfg.Cluster.Zone, "failure domain of this broker (rack, availability zone): replicas and metadata voters are spread over zones first")
+	f.IntVar(&cfg.Cluster.MetadataVoters, "metadata-voters", cfg.Cluster.MetadataVoters, "voters of the cluster's metadata group: 3 (tolerates one broker down) or 5 (two)")
+	f.DurationVar(&cfg.Cluster.LeaseTimeout, "lease-timeout", cfg.Cluster.LeaseTimeout, "how long a broker stays alive in the cluster's view without a heartbeat (shorter detects failures sooner but fences brokers on a long pause)")
+	// The node derives the heartbeat from the lease timeout when it is 0, so
+	// --lease-timeout alone keeps the two consistent.
+	f.DurationVar(&cfg.Cluster.HeartbeatInterval, "heartbeat-interval", 0, "how often the broker renews its cluster lease, at most half of --lease-timeout (default: a quarter of --lease-timeout)")
+	f.DurationVar(&cfg.Cluster.RaftTick, "raft-tick", cfg.Cluster.RaftTick, "raft clock of the metadata group: elections take 10 ticks, heartbeats 1 (shorter costs CPU per idle group)")
 	f.StringVar(&logLevel, "log-level", "info", "debug | info | warn | error")
 	f.StringVar(&logFormat, "log-format", "text", "text | json (structured log records on stderr)")
 	f.StringVar(&readyFile, "ready-file", "", "once serving, write the broker's id, addresses, data dir and pid to this JSON file (removed at shutdown)")
@@ -133,9 +150,9 @@ type readyInfo struct {
 	Pid        int    `json:"pid"`
 }
 
-// writeReadyFile writes info to path atomically: to a temporary file in the
-// same directory, then renamed, so a reader sees all of it or nothing.
-func writeReadyFile(path string, info readyInfo) error {
+// writeReadyFile writes info as JSON to path atomically: to a temporary file
+// in the same directory, then renamed, so a reader sees all of it or nothing.
+func writeReadyFile(path string, info any) error {
 	b, err := json.Marshal(info)
 	if err != nil {
 		return err
