@@ -61,6 +61,19 @@
 // so that a restarted broker does not mistake an old entry for one of its
 // new proposals.
 //
+// # Cost of idle groups (measured)
+//
+// BenchmarkIdleGroups, 3 drivers in one process on a 2-core machine, groups
+// idle, leaders spread evenly: 100 groups at a 100 ms tick cost 2% of a core,
+// 1000 groups 21% (46,000 messages/s: every leader heartbeats every tick),
+// and 1000 groups at a 10 ms tick saturate a core and fall behind. Hence the
+// 100 ms default. Revisit when a broker hosts thousands of partitions:
+// coalesce heartbeats per peer pair or quiesce idle groups (stop ticking a
+// group whose followers all match the leader, wake it on any message).
+// BenchmarkProposeLatency: one proposal at a time on 3 drivers with
+// FileStorage (fsync per Save), applied on the proposer in about 0.9 ms
+// whether proposed on the leader or on a follower.
+//
 // # Goroutines and locks
 //
 // A Driver has one goroutine, the loop: every TickInterval it ticks every

@@ -412,18 +412,39 @@ func (d *Driver) run() {
 			f()
 			ops[i] = nil
 		}
-		for i := 0; i < len(d.dirty); i++ {
-			// A group's Ready handling does not dirty another group, so
-			// this loop ends once every dirty group was handled.
-			g := d.dirty[i]
+		d.handleDirty()
+		d.flush()
+	}
+}
+
+// maxReadyPasses bounds the Ready passes over the dirty groups per loop
+// iteration. A group whose Advance produced more work (its own append
+// acknowledged, entries now committed) is handled again in the next pass;
+// past the bound the loop wakes itself and goes on after the inbox.
+const maxReadyPasses = 4
+
+// handleDirty handles the Ready of every group touched since the last call.
+func (d *Driver) handleDirty() {
+	for range maxReadyPasses {
+		n := len(d.dirty)
+		if n == 0 {
+			return
+		}
+		for _, g := range d.dirty[:n] {
 			g.dirty = false
 			if !g.removed && g.failed == nil {
 				g.handleReady()
 			}
-			d.dirty[i] = nil
 		}
-		d.dirty = d.dirty[:0]
-		d.flush()
+		// Groups marked again during the pass were appended after n.
+		rest := copy(d.dirty, d.dirty[n:])
+		clear(d.dirty[rest:])
+		d.dirty = d.dirty[:rest]
+	}
+	if len(d.dirty) > 0 {
+		d.mu.Lock()
+		d.wakeLocked()
+		d.mu.Unlock()
 	}
 }
 

@@ -213,9 +213,12 @@ func TestSnapshotCatchUp(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("applied %v, want %v", got, want)
 	}
-	sb, _ := c.drivers[behind].Status(1)
-	if sb.FirstIndex <= 2 {
-		t.Fatalf("member behind did not get a snapshot: %+v", sb)
+	sm := c.sms[[2]uint64{behind, 1}]
+	sm.mu.Lock()
+	restores := sm.restores
+	sm.mu.Unlock()
+	if restores == 0 {
+		t.Fatal("member behind caught up without a snapshot")
 	}
 	// The member that got the snapshot restarts from it.
 	c.stopDriver(behind)

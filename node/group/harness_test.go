@@ -64,9 +64,10 @@ func (n *memNet) setCut(id uint64, cut bool) {
 // logSM is a state machine that records every applied entry; Apply returns
 // the number applied so far.
 type logSM struct {
-	mu      sync.Mutex
-	entries []string
-	indexes []uint64
+	mu       sync.Mutex
+	entries  []string
+	indexes  []uint64
+	restores int
 }
 
 func (s *logSM) Apply(index uint64, data []byte) any {
@@ -104,6 +105,7 @@ func (s *logSM) Restore(data []byte) error {
 		return err
 	}
 	s.entries, s.indexes = v.E, v.I
+	s.restores++
 	return nil
 }
 
@@ -115,7 +117,8 @@ func (s *logSM) list() []string {
 
 // cluster is a set of Drivers on one memNet, each hosting some groups.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
+	tick    time.Duration
 	net     *memNet
 	drivers map[uint64]*Driver
 	sms     map[[2]uint64]*logSM // (node, group)
@@ -125,8 +128,8 @@ type cluster struct {
 	gcfg    GroupConfig
 }
 
-func newCluster(t *testing.T, file bool) *cluster {
-	c := &cluster{t: t, net: newMemNet(), drivers: map[uint64]*Driver{},
+func newCluster(t testing.TB, file bool) *cluster {
+	c := &cluster{t: t, tick: testTick, net: newMemNet(), drivers: map[uint64]*Driver{},
 		sms: map[[2]uint64]*logSM{}, stores: map[[2]uint64]Storage{}, dirs: map[[2]uint64]string{}, file: file}
 	t.Cleanup(c.closeAll)
 	return c
@@ -140,7 +143,7 @@ func (c *cluster) closeAll() {
 
 // startDriver starts (or restarts) the Driver of node id.
 func (c *cluster) startDriver(id uint64) *Driver {
-	d, err := New(Config{ID: id, TickInterval: testTick, Transport: memTransport{c.net, id}})
+	d, err := New(Config{ID: id, TickInterval: c.tick, Transport: memTransport{c.net, id}})
 	if err != nil {
 		c.t.Fatal(err)
 	}
