@@ -225,7 +225,17 @@ func TestSnapshotCatchUp(t *testing.T) {
 	c.startDriver(behind)
 	c.addGroup(behind, 1, ids(3))
 	c.propose(lead, 1, "after")
-	c.converged(1, append(want, "after"), ids(3)...)
+	want = append(want, "after")
+	c.converged(1, want, ids(3)...)
+	// So does the leader, whose log starts before its snapshot.
+	c.stopDriver(lead)
+	c.startDriver(lead)
+	c.addGroup(lead, 1, ids(3))
+	c.propose(lead, 1, "after leader restart")
+	got = c.converged(1, append(want, "after leader restart"), ids(3)...)
+	if !slices.Equal(got, append(want, "after leader restart")) {
+		t.Fatalf("applied %v", got)
+	}
 }
 
 // TestCutOffLeaderDropsProposals: a leader that loses its quorum steps down
