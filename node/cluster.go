@@ -155,7 +155,7 @@ func newCluster(b *Broker) (*cluster, error) {
 		c.store.Close()
 		return nil, fmt.Errorf("node: metadata log: %w", err)
 	}
-	c.bootCommit = hs.Commit
+	c.bootCommit = hs.GetCommit()
 	c.registerMetrics(b.metrics)
 	return c, nil
 }
@@ -551,8 +551,8 @@ func (c *cluster) handleHeartbeat(ctx context.Context, req *wire.BrokerHeartbeat
 		}
 		return fail(wire.ErrNotLeader, "the metadata leader is %s at %s", resp.LeaderID, resp.LeaderAddr)
 	}
-	if resp.ClusterID == "" || c.state.ClusterID() == "" {
-		return fail(wire.ErrMetadataUnavailable, "the cluster is still forming")
+	if err := c.ensureInit(ctx); err != nil {
+		return errHeartbeat(resp, err)
 	}
 	if req.BrokerID == "" || req.RaftID != raftIDOf(req.BrokerID) || req.Instance == "" || req.Addr == "" {
 		return fail(wire.ErrInvalidRequest, "heartbeat needs broker id, its raft id, instance and address")
@@ -564,9 +564,7 @@ func (c *cluster) handleHeartbeat(ctx context.Context, req *wire.BrokerHeartbeat
 		}
 	}
 	if !known || br.State != meta.BrokerAlive || br.Instance != req.Instance || br.Addr != req.Addr || br.Zone != req.Zone {
-		cmd := meta.RegisterBroker{Broker: meta.Broker{
-			ID: req.BrokerID, RaftID: req.RaftID, Instance: req.Instance, Addr: req.Addr, Zone: req.Zone,
-		}}
+		cmd := meta.RegisterBroker{ID: req.BrokerID, RaftID: req.RaftID, Instance: req.Instance, Addr: req.Addr, Zone: req.Zone}
 		if err := c.propose(ctx, cmd); err != nil {
 			return errHeartbeat(resp, err)
 		}
@@ -575,9 +573,8 @@ func (c *cluster) handleHeartbeat(ctx context.Context, req *wire.BrokerHeartbeat
 	}
 	c.peers.setAddr(req.RaftID, req.Addr)
 	if st, ok := c.status(); ok && !slices.Contains(st.Voters, req.RaftID) && !slices.Contains(st.Learners, req.RaftID) {
-		cc := raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddLearnerNode, NodeID: req.RaftID}}}
 		cctx, cancel := context.WithTimeout(ctx, metaProposeTimeout)
-		_, err := c.driver.ProposeConfChange(cctx, metaGroup, cc)
+		_, err := c.driver.ProposeConfChange(cctx, metaGroup, confChange(raftpb.ConfChangeAddLearnerNode, req.RaftID))
 		cancel()
 		if err != nil {
 			return errHeartbeat(resp, err)
@@ -590,6 +587,22 @@ func (c *cluster) handleHeartbeat(ctx context.Context, req *wire.BrokerHeartbeat
 	resp.Epoch = br.Epoch
 	resp.LeaseMs = c.cfg.LeaseTimeout.Milliseconds()
 	return resp
+}
+
+// ensureInit commits the cluster's first entry, naming its id, if the
+// metadata has none yet (the leader of a new cluster does it once).
+func (c *cluster) ensureInit(ctx context.Context) error {
+	if c.state.ClusterID() != "" {
+		return nil
+	}
+	if c.clusterID() == "" {
+		return &wire.Error{Code: wire.ErrMetadataUnavailable, Message: "the cluster is still forming"}
+	}
+	err := c.propose(ctx, meta.InitCluster{ClusterID: c.clusterID()})
+	if c.state.ClusterID() != "" {
+		return nil // committed, possibly by a concurrent call
+	}
+	return err
 }
 
 func errHeartbeat(resp *wire.BrokerHeartbeatResponse, err error) *wire.BrokerHeartbeatResponse {
@@ -635,10 +648,8 @@ func (c *cluster) leaderLoop() {
 		}
 		expired := c.leases.Expired(c.state, time.Now())
 		c.mu.Unlock()
-		if c.state.ClusterID() == "" {
-			if err := c.propose(c.ctx, meta.InitCluster{ClusterID: c.clusterID()}); err != nil {
-				c.b.log.Warn("initialising the cluster", "err", err)
-			}
+		if err := c.ensureInit(c.ctx); err != nil {
+			c.b.log.Warn("initialising the cluster", "err", err)
 			continue
 		}
 		for _, br := range expired {
@@ -659,24 +670,36 @@ func (c *cluster) leaderLoop() {
 // changeVoters makes one step towards the desired voter set.
 func (c *cluster) changeVoters(st group.Status) {
 	desired := meta.DesiredVoters(c.state, st.Voters, c.cfg.MetadataVoters)
+	if len(desired) < len(st.Voters) {
+		// Fewer live brokers than voters: a dead voter is replaced only by
+		// a live broker, never dropped, or losing brokers would shrink the
+		// group to one copy of the metadata.
+		for _, v := range st.Voters {
+			if br, ok := c.state.BrokerByRaftID(v); !ok || br.State != meta.BrokerAlive {
+				return
+			}
+		}
+	}
 	ch := meta.NextVoterChange(st.Voters, st.Learners, desired)
-	var cc raftpb.ConfChangeSingle
+	var cc *raftpb.ConfChangeV2
 	switch ch.Kind {
-	case meta.AddVoter:
-		cc = raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode, NodeID: ch.Node}
+	case meta.AddLearner:
+		cc = confChange(raftpb.ConfChangeAddLearnerNode, ch.RaftID)
+	case meta.PromoteVoter:
+		if match, ok := st.Progress[ch.RaftID]; !ok || match+100 < st.Commit {
+			return // promote only a learner that has caught up
+		}
+		cc = confChange(raftpb.ConfChangeAddNode, ch.RaftID)
 	case meta.RemoveVoter:
 		// Demote rather than remove: the broker keeps following as a
-		// learner and can serve metadata reads.
-		cc = raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddLearnerNode, NodeID: ch.Node}
+		// learner and serves metadata reads when it comes back.
+		cc = confChange(raftpb.ConfChangeAddLearnerNode, ch.RaftID)
 	default:
 		return
 	}
-	if pr, ok := st.Progress[ch.Node]; ch.Kind == meta.AddVoter && (!ok || pr.Match+100 < st.Commit) {
-		return // promote only a learner that has caught up
-	}
 	ctx, cancel := context.WithTimeout(c.ctx, metaProposeTimeout)
 	defer cancel()
-	if _, err := c.driver.ProposeConfChange(ctx, metaGroup, raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{cc}}); err != nil {
+	if _, err := c.driver.ProposeConfChange(ctx, metaGroup, cc); err != nil {
 		c.b.log.Warn("changing metadata voters", "change", ch, "err", err)
 		return
 	}
@@ -796,4 +819,110 @@ func peerTLSConfig(f quicnet.TLSFiles) (*tls.Config, error) {
 		return nil, fmt.Errorf("node: broker-to-broker TLS: %w", err)
 	}
 	return client, nil
+}
+
+// settle waits, bounded by a few election timeouts, until a metadata leader
+// is known and this broker's first heartbeat has registered it, so that a
+// broker of a cluster of one (or with a quorum up) is usable when Start
+// returns.
+func (c *cluster) settle() {
+	deadline := time.Now().Add(30 * c.cfg.RaftTick)
+	for time.Now().Before(deadline) && c.ctx.Err() == nil {
+		if st, ok := c.status(); ok && st.Leader != 0 && st.Applied >= c.bootCommit {
+			break
+		}
+		c.waitChange(5 * time.Millisecond)
+	}
+	if c.ctx.Err() != nil {
+		return
+	}
+	if ok, _ := c.ready(); !ok {
+		c.heartbeatOnce("")
+	}
+}
+
+// waitChange waits for a metadata change or d, whichever comes first, and
+// keeps the change signal for the reconcile loop.
+func (c *cluster) waitChange(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.changed:
+		c.notify()
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
+}
+
+// Failed delivers the error that made the broker's membership fail for
+// good (its data belongs to another cluster, its id is taken). The broker
+// keeps serving what it can; its owner should shut it down and report the
+// error.
+func (b *Broker) Failed() <-chan error { return b.cluster.failed }
+
+// reconcileLoop reconciles hosted partitions after every metadata change.
+func (b *Broker) reconcileLoop() {
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-b.cluster.changed:
+			b.reconcile()
+		}
+	}
+}
+
+// importLegacyTopics adds the topics of a data directory written by a
+// single-broker release to the cluster this broker has just formed, placed
+// on this broker, keeping their data.
+func (b *Broker) importLegacyTopics() {
+	infos, err := b.legacyTopics()
+	if err != nil {
+		b.log.Error("reading topics of an earlier release", "err", err)
+		return
+	}
+	for _, info := range infos {
+		reps := make([][]string, info.Partitions)
+		parts := make([]int32, info.Partitions)
+		for i := range reps {
+			reps[i] = []string{b.id}
+			parts[i] = int32(i)
+		}
+		t := meta.Topic{TopicInfo: info, ID: randomHex(8), Replicas: reps}
+		if err := b.writeMarker(info.Name, topicMarker{ID: t.ID, Partitions: parts}); err != nil {
+			b.log.Error("importing a topic", "topic", info.Name, "err", err)
+			continue
+		}
+		if err := b.cluster.propose(b.ctx, meta.CreateTopic{Topic: t}); err != nil {
+			b.log.Error("importing a topic", "topic", info.Name, "err", err)
+			continue
+		}
+		b.log.Info("imported a topic of an earlier release", "topic", info.Name, "partitions", info.Partitions)
+	}
+}
+
+// notHere is the answer for a partition of a known topic that this broker
+// does not host: NOT_LEADER naming its leader, or PARTITION_OFFLINE when its
+// broker is dead.
+func (b *Broker) notHere(topic string, id int32) *wire.Error {
+	leader, ok := meta.Leader(b.cluster.state, topic, id)
+	if !ok {
+		return &wire.Error{Code: wire.ErrPartitionOffline, Message: fmt.Sprintf(
+			"partition %s/%d is offline: its broker is not alive", topic, id)}
+	}
+	if leader == b.id {
+		return &wire.Error{Code: wire.ErrNotLeader, Message: fmt.Sprintf(
+			"partition %s/%d is being opened on this broker; retry", topic, id)}
+	}
+	e := &wire.Error{Code: wire.ErrNotLeader, LeaderID: leader,
+		Message: fmt.Sprintf("partition %s/%d is led by broker %s", topic, id, leader)}
+	if br, ok := b.cluster.state.Broker(leader); ok {
+		e.LeaderAddr = br.Addr
+	}
+	return e
+}
+
+// confChange is a one-step configuration change of the metadata group.
+func confChange(typ raftpb.ConfChangeType, node uint64) *raftpb.ConfChangeV2 {
+	return &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: new(node)}}}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/rafka/rafka/node/meta"
 	"github.com/rafka/rafka/node/replica"

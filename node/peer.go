@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/rafka/rafka/node/group"
 	"github.com/rafka/rafka/quicnet"
@@ -170,12 +171,12 @@ func (p *peers) call(ctx context.Context, addr string, api wire.API, req, resp a
 		return fmt.Errorf("node: peer %s: %w", addr, err)
 	}
 	stop := context.AfterFunc(ctx, func() {
-		s.CancelRead(quicnet.StreamCodeCancelled)
-		s.CancelWrite(quicnet.StreamCodeCancelled)
+		s.CancelRead(quicnet.StreamCodeDone)
+		s.CancelWrite(quicnet.StreamCodeDone)
 	})
 	defer stop()
 	fw := wire.NewFrameWriter(s)
-	if err := fw.WriteFrame(wire.FrameHeader{API: api, Version: wire.Version, Correlation: 1}, req); err != nil {
+	if err := fw.WriteFrame(wire.FrameHeader{API: api, Version: wire.Version, Corr: 1}, req); err != nil {
 		return fmt.Errorf("node: peer %s: %w", addr, err)
 	}
 	s.Close()
@@ -267,7 +268,7 @@ func (l *peerLink) take(buf []group.Envelope) []group.Envelope {
 	n := min(len(l.q), maxRaftEnvelopes)
 	size := 0
 	for i := range n {
-		size += l.q[i].Msg.Size()
+		size += proto.Size(l.q[i].Msg)
 		if size > linkFrameBytes && i > 0 {
 			n = i
 			break
@@ -292,7 +293,7 @@ func (l *peerLink) run() {
 	)
 	defer func() {
 		if s != nil {
-			s.CancelWrite(quicnet.StreamCodeCancelled)
+			s.CancelWrite(quicnet.StreamCodeDone)
 		}
 	}()
 	for {
@@ -353,7 +354,7 @@ func (l *peerLink) run() {
 			l.p.b.log.Debug("raft link to peer failed", "peer", l.id, "addr", addr, "err", err)
 			l.p.c.reportUnreachable(l.id)
 			if s != nil {
-				s.CancelWrite(quicnet.StreamCodeCancelled)
+				s.CancelWrite(quicnet.StreamCodeDone)
 				s = nil
 			}
 			if conn != nil {
