@@ -107,14 +107,21 @@ func (c *Client) AlterTopicConfig(ctx context.Context, name string, configs map[
 // first offset whose record timestamp is at or after it (the log end when
 // none is), wire.OffsetLatest the log end (the next offset to be written) and
 // wire.OffsetEarliest the log start. The request goes to the partition's
-// leader.
+// leader; a NOT_LEADER answer that names the new leader is retried there.
 func (c *Client) ListOffset(ctx context.Context, topic string, partition int32, ts int64) (int64, error) {
 	req := &wire.ListOffsetsRequest{Topic: topic, Partition: partition, Timestamp: ts}
+	hinted := false // the last answer named the leader: route from the cache
 	target := func(ctx context.Context, attempt int) (string, error) {
-		return c.leaderAddr(ctx, topic, partition, attempt > 0)
+		refresh := attempt > 0 && !hinted
+		hinted = false
+		return c.leaderAddr(ctx, topic, partition, refresh)
 	}
 	resp, err := controlCall(ctx, c, wire.APIListOffsets, req, target, topic,
-		func(r *wire.ListOffsetsResponse) error { return wire.AsError(r.Error, r.Message) })
+		func(r *wire.ListOffsetsResponse) error {
+			err := r.Err()
+			hinted = c.meta.leaderHint(topic, partition, err)
+			return err
+		})
 	if err != nil {
 		return 0, opError(fmt.Sprintf("list offset %s/%d at %d", topic, partition, ts), err)
 	}

@@ -441,8 +441,9 @@ func decodeAnswer(fr *wire.FrameReader, f *wire.Frame, v any) error {
 // controlCall sends a control request with retries. target picks the broker
 // for each attempt (attempt counts from 0); errOf extracts the response's
 // error code. Retriable broker codes and transport failures are retried with
-// backoff; NOT_LEADER and transport failures also invalidate metadata for
-// topic (when not empty).
+// backoff; NOT_LEADER without a leader address and transport failures also
+// invalidate metadata for topic (when not empty). A NOT_LEADER that names
+// the leader keeps it: errOf is expected to have applied the hint.
 func controlCall[Resp any](ctx context.Context, c *Client, api wire.API, req any,
 	target func(ctx context.Context, attempt int) (string, error), topic string,
 	errOf func(*Resp) error,
@@ -468,7 +469,7 @@ func controlCall[Resp any](ctx context.Context, c *Client, api wire.API, req any
 		if !retriable(err) || ctx.Err() != nil {
 			return nil, err
 		}
-		if topic != "" && (errors.Is(err, ErrNotLeader) || isTransport(err)) {
+		if topic != "" && (errors.Is(err, ErrNotLeader) && !hasLeaderHint(err) || isTransport(err)) {
 			c.meta.invalidate(topic)
 		}
 		c.log.Debug("control request failed, retrying", "api", api.String(), "attempt", attempt, "err", err)
@@ -546,4 +547,11 @@ func (c *Client) unregister(p *Producer, cs *Consumer) {
 	defer c.mu.Unlock()
 	delete(c.producers, p)
 	delete(c.consumers, cs)
+}
+
+// hasLeaderHint reports whether err is a broker error naming a leader's
+// address.
+func hasLeaderHint(err error) bool {
+	var we *wire.Error
+	return errors.As(err, &we) && we.LeaderAddr != ""
 }

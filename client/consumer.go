@@ -60,7 +60,8 @@ type Assignment struct {
 //
 // Locking: Consumer.mu guards the consumer's fields and the fields of its
 // partitions and subscriptions marked so; subscription.wmu serialises credit
-// writes and is taken without Consumer.mu held.
+// writes and is taken without Consumer.mu held. The client's metadata lock
+// may be taken under Consumer.mu, never the reverse.
 type Consumer struct {
 	c   *Client
 	cfg consumerConfig
@@ -93,6 +94,13 @@ type consPart struct {
 	sub         *subscription // nil while being subscribed (again) or paused
 	failures    int           // consecutive subscription failures
 	lastErr     error         // why the last subscription attempt failed
+	// offline: the partition was reported offline (PARTITION_OFFLINE) and
+	// not subscribed since. It is retried without giving up, and reported
+	// to Poll once per outage.
+	offline bool
+	// hinted: a NOT_LEADER answer named the new leader and the metadata
+	// cache holds it; the next attempt routes there without a refresh.
+	hinted bool
 }
 
 // chunk is the records of one data frame, or an error for Poll to return in
@@ -156,7 +164,10 @@ func (c *Client) NewConsumer(opts ...ConsumerOption) (*Consumer, error) {
 // It resolves the start offsets and opens one subscribe stream per leader
 // broker before returning. Partitions that fail for good (unknown topic or
 // partition, offset out of range) are left out and reported in the error;
-// the others stay assigned.
+// the others stay assigned. An offline partition (ErrPartitionOffline) is
+// reported in the error too but stays assigned: it is subscribed again, with
+// fresh metadata and backoff up to WithResubscribeBackoff's maximum and
+// without giving up, until it is back, and resumes where it stopped.
 func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 	seen := make(map[topicPartition]bool, len(as))
 	starts := make([]int64, len(as))
@@ -223,6 +234,12 @@ func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 			groups[addr] = append(groups[addr], p)
 		case retriable(err) && ctx.Err() == nil:
 			later = append(later, p)
+		case errors.Is(err, ErrPartitionOffline):
+			cs.mu.Lock()
+			p.offline, p.lastErr = true, err
+			cs.mu.Unlock()
+			later = append(later, p)
+			errs = append(errs, fmt.Errorf("%s/%d: %w", p.tp.topic, p.tp.partition, err))
 		default:
 			cs.drop(p, nil)
 			errs = append(errs, fmt.Errorf("%s/%d: %w", p.tp.topic, p.tp.partition, err))
@@ -319,16 +336,27 @@ func (cs *Consumer) open(ctx context.Context, gen uint64, addr string, parts []*
 			continue
 		}
 		r := &results[i]
-		if err := wire.AsError(r.Error, r.Message); err != nil {
+		if err := r.Err(); err != nil {
+			p.hinted = cs.c.meta.leaderHint(p.tp.topic, p.tp.partition, err)
 			err = fmt.Errorf("subscribe %s/%d: %w", p.tp.topic, p.tp.partition, err)
-			if retriable(err) {
+			switch {
+			case retriable(err):
 				p.lastErr = err
 				later = append(later, p)
-			} else {
+			case errors.Is(err, ErrPartitionOffline):
+				if !p.offline {
+					errs = append(errs, err)
+				}
+				p.offline, p.lastErr = true, err
+				later = append(later, p)
+			default:
 				cs.dropLocked(p, nil)
 				errs = append(errs, err)
 			}
 			continue
+		}
+		if p.offline {
+			p.offline, p.failures = false, 0
 		}
 		p.sub, p.next = s, r.Offset
 		s.parts[p.tp] = p
@@ -443,7 +471,7 @@ func (cs *Consumer) resubscribe(gen uint64, parts []*consPart) {
 				continue
 			}
 			p.failures++
-			if p.failures > cs.cfg.retries {
+			if p.failures > cs.cfg.retries && !p.offline {
 				last := p.lastErr
 				if last == nil {
 					last = &detailError{sentinel: ErrNoBrokers, msg: "no broker reachable"}
@@ -467,13 +495,27 @@ func (cs *Consumer) resubscribe(gen uint64, parts []*consPart) {
 		var later []*consPart
 		groups := make(map[string][]*consPart)
 		for _, p := range parts {
-			addr, err := cs.c.leaderAddr(ctx, p.tp.topic, p.tp.partition, true)
+			cs.mu.Lock()
+			refresh := !p.hinted
+			p.hinted = false
+			cs.mu.Unlock()
+			addr, err := cs.c.leaderAddr(ctx, p.tp.topic, p.tp.partition, refresh)
 			switch {
 			case err == nil:
 				groups[addr] = append(groups[addr], p)
 			case !definite(err):
 				cs.mu.Lock()
 				p.lastErr = fmt.Errorf("finding the leader: %w", err)
+				cs.mu.Unlock()
+				later = append(later, p)
+			case errors.Is(err, ErrPartitionOffline):
+				err = fmt.Errorf("client: consume %s/%d: %w", p.tp.topic, p.tp.partition, err)
+				cs.mu.Lock()
+				if cs.gen == gen && cs.parts[p.tp] == p && !p.offline {
+					cs.errs = append(cs.errs, err)
+					cs.notifyLocked()
+				}
+				p.offline, p.lastErr = true, err
 				cs.mu.Unlock()
 				later = append(later, p)
 			default:
@@ -537,7 +579,7 @@ func (s *subscription) readLoop() {
 		if dead {
 			return
 		}
-		if err := wire.AsError(hdr.Error, hdr.Message); err != nil {
+		if err := hdr.Err(); err != nil {
 			s.partitionFailed(p, fmt.Errorf("client: consume %s/%d: %w", tp.topic, tp.partition, err))
 			s.sendCredit()
 			continue
@@ -637,10 +679,19 @@ func (s *subscription) partitionFailed(p *consPart, err error) {
 	}
 	delete(s.parts, p.tp)
 	p.sub = nil
-	if retriable(err) {
+	p.hinted = cs.c.meta.leaderHint(p.tp.topic, p.tp.partition, err)
+	switch {
+	case retriable(err):
 		p.lastErr = err
 		cs.resubscribeLocked(s.gen, []*consPart{p})
-	} else {
+	case errors.Is(err, ErrPartitionOffline):
+		// Kept assigned: reported once, then subscribed again (with fresh
+		// metadata) until its broker is back.
+		p.offline, p.lastErr = true, err
+		cs.errs = append(cs.errs, err)
+		cs.notifyLocked()
+		cs.resubscribeLocked(s.gen, []*consPart{p})
+	default:
 		cs.dropLocked(p, err)
 	}
 	if len(s.parts) == 0 {
@@ -800,7 +851,8 @@ func countRecords(b []byte) int {
 // Poll returns the next records, up to WithMaxPollRecords, in offset order
 // per partition; it blocks until there are some or ctx is done. A partition
 // that failed for good is reported once, as an error, and is no longer
-// assigned. A batch that cannot be decoded is reported in its place, after
+// assigned; one that went offline is reported once per outage
+// (ErrPartitionOffline) and stays assigned (see Assign). A batch that cannot be decoded is reported in its place, after
 // the records before it, as a *CorruptBatchError (errors.Is ErrCorruptBatch);
 // its partition stays assigned but paused until Seek moves it past the batch
 // (to the error's Next) or back to it.
@@ -911,6 +963,11 @@ func (cs *Consumer) Seek(ctx context.Context, topic string, partition int32, off
 		later, err = cs.open(ctx, gen, addr, []*consPart{p})
 	case !definite(err) && ctx.Err() == nil:
 		later, err = []*consPart{p}, nil
+	case errors.Is(err, ErrPartitionOffline):
+		cs.mu.Lock()
+		p.offline, p.lastErr = true, err
+		cs.mu.Unlock()
+		later = []*consPart{p}
 	default:
 		cs.drop(p, nil)
 	}

@@ -13,6 +13,13 @@
 //     against the sentinels below (errors.Is(err, client.ErrNotLeader)).
 //     Only retriable codes, timeouts and transport failures are retried.
 //     Errors name the package once ("client: op: cause").
+//   - Each partition's requests go to its leader's broker (one connection per
+//     broker address). A NOT_LEADER answer that names the new leader
+//     updates the metadata cache at once and the retry goes there; one
+//     without a hint refreshes metadata first.
+//   - A partition the metadata reports offline fails Produce at once with
+//     ErrPartitionOffline; a Consumer reports it and keeps it assigned,
+//     resuming when the metadata shows it back.
 //   - A request that gets no answer in time marks its connection suspect:
 //     later requests to that broker dial a new connection, so a broker that
 //     died without closing its connections (killed, restarted) costs about

@@ -52,11 +52,26 @@ var (
 	ErrThrottled = wire.ErrThrottled
 	// ErrInvalidTimestamp: a batch's timestamps were inconsistent.
 	ErrInvalidTimestamp = wire.ErrInvalidTimestamp
-	// ErrPartitionOffline: the partition exists but cannot be served (its
-	// log could not be opened); the message says why. Not retried: produce
-	// fails the partition's records at once, and a consumer drops the
-	// partition and reports it.
+	// ErrPartitionOffline: the partition exists but no replica can serve it
+	// (its only replica's broker is fenced, or its log could not be opened);
+	// the message says why. Not retried: produce fails the partition's
+	// records at once (and reads metadata again before routing to it later),
+	// and a consumer reports it once per outage and keeps the partition
+	// assigned, subscribing again until it is back.
 	ErrPartitionOffline = wire.ErrPartitionOffline
+	// ErrClusterMismatch: the broker belongs to another cluster than the one
+	// it was asked about (broker-to-broker calls).
+	ErrClusterMismatch = wire.ErrClusterMismatch
+	// ErrMetadataUnavailable: the cluster's metadata group has no leader or
+	// no quorum. Reads still work; topic changes (create, delete, alter)
+	// wait and then fail with it. Retriable: control calls retry it.
+	ErrMetadataUnavailable = wire.ErrMetadataUnavailable
+	// ErrNotAuthorized: a broker-only API was called without a broker
+	// certificate of the cluster CA.
+	ErrNotAuthorized = wire.ErrNotAuthorized
+	// ErrDuplicateBrokerID: another live broker instance holds the broker id
+	// (broker-to-broker calls).
+	ErrDuplicateBrokerID = wire.ErrDuplicateBrokerID
 )
 
 // Client-side errors.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,9 +269,18 @@ type fakeBroker struct {
 	topic string
 	parts int32
 
-	// produceErr answers every produce (acks != none).
-	produceErr wire.ErrorCode
-	produceMsg string
+	// produceErr answers every produce (acks != none) and list offsets, with
+	// the leader hint produceHintID/produceHintAddr.
+	produceErr                     wire.ErrorCode
+	produceMsg                     string
+	produceHintID, produceHintAddr string
+	// zone is the broker's zone in metadata; offline makes metadata report
+	// every partition offline; clusterInfo answers cluster info.
+	zone        string
+	offline     atomic.Bool
+	clusterInfo wire.ClusterInfoResponse
+	// Requests served, by kind.
+	metadataCalls, produceCalls atomic.Int32
 	// subscribe returns the result for a partition subscribed at offset and
 	// the data frames' payloads to push after it.
 	subscribe func(partition int32, offset int64) (wire.SubscribePartitionResult, [][]byte)
@@ -310,20 +320,35 @@ func (fb *fakeBroker) serve(ctx context.Context, _ *quic.Conn, st *quic.Stream) 
 		fh := wire.FrameHeader{API: f.API, Version: wire.Version, Corr: f.Corr}
 		switch f.API {
 		case wire.APIMetadata:
+			fb.metadataCalls.Add(1)
 			tm := wire.TopicMetadata{Name: fb.topic}
 			for i := range fb.parts {
 				start, end := wire.PartitionRange(i, fb.parts)
-				tm.Partitions = append(tm.Partitions, wire.PartitionMetadata{Partition: i, Leader: "fake", HashStart: start, HashEnd: end})
+				pm := wire.PartitionMetadata{Partition: i, Leader: "fake", HashStart: start, HashEnd: end}
+				if fb.offline.Load() {
+					pm.Error = wire.ErrPartitionOffline
+				}
+				tm.Partitions = append(tm.Partitions, pm)
 			}
-			fw.WriteFrame(fh, &wire.MetadataResponse{Brokers: []wire.BrokerInfo{{ID: "fake", Addr: fb.addr}}, Topics: []wire.TopicMetadata{tm}})
+			fw.WriteFrame(fh, &wire.MetadataResponse{Brokers: []wire.BrokerInfo{{ID: "fake", Addr: fb.addr, Zone: fb.zone}},
+				Topics: []wire.TopicMetadata{tm}})
 		case wire.APIProduce:
 			var req wire.ProduceRequest
 			if fr.DecodeHeader(&f, &req) != nil {
 				return
 			}
+			fb.produceCalls.Add(1)
 			if req.Acks != wire.AcksNone {
-				fw.WriteFrame(fh, &wire.ProduceResponse{Error: fb.produceErr, Message: fb.produceMsg, BaseOffset: -1, LastOffset: -1})
+				fw.WriteFrame(fh, &wire.ProduceResponse{Error: fb.produceErr, Message: fb.produceMsg,
+					LeaderID: fb.produceHintID, LeaderAddr: fb.produceHintAddr, BaseOffset: -1, LastOffset: -1})
 			}
+		case wire.APIListOffsets:
+			fw.WriteFrame(fh, &wire.ListOffsetsResponse{Error: fb.produceErr, Message: fb.produceMsg,
+				LeaderID: fb.produceHintID, LeaderAddr: fb.produceHintAddr, Offset: 42})
+			return
+		case wire.APIClusterInfo:
+			fw.WriteFrame(fh, &fb.clusterInfo)
+			return
 		case wire.APISubscribe:
 			var req wire.SubscribeRequest
 			if fr.DecodeHeader(&f, &req) != nil {

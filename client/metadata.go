@@ -3,9 +3,12 @@ package client
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/rafka/rafka/wire"
 )
@@ -15,10 +18,18 @@ import (
 type TopicMetadata struct {
 	Name       string
 	Partitions []PartitionMetadata // sorted by Partition
+
+	fetched time.Time // when the answer arrived; a leader hint keeps it
 }
 
 // PartitionMetadata says where a partition lives and which keys it owns: a
 // key whose xxhash64 h has HashStart <= h <= HashEnd belongs to it.
+//
+// Offline is set when the cluster reported that no replica can serve the
+// partition (its only replica's broker is fenced, or its log could not be
+// opened): producing to it fails at once with ErrPartitionOffline, and a
+// consumer assigned to it reports ErrPartitionOffline and keeps asking for
+// fresh metadata until it is back.
 type PartitionMetadata struct {
 	Partition  int32
 	Leader     string // broker ID; empty while no leader is known
@@ -26,6 +37,14 @@ type PartitionMetadata struct {
 	Term       uint64
 	HashStart  uint64
 	HashEnd    uint64
+	Offline    bool
+}
+
+// Broker is a broker of the cluster as the last metadata answer listed it.
+type Broker struct {
+	ID   string
+	Addr string // client address
+	Zone string // "" when the broker declares none
 }
 
 // partition returns the metadata of partition p, or nil.
@@ -40,13 +59,14 @@ func (t *TopicMetadata) partition(p int32) *PartitionMetadata {
 // metadataCache holds the brokers and the topics the client has asked about.
 // Topics are fetched on first use and refetched after NOT_LEADER or a
 // transport failure (invalidate); concurrent fetches of one topic share one
-// request.
+// request. mu is a leaf: it may be taken under Producer.mu or Consumer.mu
+// (leaderHint), and nothing else is taken under it.
 type metadataCache struct {
 	mu        sync.Mutex
 	bootstrap []string
-	brokers   map[string]string // broker ID -> address
-	topics    map[string]*TopicMetadata
-	inflight  map[string]*metaFetch // by topic
+	brokers   map[string]Broker         // by broker ID
+	topics    map[string]*TopicMetadata // never modified once stored: replaced
+	inflight  map[string]*metaFetch     // by topic
 }
 
 type metaFetch struct {
@@ -57,7 +77,7 @@ type metaFetch struct {
 
 func (m *metadataCache) init(bootstrap []string) {
 	m.bootstrap = bootstrap
-	m.brokers = make(map[string]string)
+	m.brokers = make(map[string]Broker)
 	m.topics = make(map[string]*TopicMetadata)
 	m.inflight = make(map[string]*metaFetch)
 }
@@ -68,8 +88,8 @@ func (m *metadataCache) brokerAddrs() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	addrs := make([]string, 0, len(m.brokers)+len(m.bootstrap))
-	for _, a := range m.brokers {
-		addrs = append(addrs, a)
+	for _, b := range m.brokers {
+		addrs = append(addrs, b.Addr)
 	}
 	slices.Sort(addrs)
 	for _, a := range m.bootstrap {
@@ -93,9 +113,10 @@ func (m *metadataCache) update(resp *wire.MetadataResponse) (map[string]*TopicMe
 	defer m.mu.Unlock()
 	for _, b := range resp.Brokers {
 		if b.Addr != "" {
-			m.brokers[b.ID] = b.Addr
+			m.brokers[b.ID] = Broker{ID: b.ID, Addr: b.Addr, Zone: b.Zone}
 		}
 	}
+	now := time.Now()
 	ok := make(map[string]*TopicMetadata, len(resp.Topics))
 	errs := make(map[string]error)
 	for i := range resp.Topics {
@@ -105,11 +126,12 @@ func (m *metadataCache) update(resp *wire.MetadataResponse) (map[string]*TopicMe
 			delete(m.topics, wt.Name)
 			continue
 		}
-		tm := &TopicMetadata{Name: wt.Name, Partitions: make([]PartitionMetadata, len(wt.Partitions))}
+		tm := &TopicMetadata{Name: wt.Name, Partitions: make([]PartitionMetadata, len(wt.Partitions)), fetched: now}
 		for j, p := range wt.Partitions {
 			tm.Partitions[j] = PartitionMetadata{
-				Partition: p.Partition, Leader: p.Leader, LeaderAddr: m.brokers[p.Leader],
+				Partition: p.Partition, Leader: p.Leader, LeaderAddr: m.brokers[p.Leader].Addr,
 				Term: p.Term, HashStart: p.HashStart, HashEnd: p.HashEnd,
+				Offline: p.Error == wire.ErrPartitionOffline,
 			}
 		}
 		slices.SortFunc(tm.Partitions, func(a, b PartitionMetadata) int { return cmp.Compare(a.Partition, b.Partition) })
@@ -191,10 +213,57 @@ func (c *Client) fetchTopic(ctx context.Context, topic string) (*TopicMetadata, 
 	return nil, &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: "topic missing from the metadata answer"}
 }
 
+// leaderHint applies the leader hint of a NOT_LEADER answer for
+// topic/partition to the cached metadata, so that the next attempt goes to
+// the new leader without a metadata round trip. It reports whether err
+// carried a hint (an address) and the topic was cached; the caller then
+// routes from the cache instead of refreshing it.
+func (m *metadataCache) leaderHint(topic string, partition int32, err error) bool {
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.ErrNotLeader || we.LeaderAddr == "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tm := m.topics[topic]
+	if tm == nil || tm.partition(partition) == nil {
+		return false
+	}
+	// Copy on write: callers hold the old *TopicMetadata without the lock.
+	nt := &TopicMetadata{Name: tm.Name, Partitions: slices.Clone(tm.Partitions), fetched: tm.fetched}
+	pm := nt.partition(partition)
+	pm.Leader, pm.LeaderAddr = we.LeaderID, we.LeaderAddr
+	m.topics[topic] = nt
+	if we.LeaderID != "" {
+		b := m.brokers[we.LeaderID]
+		b.ID, b.Addr = we.LeaderID, we.LeaderAddr
+		m.brokers[we.LeaderID] = b
+	}
+	return true
+}
+
+// brokerList returns the brokers of the last metadata answers, sorted by ID.
+func (m *metadataCache) brokerList() []Broker {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := make([]Broker, 0, len(m.brokers))
+	for _, b := range m.brokers {
+		l = append(l, b)
+	}
+	slices.SortFunc(l, func(a, b Broker) int { return strings.Compare(a.ID, b.ID) })
+	return l
+}
+
+// Brokers returns the brokers the client knows of (ID, address and zone),
+// sorted by ID, as the last metadata answer listed them; empty before the
+// first one. It does no I/O: ListTopics refreshes it.
+func (c *Client) Brokers() []Broker { return c.meta.brokerList() }
+
 // leaderAddr returns the address of the leader of topic/partition, from the
 // cache unless refresh is set. A partition without a known leader gives
-// ErrNotLeader (retriable). Errors do not repeat the topic and partition:
-// callers name them.
+// ErrNotLeader (retriable), an offline one ErrPartitionOffline (not
+// retriable). Errors do not repeat the topic and partition: callers name
+// them.
 func (c *Client) leaderAddr(ctx context.Context, topic string, partition int32, refresh bool) (string, error) {
 	tm, err := c.topicMetadata(ctx, topic, refresh)
 	if err != nil {
@@ -204,8 +273,16 @@ func (c *Client) leaderAddr(ctx context.Context, topic string, partition int32, 
 	if pm == nil {
 		return "", &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("no partition %d in a topic of %d", partition, len(tm.Partitions))}
 	}
+	if pm.Offline {
+		return "", offlineError()
+	}
 	if pm.LeaderAddr == "" {
 		return "", &wire.Error{Code: wire.ErrNotLeader, Message: "no leader known"}
 	}
 	return pm.LeaderAddr, nil
+}
+
+// offlineError is the error of a partition the metadata reports offline.
+func offlineError() error {
+	return &wire.Error{Code: wire.ErrPartitionOffline, Message: "no replica can serve the partition (metadata reports it offline)"}
 }

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"github.com/rafka/rafka/wire"
@@ -24,7 +26,10 @@ type Partitioner interface {
 // key always lands in the same partition and a partition split moves no other
 // key. Unkeyed records stick to one partition until its batch is sealed, then
 // move to the next partition (round robin per batch): batches fill up, and
-// load spreads evenly over time.
+// load spreads evenly over time. Unkeyed records skip partitions the metadata
+// reports offline while another partition is online; keyed records go to
+// their partition regardless (Produce then fails them with
+// ErrPartitionOffline).
 func NewHashPartitioner() Partitioner {
 	return &hashPartitioner{sticky: make(map[string]int32)}
 }
@@ -45,14 +50,25 @@ func (hp *hashPartitioner) Partition(r *Record, t *TopicMetadata) int32 {
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
 	p, ok := hp.sticky[t.Name]
+	var i int
 	switch {
 	case !ok:
-		p = t.Partitions[rand.IntN(n)].Partition
+		i = rand.IntN(n)
 	case t.partition(p) == nil: // moved past the last partition
-		p = t.Partitions[0].Partition
-	default:
+		i = 0
+	case !t.partition(p).Offline:
 		return p
+	default:
+		i, _ = slices.BinarySearchFunc(t.Partitions, p, func(m PartitionMetadata, p int32) int { return cmp.Compare(m.Partition, p) })
 	}
+	// Unkeyed records skip offline partitions while any other is online.
+	for k := range n {
+		if pm := &t.Partitions[(i+k)%n]; !pm.Offline {
+			i = (i + k) % n
+			break
+		}
+	}
+	p = t.Partitions[i].Partition
 	hp.sticky[t.Name] = p
 	return p
 }

@@ -129,6 +129,9 @@ type partState struct {
 	// recovering: a retriable failure happened; send nothing new until the
 	// recovery ran. recoveryRunning: its goroutine exists.
 	recovering, recoveryRunning bool
+	// hinted: a NOT_LEADER answer named the new leader and the metadata
+	// cache holds it; the next recovery routes there without a refresh.
+	hinted bool
 	// busy: the last batch was sealed because it was full, so the next one
 	// will likely fill too and gets a full-size buffer up front instead of
 	// growing it step by step (idle partitions keep small buffers).
@@ -176,7 +179,10 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 // the producer's buffer is full (WithBufferBytes), until ctx is done. An error
 // means the record was not queued and onDelivery will not be called: ctx's
 // error, ErrClosed, or a problem with the record or its topic (for example
-// ErrUnknownTopicOrPartition).
+// ErrUnknownTopicOrPartition, or ErrPartitionOffline for a partition the
+// metadata reports offline: cached metadata saying so is fetched again when
+// older than the retry backoff base, so production resumes once the
+// partition is back).
 func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Record, error)) error {
 	if r == nil || r.Topic == "" {
 		return errors.New("client: produce: record without topic")
@@ -196,9 +202,23 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		part = p.cfg.partitioner.Partition(r, tm)
 	}
 	pm := tm.partition(part)
+	if pm != nil && pm.Offline && time.Since(tm.fetched) >= p.cfg.backoffBase {
+		// It may be back: look again, at most once per backoff base, so a
+		// producer of an offline partition does not ask per record.
+		if tm, err = p.c.topicMetadata(ctx, r.Topic, true); err != nil {
+			return opError(fmt.Sprintf("produce to %q", r.Topic), err)
+		}
+		if r.Partition == AnyPartition {
+			part = p.cfg.partitioner.Partition(r, tm)
+		}
+		pm = tm.partition(part)
+	}
 	if pm == nil {
 		return fmt.Errorf("client: produce to %s/%d: %w", r.Topic, part,
 			&wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: "no such partition"})
+	}
+	if pm.Offline {
+		return fmt.Errorf("client: produce to %s/%d: %w", r.Topic, part, offlineError())
 	}
 	size := int64(wire.MaxRecordSize(r.Key, r.Value, r.Headers))
 	if size+wire.BatchHeaderSize > wire.DefaultMaxBatchSize {
@@ -613,7 +633,8 @@ func (p *Producer) startRecoveryLocked(ps *partState, err error) {
 }
 
 // recover waits out the backoff, finds the partition's leader again and
-// resumes sending there, redo batches first. Routing failures count as
+// resumes sending there, redo batches first (to the leader a NOT_LEADER
+// answer named, when it named one, else after a metadata refresh). Routing failures count as
 // attempts of the first batch, so recovery ends after at most
 // WithRetries+1 rounds per batch. Only a definite answer (the topic or
 // partition is gone) fails the queued batches at once: a metadata request
@@ -628,8 +649,12 @@ func (p *Producer) recover(ps *partState) {
 		if err := sleepCtx(p.ctx, backoff(attempt, p.cfg.backoffBase, p.cfg.backoffMax)); err != nil {
 			return // aborted: abort fails the batches
 		}
+		p.mu.Lock()
+		refresh := !ps.hinted
+		ps.hinted = false
+		p.mu.Unlock()
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
-		addr, err := p.c.leaderAddr(ctx, ps.tp.topic, ps.tp.partition, true)
+		addr, err := p.c.leaderAddr(ctx, ps.tp.topic, ps.tp.partition, refresh)
 		cancel()
 
 		p.mu.Lock()

@@ -434,7 +434,7 @@ func (s *sink) handle(corr uint32, resp *wire.ProduceResponse) ([]completion, er
 	ps.inflight = ps.inflight[1:]
 
 	var done []completion
-	err := wire.AsError(resp.Error, resp.Message)
+	err := resp.Err()
 	switch {
 	case err == nil && !ps.recovering:
 		ps.failures = 0
@@ -444,6 +444,9 @@ func (s *sink) handle(corr uint32, resp *wire.ProduceResponse) ([]completion, er
 		// before it, so that the partition keeps produce order.
 		ps.redo = append(ps.redo, b)
 		if err != nil {
+			if p.c.meta.leaderHint(ps.tp.topic, ps.tp.partition, err) {
+				ps.hinted = true
+			}
 			p.startRecoveryLocked(ps, fmt.Errorf("via %s: %w", s.addr, err))
 		}
 	default:

@@ -406,3 +406,73 @@ func TestCreditWindow(t *testing.T) {
 		t.Fatalf("dead subscription granted %d", g)
 	}
 }
+
+// Unkeyed records skip offline partitions while another is online; keyed
+// records keep their partition.
+func TestHashPartitionerSkipsOffline(t *testing.T) {
+	tm := equalTopic("t", 4)
+	tm.Partitions[1].Offline, tm.Partitions[2].Offline = true, true
+	hp := NewHashPartitioner()
+	p := hp.Partition(&Record{}, tm)
+	for range 8 {
+		if p == 1 || p == 2 {
+			t.Fatalf("unkeyed record went to offline partition %d", p)
+		}
+		hp.BatchSealed("t", p)
+		p = hp.Partition(&Record{}, tm)
+	}
+	for i := range 100 {
+		key := []byte(fmt.Sprintf("key-%d", i))
+		if got, want := hp.Partition(&Record{Key: key}, tm), wire.PartitionForHash(wire.KeyHash(key), 4); got != want {
+			t.Fatalf("key %q: partition %d, want %d", key, got, want)
+		}
+	}
+	for i := range tm.Partitions {
+		tm.Partitions[i].Offline = true
+	}
+	if p := hp.Partition(&Record{}, tm); p < 0 || p > 3 {
+		t.Fatalf("all offline: partition %d", p)
+	}
+}
+
+// A leader hint replaces the cached partition's leader without touching
+// the metadata a caller already holds.
+func TestLeaderHintCopyOnWrite(t *testing.T) {
+	var m metadataCache
+	m.init(nil)
+	m.update(&wire.MetadataResponse{
+		Brokers: []wire.BrokerInfo{{ID: "a", Addr: "127.0.0.1:1", Zone: "z"}},
+		Topics: []wire.TopicMetadata{{Name: "t", Partitions: []wire.PartitionMetadata{
+			{Partition: 0, Leader: "a"}, {Partition: 1, Leader: "a", Error: wire.ErrPartitionOffline}}}},
+	})
+	old := m.topics["t"]
+	if old.Partitions[0].LeaderAddr != "127.0.0.1:1" || old.Partitions[0].Offline || !old.Partitions[1].Offline {
+		t.Fatalf("converted %+v", old.Partitions)
+	}
+	hint := &wire.Error{Code: wire.ErrNotLeader, LeaderID: "b", LeaderAddr: "127.0.0.1:2"}
+	if !m.leaderHint("t", 0, fmt.Errorf("via x: %w", hint)) {
+		t.Fatal("hint not applied")
+	}
+	if pm := m.topics["t"].partition(0); pm.Leader != "b" || pm.LeaderAddr != "127.0.0.1:2" {
+		t.Fatalf("after the hint %+v", pm)
+	}
+	if old.Partitions[0].Leader != "a" {
+		t.Fatal("the hint modified metadata a caller holds")
+	}
+	if bs := m.brokerList(); len(bs) != 2 || bs[0].Zone != "z" || bs[1].Addr != "127.0.0.1:2" {
+		t.Fatalf("brokers %+v", bs)
+	}
+	for _, err := range []error{
+		&wire.Error{Code: wire.ErrNotLeader},                // no address
+		&wire.Error{Code: wire.ErrStorage, LeaderAddr: "x"}, // not NOT_LEADER
+		hint, // unknown topic below
+	} {
+		topic := "t"
+		if err == hint {
+			topic = "other"
+		}
+		if m.leaderHint(topic, 0, err) {
+			t.Fatalf("hint applied for %v on %s", err, topic)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +79,29 @@ func TestAPINames(t *testing.T) {
 	}
 	if len(seen) != 14 || APISubscribeData.String() != "subscribe_data" || APIRaft.String() != "raft" {
 		t.Fatalf("%d known APIs", len(seen))
+	}
+}
+
+// TestCodesDocumented: docs/protocol.md's error table lists every code with
+// this table's name, retriable flag and meaning.
+func TestCodesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/protocol.md")
+	if err != nil {
+		t.Skipf("no protocol doc: %v", err)
+	}
+	for _, c := range Codes {
+		retriable := "no"
+		if c.Retriable {
+			retriable = "yes"
+		}
+		row := fmt.Sprintf("| %d | `%s` | %s | %s |\n", c.Code, c.Name, retriable, c.Meaning)
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/protocol.md lacks the row %q", row)
+		}
+	}
+	for a, name := range apiNames {
+		if row := fmt.Sprintf("| %d | %s |", a, name); !strings.Contains(string(doc), row) {
+			t.Errorf("docs/protocol.md lacks the API row %q", row)
+		}
 	}
 }

@@ -72,7 +72,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newHealthCmd(), newCertsCmd(), newDevCmd())
+	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newHealthCmd(), newCertsCmd(), newClusterCmd(), newDevCmd())
 	buildinfo.AddTo(root)
 	return root
 }

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rafka/rafka/client"
+)
+
+func sampleClusterInfo() client.ClusterInfo {
+	return client.ClusterInfo{
+		ClusterID: "c-7f3a", MetaLeader: "b1", MetaTerm: 4, MetaCommit: 1207, MetaApplied: 1205,
+		Voters: []string{"b1", "b2", "b3"}, Learners: []string{"b4"},
+		Brokers: []client.ClusterBroker{
+			{ID: "b1", Addr: "10.0.0.1:9092", Zone: "eu-1a", State: "alive", LeaseAge: 1234 * time.Millisecond,
+				Epoch: 3, Leads: 12, Hosts: 30, Voter: true, Applied: 1205},
+			{ID: "b4", Addr: "10.0.0.4:9092", State: "fenced", LeaseAge: -1, Epoch: 1, Hosts: 2, Applied: 990},
+		},
+	}
+}
+
+func TestClusterInfoTable(t *testing.T) {
+	ci := sampleClusterInfo()
+	var out bytes.Buffer
+	if err := writeClusterInfo(&out, &ci); err != nil {
+		t.Fatal(err)
+	}
+	want := `Cluster c-7f3a  metadata leader b1  term 4  commit 1207  applied 1205
+
+ID  ADDRESS        ZONE   STATE   LEASE  LEADS  HOSTS  VOTER
+b1  10.0.0.1:9092  eu-1a  alive   1.2s   12     30     yes
+b4  10.0.0.4:9092  -      fenced  -      0      2      no
+`
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	var empty bytes.Buffer
+	if err := writeClusterInfo(&empty, &client.ClusterInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(empty.String(), "Cluster -  metadata leader none  term 0") {
+		t.Fatalf("empty view:\n%s", empty.String())
+	}
+}
+
+func TestClusterInfoJSON(t *testing.T) {
+	ci := sampleClusterInfo()
+	b, err := json.Marshal(clusterJSONOf(&ci))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"cluster_id": "c-7f3a", "meta_leader": "b1", "meta_term": 4.0, "meta_commit": 1207.0, "meta_applied": 1205.0,
+		"voters": []any{"b1", "b2", "b3"}, "learners": []any{"b4"},
+		"brokers": []any{
+			map[string]any{"id": "b1", "addr": "10.0.0.1:9092", "zone": "eu-1a", "state": "alive", "lease_age_ms": 1234.0,
+				"epoch": 3.0, "leads": 12.0, "hosts": 30.0, "voter": true, "applied": 1205.0},
+			map[string]any{"id": "b4", "addr": "10.0.0.4:9092", "zone": "", "state": "fenced", "lease_age_ms": -1.0,
+				"epoch": 1.0, "leads": 0.0, "hosts": 2.0, "voter": false, "applied": 990.0},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("JSON %s", b)
+	}
+	// Lists are empty, never null.
+	b, _ = json.Marshal(clusterJSONOf(&client.ClusterInfo{}))
+	if !strings.Contains(string(b), `"voters":[]`) || !strings.Contains(string(b), `"brokers":[]`) {
+		t.Fatalf("empty JSON %s", b)
+	}
+}
+
+func TestLeaseAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 850 * time.Millisecond: "850ms", 1234 * time.Millisecond: "1.2s", 184 * time.Second: "3m4s",
+	} {
+		if got := leaseAge(d); got != want {
+			t.Errorf("leaseAge(%v) = %s, want %s", d, got, want)
+		}
+	}
+}
