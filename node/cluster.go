@@ -242,7 +242,62 @@ func (c *cluster) start(tlsFiles quicnet.TLSFiles) error {
 	}
 	c.wg.Go(c.heartbeatLoop)
 	c.wg.Go(c.leaderLoop)
+	if c.joined.Load() && len(c.cfg.Join) > 0 {
+		c.wg.Go(c.checkJoin)
+	}
 	return nil
+}
+
+// checkJoin asks the Join brokers, once one answers, whether they belong to
+// this broker's cluster: a data directory of one cluster must not join
+// another (its heartbeats would otherwise go to its own old members only).
+func (c *cluster) checkJoin() {
+	backoff := c.cfg.HeartbeatInterval
+	for {
+		for _, addr := range c.joinAddrs() {
+			req := c.heartbeatRequest()
+			var resp wire.BrokerHeartbeatResponse
+			if err := c.peers.call(c.ctx, addr, wire.APIBrokerHeartbeat, &req, &resp); err != nil {
+				continue // not reachable: try the next
+			}
+			if resp.Error == wire.ErrClusterMismatch {
+				c.fail(fmt.Errorf("%w: %s", ErrClusterMismatch, resp.Message))
+				c.cancel()
+			}
+			return // answered: same cluster (or the answer says nothing else)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// joinAddrs resolves the Join addresses (a name may stand for several).
+func (c *cluster) joinAddrs() []string {
+	var out []string
+	for _, j := range c.cfg.Join {
+		host, port, err := net.SplitHostPort(j)
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+		ips, err := net.DefaultResolver.LookupHost(ctx, host)
+		cancel()
+		if err != nil || len(ips) == 0 {
+			out = append(out, j)
+			continue
+		}
+		for _, ip := range ips {
+			out = append(out, net.JoinHostPort(ip, port))
+		}
+	}
+	self := c.b.advertised()
+	return slices.DeleteFunc(out, func(a string) bool { return a == self || a == c.b.Addr() })
 }
 
 // addGroup starts the metadata group from storage (bootstrap names the
@@ -501,22 +556,7 @@ func (c *cluster) candidates() []string {
 			out = append(out, br.Addr)
 		}
 	}
-	for _, j := range c.cfg.Join {
-		host, port, err := net.SplitHostPort(j)
-		if err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
-		ips, err := net.DefaultResolver.LookupHost(ctx, host)
-		cancel()
-		if err != nil || len(ips) == 0 {
-			out = append(out, j)
-			continue
-		}
-		for _, ip := range ips {
-			out = append(out, net.JoinHostPort(ip, port))
-		}
-	}
+	out = append(out, c.joinAddrs()...)
 	if c.dht != nil {
 		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 		aps, _ := c.dht.Peers(ctx)

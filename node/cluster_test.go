@@ -113,10 +113,12 @@ func readAll(t *testing.T, cl *client.Client, topic string, parts int32, want in
 		t.Fatal(err)
 	}
 	defer cs.Close()
+	var as []client.Assignment
 	for i := range parts {
-		if err := cs.Assign(ctx, client.Assignment{Topic: topic, Partition: i, Start: client.Earliest()}); err != nil {
-			t.Fatal(err)
-		}
+		as = append(as, client.Assignment{Topic: topic, Partition: i, Start: client.Earliest()})
+	}
+	if err := cs.Assign(ctx, as...); err != nil {
+		t.Fatal(err)
 	}
 	seen := map[string]bool{}
 	for len(seen) < want {
@@ -251,7 +253,7 @@ func TestClusterPeerAPIsNeedBrokerCertificate(t *testing.T) {
 		if api == wire.APIRaft {
 			hdr = &wire.RaftMessages{ClusterID: c.Brokers[0].B.ClusterID(), From: 1}
 		}
-		if err := fw.WriteFrame(wire.FrameHeader{API: api, Correlation: 7}, hdr); err != nil {
+		if err := fw.WriteFrame(wire.FrameHeader{API: api, Corr: 7}, hdr); err != nil {
 			t.Fatal(err)
 		}
 		fr := wire.NewFrameReader(s, wire.DefaultMaxFrameSize)

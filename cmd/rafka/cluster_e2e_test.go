@@ -218,10 +218,12 @@ func countRecords(t *testing.T, ctx context.Context, cl *client.Client, topic st
 		t.Fatal(err)
 	}
 	defer cs.Close()
+	var as []client.Assignment
 	for i := range parts {
-		if err := cs.Assign(ctx, client.Assignment{Topic: topic, Partition: i, Start: client.Earliest()}); err != nil {
-			t.Fatal(err)
-		}
+		as = append(as, client.Assignment{Topic: topic, Partition: i, Start: client.Earliest()})
+	}
+	if err := cs.Assign(ctx, as...); err != nil {
+		t.Fatal(err)
 	}
 	seen := make(map[string]bool, want)
 	for len(seen) < want {
