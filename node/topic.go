@@ -298,6 +298,20 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 		return topicError(name, err)
 	}
 	b.reconcile()
+	if t := b.topics()[name]; t != nil {
+		for _, p := range t.hosted() {
+			if err := p.Offline(); err != nil {
+				// Leave nothing behind: a half-created topic would block a
+				// retry. (A failure on another broker shows as an offline
+				// partition there.)
+				b.log.Error("creating topic failed: a partition could not be opened", "topic", name, "partitions", n, "err", err)
+				if derr := b.DeleteTopic(name); derr != nil {
+					b.log.Error("removing a topic that failed to open", "topic", name, "err", derr)
+				}
+				return &wire.Error{Code: wire.ErrStorage, Message: err.Error()}
+			}
+		}
+	}
 	b.log.Info("created topic", "topic", name, "partitions", n, "configs", configs)
 	return nil
 }
