@@ -250,3 +250,69 @@ func runRafka(args ...string) (string, error) {
 	}
 	return string(out), err
 }
+
+// TestClusterRefusesForeignData: a broker whose data directory belongs to
+// one cluster, restarted with --join to another cluster's broker (same CA),
+// exits 1 saying why, and the cluster it tried to join goes on.
+func TestClusterRefusesForeignData(t *testing.T) {
+	c := newE2ECluster(t, 1)
+	certs := filepath.Join(c.dir, "certs")
+	if out, err := runRafka("certs", "create-broker", "--ca-dir", certs, "--out", filepath.Join(certs, "lone"), "--host", "127.0.0.1"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	data := filepath.Join(c.dir, "lone")
+	tlsArgs := []string{"--tls-cert", filepath.Join(certs, "lone", "cert.pem"), "--tls-key", filepath.Join(certs, "lone", "key.pem"), "--tls-ca", c.ca}
+	lone := startServerIn(t, "", data, append([]string{"--broker-id", "lone"}, tlsArgs...)...)
+	lone.stop() // a cluster of its own, on disk
+
+	args := append([]string{"serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--admin-listen", "", "--broker-id", "lone", "--join", c.addr(0)}, tlsArgs...)
+	cmd := exec.Command(rafkaBin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("a broker of another cluster kept running:\n%s", stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !bytes.Contains(stderr.Bytes(), []byte("belong to another cluster")) {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+	if _, err := c.clusterInfo(0); err != nil {
+		t.Fatalf("the cluster after a foreign broker knocked: %v", err)
+	}
+}
+
+// TestJoinToNothingKeepsTrying: --join to an address where nothing listens
+// leaves the broker up, not ready, and saying why in its log.
+func TestJoinToNothingKeepsTrying(t *testing.T) {
+	c := newE2ECluster(t, 1)
+	c.servers[0].kill()
+	certs := filepath.Join(c.dir, "certs")
+	if out, err := runRafka("certs", "create-broker", "--ca-dir", certs, "--out", filepath.Join(certs, "j"), "--host", "127.0.0.1"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s := startServer(t, filepath.Join(c.dir, "j"), "--broker-id", "j", "--join", c.addr(0), "--heartbeat-interval", "100ms",
+		"--tls-cert", filepath.Join(certs, "j", "cert.pem"), "--tls-key", filepath.Join(certs, "j", "key.pem"), "--tls-ca", c.ca)
+	deadline := time.Now().Add(30 * time.Second)
+	for !bytes.Contains([]byte(s.logs.String()), []byte("heartbeat to the metadata leader failed; retrying")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry logged:\n%s", s.logs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the log
+	}
+	out, err := runRafka("health", "--ready", "--admin", s.admin)
+	if err == nil {
+		t.Fatalf("a broker that joined nothing is ready: %s", out)
+	}
+	if !bytes.Contains([]byte(err.Error()), []byte("not joined")) {
+		t.Fatalf("readiness failure does not say why: %v", err)
+	}
+	s.stop()
+}

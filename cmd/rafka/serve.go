@@ -66,9 +66,11 @@ with msg "serving". Programs should not parse either: --ready-file PATH
 writes a JSON object once the broker serves,
 
   {"broker_id": "...", "listen_addr": "127.0.0.1:9092",
-   "admin_addr": "127.0.0.1:9644", "data_dir": "...", "pid": 1234}
+   "admin_addr": "127.0.0.1:9644", "data_dir": "...", "pid": 1234,
+   "cluster_id": "c-..."}
 
-(admin_addr is "" when the admin server is disabled), atomically (written
+(admin_addr is "" when the admin server is disabled; cluster_id is ""
+while a broker started with --join has not joined yet), atomically (written
 to a temporary file and renamed), and removes it when shutting down.
 
 SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
@@ -148,6 +150,8 @@ type readyInfo struct {
 	AdminAddr  string `json:"admin_addr"` // "" when the admin server is disabled
 	DataDir    string `json:"data_dir"`
 	Pid        int    `json:"pid"`
+	// ClusterID is "" while a broker started with --join has not joined yet.
+	ClusterID string `json:"cluster_id"`
 }
 
 // writeReadyFile writes info as JSON to path atomically: to a temporary file
@@ -197,7 +201,7 @@ func runBroker(ctx context.Context, cfg node.Config, logger *slog.Logger, jsonLo
 		b.Shutdown(context.Background())
 		return err
 	}
-	info := readyInfo{BrokerID: b.ID(), ListenAddr: b.Addr(), AdminAddr: b.AdminAddr(), DataDir: cfg.DataDir, Pid: os.Getpid()}
+	info := readyInfo{BrokerID: b.ID(), ListenAddr: b.Addr(), AdminAddr: b.AdminAddr(), DataDir: cfg.DataDir, Pid: os.Getpid(), ClusterID: b.ClusterID()}
 	if jsonLog {
 		logger.Info("serving", "broker_id", info.BrokerID, "listen_addr", info.ListenAddr,
 			"admin_addr", info.AdminAddr, "data_dir", info.DataDir, "pid", info.Pid)
@@ -209,9 +213,16 @@ func runBroker(ctx context.Context, cfg node.Config, logger *slog.Logger, jsonLo
 			return errors.Join(err, b.Shutdown(context.Background()))
 		}
 	}
-	<-ctx.Done()
-	logger.Info("shutting down")
-	var errs []error
+	var failed error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case failed = <-b.Failed():
+		// Membership failed for good (another cluster's brokers, a
+		// duplicate id): stop and say why.
+		logger.Error("stopping: cluster membership failed", "err", failed)
+	}
+	errs := []error{failed}
 	if readyFile != "" {
 		// First: whoever waits on the file must not take a stopping broker
 		// for a serving one.
