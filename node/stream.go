@@ -43,12 +43,12 @@ import (
 // writes get a deadline (Broker.drainDeadline) so a client that stopped
 // reading cannot hold Shutdown past its context.
 type stream struct {
-	b   *Broker
+	b    *Broker
 	ctx  context.Context
 	conn *quic.Conn
 	s    *quic.Stream
-	fr  *wire.FrameReader
-	out chan *response
+	fr   *wire.FrameReader
+	out  chan *response
 	// budget is the connection's memory budget: frames being received and
 	// ring copies queued for the writer are charged to it.
 	budget *connBudget
