@@ -504,6 +504,7 @@ func (d *devCluster) announce() error {
 	fmt.Fprintf(&b, "\nConnect with, for example:\n")
 	fmt.Fprintf(&b, "  rafka topic create demo -p 6 %s\n", conn)
 	fmt.Fprintf(&b, "  rafka topic list %s\n", conn)
+	fmt.Fprintf(&b, "  rafka cluster info %s\n", conn)
 	if a := d.children[0].info.AdminAddr; a != "" {
 		fmt.Fprintf(&b, "  rafka health --ready --admin %s\n", a)
 	}
