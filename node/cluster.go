@@ -88,7 +88,8 @@ type cluster struct {
 	store   *raftlog.FileStorage
 	driver  *group.Driver
 	peers   *peers
-	dht     *discovery.Node
+	dht     atomic.Pointer[discovery.Node]
+	dhtMu   sync.Mutex // serialises starting and stopping the DHT node
 	metrics clusterMetrics
 
 	id     atomic.Pointer[string] // cluster id, once known
@@ -118,6 +119,19 @@ type cluster struct {
 type clusterMetrics struct {
 	raftSent, raftReceived, raftDropped *metrics.Counter
 	heartbeatsFailed, fenced            *metrics.Counter
+	dhtLookups, dhtAnnounces, dhtDrops  *metrics.Counter // copied from the DHT node's counters per scrape
+}
+
+// syncDHTMetrics copies the DHT node's counters into the broker's metrics.
+func (c *cluster) syncDHTMetrics() {
+	d := c.dhtNode()
+	if d == nil {
+		return
+	}
+	st := d.Stats()
+	c.metrics.dhtLookups.Set(st.Lookups)
+	c.metrics.dhtAnnounces.Set(st.Announces)
+	c.metrics.dhtDrops.Set(st.DroppedPackets)
 }
 
 // raftIDOf maps a broker id to its raft node id.
@@ -220,7 +234,6 @@ func (c *cluster) start(tlsFiles quicnet.TLSFiles) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	c.startDHT()
 	switch {
 	case c.clusterID() != "":
 		if err := c.addGroup(nil); err != nil {
@@ -240,6 +253,7 @@ func (c *cluster) start(tlsFiles quicnet.TLSFiles) error {
 	default:
 		c.b.log.Info("joining a cluster", "join", c.cfg.Join)
 	}
+	c.startDHT(c.clusterID())
 	c.wg.Go(c.heartbeatLoop)
 	c.wg.Go(c.leaderLoop)
 	if c.joined.Load() && len(c.cfg.Join) > 0 {
@@ -544,6 +558,7 @@ func (c *cluster) heartbeatDone(resp *wire.BrokerHeartbeatResponse, from string)
 		c.fail(err)
 		return
 	}
+	c.startDHT(id)
 	c.b.log.Info("joined the cluster", "cluster", id, "via", from)
 }
 
@@ -557,9 +572,9 @@ func (c *cluster) candidates() []string {
 		}
 	}
 	out = append(out, c.joinAddrs()...)
-	if c.dht != nil {
+	if d := c.dhtNode(); d != nil {
 		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
-		aps, _ := c.dht.Peers(ctx)
+		aps, _ := d.Peers(ctx)
 		cancel()
 		for _, ap := range aps {
 			out = append(out, ap.String())
@@ -746,19 +761,13 @@ func (c *cluster) changeVoters(st group.Status) {
 	c.b.log.Info("metadata voters changed", "change", ch)
 }
 
-// startDHT runs the discovery node on the QUIC port: brokers announce
-// themselves under the cluster id and list each other there, which the
-// heartbeat loop uses when neither the leader nor Join answers.
-func (c *cluster) startDHT() {
-	id := c.clusterID()
-	if id == "" && len(c.cfg.Join) == 0 {
-		return // forming: started once the id exists, see below
-	}
-	c.startDHTFor(id)
-}
-
-func (c *cluster) startDHTFor(id string) {
-	if id == "" || c.dht != nil {
+// startDHT runs the discovery node on the QUIC port once the cluster id is
+// known: brokers announce themselves under it and list each other there,
+// which the heartbeat loop uses when neither the leader nor Join answers.
+func (c *cluster) startDHT(id string) {
+	c.dhtMu.Lock()
+	defer c.dhtMu.Unlock()
+	if id == "" || c.dhtNode() != nil || c.ctx.Err() != nil {
 		return
 	}
 	tr := c.b.srv.Transport()
@@ -774,8 +783,10 @@ func (c *cluster) startDHTFor(id string) {
 		c.b.log.Warn("DHT discovery not started; brokers are found through --join and metadata only", "err", err)
 		return
 	}
-	c.dht = n
+	c.dht.Store(n)
 }
+
+func (c *cluster) dhtNode() *discovery.Node { return c.dht.Load() }
 
 // stop ends membership: loops, links, the driver and the log.
 func (c *cluster) stop() error {
@@ -784,9 +795,11 @@ func (c *cluster) stop() error {
 	}
 	c.wg.Wait()
 	var errs []error
-	if c.dht != nil {
-		errs = append(errs, c.dht.Close())
+	c.dhtMu.Lock()
+	if d := c.dhtNode(); d != nil {
+		errs = append(errs, d.Close())
 	}
+	c.dhtMu.Unlock()
 	if c.driver != nil {
 		errs = append(errs, c.driver.Close())
 	}
@@ -840,11 +853,14 @@ func (c *cluster) registerMetrics(m *brokerMetrics) {
 	m.gauge("rafka_meta_commit_lag_entries", "Committed metadata entries this broker has not applied yet.", stat(func(s group.Status) float64 { return float64(s.Commit - min(s.Applied, s.Commit)) }))
 	m.gauge("rafka_meta_voters", "Voters of the metadata group.", stat(func(s group.Status) float64 { return float64(len(s.Voters)) }))
 	m.gauge("rafka_dht_nodes", "Nodes in this broker's DHT routing table.", func() float64 {
-		if c.dht == nil {
-			return 0
+		if d := c.dhtNode(); d != nil {
+			return float64(d.Stats().Nodes)
 		}
-		return float64(c.dht.Stats().Nodes)
+		return 0
 	})
+	c.metrics.dhtLookups = m.counter("rafka_dht_lookups_total", "Peer lookups this broker made in the DHT (when neither the metadata leader nor --join answered).")
+	c.metrics.dhtAnnounces = m.counter("rafka_dht_announces_total", "Announce rounds this broker completed in the DHT.")
+	c.metrics.dhtDrops = m.counter("rafka_dht_dropped_datagrams_total", "Datagrams on the QUIC port taken for the DHT but dropped as malformed.")
 }
 
 // peerTLSConfig is the client side of broker-to-broker connections: this

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -53,6 +54,20 @@ func TestClusterFormsFromJoin(t *testing.T) {
 		}
 		if alive != 3 || len(info.Voters) != 3 || info.MetaLeader == "" {
 			return fmt.Errorf("alive %d, voters %v, leader %q", alive, info.Voters, info.MetaLeader)
+		}
+		return nil
+	})
+	// Every broker finds the others in the DHT on its QUIC port.
+	c.WaitFor("DHT lookups", func() error {
+		for _, br := range c.Brokers {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			peers, err := node.DHTPeers(ctx, br.B)
+			cancel()
+			for _, other := range c.Brokers {
+				if other != br && !slices.Contains(peers, other.Addr) {
+					return fmt.Errorf("broker %d found %v (%v), not broker %d at %s", br.Index, peers, err, other.Index, other.Addr)
+				}
+			}
 		}
 		return nil
 	})

@@ -337,6 +337,9 @@ func (m *brokerMetrics) topicOut(topic string, batches []byte) {
 // format, with a help text on every family.
 func (m *brokerMetrics) write(w io.Writer) {
 	m.refusedConns.Set(m.refused())
+	if c := m.b.cluster; c != nil {
+		c.syncDHTMetrics()
+	}
 	var buf bytes.Buffer
 	m.set.WritePrometheus(&buf)
 	metrics.WriteProcessMetrics(&buf)
