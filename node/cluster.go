@@ -725,16 +725,6 @@ func (c *cluster) leaderLoop() {
 // changeVoters makes one step towards the desired voter set.
 func (c *cluster) changeVoters(st group.Status) {
 	desired := meta.DesiredVoters(c.state, st.Voters, c.cfg.MetadataVoters)
-	if len(desired) < len(st.Voters) {
-		// Fewer live brokers than voters: a dead voter is replaced only by
-		// a live broker, never dropped, or losing brokers would shrink the
-		// group to one copy of the metadata.
-		for _, v := range st.Voters {
-			if br, ok := c.state.BrokerByRaftID(v); !ok || br.State != meta.BrokerAlive {
-				return
-			}
-		}
-	}
 	ch := meta.NextVoterChange(st.Voters, st.Learners, desired)
 	var cc *raftpb.ConfChangeV2
 	switch ch.Kind {
@@ -746,6 +736,17 @@ func (c *cluster) changeVoters(st group.Status) {
 		}
 		cc = confChange(raftpb.ConfChangeAddNode, ch.RaftID)
 	case meta.RemoveVoter:
+		// A dead voter is replaced by a live broker, never just dropped,
+		// or losing brokers would shrink the group towards one copy of the
+		// metadata: the group keeps as many voters as the registered
+		// brokers (dead or alive) allow.
+		floor := min(c.cfg.MetadataVoters, len(c.state.Brokers()))
+		if floor%2 == 0 {
+			floor--
+		}
+		if len(st.Voters)-1 < floor {
+			return
+		}
 		// Demote rather than remove: the broker keeps following as a
 		// learner and serves metadata reads when it comes back.
 		cc = confChange(raftpb.ConfChangeAddLearnerNode, ch.RaftID)

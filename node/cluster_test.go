@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,4 +321,142 @@ func TestClusterMetadataWritesNeedQuorumReadsDoNot(t *testing.T) {
 	if len(tms) != 1 || tms[0].Name != "before" {
 		t.Fatalf("topics %v", tms)
 	}
+}
+
+func TestClusterReplacesDeadVoter(t *testing.T) {
+	c := nodetest.NewCluster(t, 4)
+	cl := c.Client(client.WithBrokers(c.Brokers[0].Addr))
+	var voters []string
+	c.WaitFor("3 voters", func() error {
+		info := clusterInfo(t, c, cl)
+		voters = info.Voters
+		if len(voters) != 3 {
+			return fmt.Errorf("voters %v", voters)
+		}
+		return nil
+	})
+	// Kill a voter that is not broker 0 (the client's bootstrap).
+	victim := -1
+	for i := 1; i < 4 && victim < 0; i++ {
+		if slices.Contains(voters, "b"+strconv.Itoa(i)) {
+			victim = i
+		}
+	}
+	c.Kill(victim)
+	dead := "b" + strconv.Itoa(victim)
+	c.WaitFor("the dead voter replaced", func() error {
+		info := clusterInfo(t, c, cl)
+		if len(info.Voters) != 3 || slices.Contains(info.Voters, dead) {
+			return fmt.Errorf("voters %v with %s dead", info.Voters, dead)
+		}
+		return nil
+	})
+	// The demoted broker comes back as a learner and the cluster serves on.
+	c.Restart(victim)
+	c.WaitReady()
+	if err := cl.CreateTopic(ctxT(t), "after-replacement", 2, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClusterSurvivesRestartOfEveryBroker(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	cl := c.Client(client.WithBrokers(c.Brokers[0].Addr))
+	c.WaitFor("3 voters", func() error { return votersOf(c, 3) })
+	if err := cl.CreateTopic(ctx, "kept", 3, map[string]string{node.ConfigRetentionMs: "7200000"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := cl.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if err := p.Produce(ctx, &client.Record{Topic: "kept", Partition: int32(i % 3), Value: []byte(strconv.Itoa(i))}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := c.Brokers[0].B.ClusterID()
+	for i := range c.Brokers {
+		c.Kill(i)
+	}
+	for i := range c.Brokers {
+		c.Restart(i)
+	}
+	c.WaitReady()
+	for _, br := range c.Brokers {
+		if br.B.ClusterID() != id {
+			t.Fatalf("broker %d: cluster %q after restart, want %q", br.Index, br.B.ClusterID(), id)
+		}
+	}
+	cl2 := c.Client()
+	desc, err := cl2.DescribeTopic(ctx, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.Configs[node.ConfigRetentionMs] != "7200000" {
+		t.Fatalf("config after restart: %v", desc.Configs)
+	}
+	if seen := readAll(t, cl2, "kept", 3, 300); len(seen) != 300 {
+		t.Fatalf("read %d records after restarting every broker", len(seen))
+	}
+}
+
+func TestClusterRefusesDuplicateBrokerID(t *testing.T) {
+	c := nodetest.NewCluster(t, 2)
+	cfg := c.Brokers[1].Config()
+	cfg.DataDir = t.TempDir() // another data directory claiming id b1
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Cluster.Join = []string{c.Brokers[0].Addr}
+	b, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-b.Failed():
+		if !strings.Contains(err.Error(), "already in the cluster") {
+			t.Fatalf("failed with %v", err)
+		}
+	case <-time.After(nodetest.WaitTimeout):
+		t.Fatal("a second broker with a live broker's id was not refused")
+	}
+	c.WaitReady() // the real b1 is undisturbed
+}
+
+// Datagrams that are neither QUIC nor well-formed DHT messages, sent to a
+// broker's port, are dropped: it keeps serving and stays in its cluster.
+func TestClusterGarbageOnTheSharedPort(t *testing.T) {
+	c := nodetest.NewCluster(t, 2)
+	conn, err := net.Dial("udp", c.Brokers[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		b := make([]byte, 1+rng.IntN(1400))
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		switch i % 3 {
+		case 0:
+			b[0] = 0x00 // the DHT prefix, then garbage
+		case 1:
+			b = append([]byte{0x00, 'd'}, b...) // a bencoded dict that is not KRPC
+		}
+		conn.Write(b)
+	}
+	ctx := ctxT(t)
+	cl := c.Client()
+	if err := cl.CreateTopic(ctx, "after-garbage", 2, nil); err != nil {
+		t.Fatalf("CreateTopic after garbage datagrams: %v", err)
+	}
+	c.WaitReady()
 }
