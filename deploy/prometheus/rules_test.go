@@ -40,7 +40,7 @@ var otherExporters = []string{
 // uses; any other identifier in an expression is a metric or a recording
 // rule.
 var promqlWords = []string{
-	"sum", "rate", "increase", "histogram_quantile",
+	"sum", "max", "rate", "increase", "histogram_quantile",
 	"by", "without", "and", "or", "unless", "offset", "on", "ignoring",
 }
 
