@@ -179,6 +179,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("topic defaults: %w", err))
 	}
 	errs = append(errs, c.Cluster.validate(c.TLS)...)
+	if host, _, err := net.SplitHostPort(c.Listen); err == nil && c.AdvertisedAddr == "" && len(c.Cluster.Join) > 0 {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			errs = append(errs, fmt.Errorf("listen %s is every interface: other brokers cannot dial that, so a broker that joins a cluster needs an advertised address (--advertised-addr host:port)", c.Listen))
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 	}
