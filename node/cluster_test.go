@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/rafka/rafka/client"
 	"github.com/rafka/rafka/node"
+	"github.com/rafka/rafka/node/meta"
 	"github.com/rafka/rafka/node/nodetest"
+	"github.com/rafka/rafka/node/replica"
 	"github.com/rafka/rafka/quicnet"
 	"github.com/rafka/rafka/wire"
 )
@@ -459,4 +462,49 @@ func TestClusterGarbageOnTheSharedPort(t *testing.T) {
 		t.Fatalf("CreateTopic after garbage datagrams: %v", err)
 	}
 	c.WaitReady()
+}
+
+// A data directory written by the single-broker release (a topic catalog
+// of topic.json files beside the partition logs) is imported into the
+// cluster the broker forms, data included.
+func TestLegacyDataDirImported(t *testing.T) {
+	dir := t.TempDir()
+	cat, err := meta.OpenFileCatalog(filepath.Join(dir, "topics"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Create(meta.TopicInfo{Name: "old", Partitions: 2, Configs: map[string]string{node.ConfigRetentionMs: "7200000"}, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int32(2) {
+		p, err := replica.Open(replica.Config{Topic: "old", Partition: i, Dir: filepath.Join(dir, "topics", "old", strconv.Itoa(int(i)))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ack, err := p.Append(batch(t, "legacy", 5, wire.CodecNone), wire.AcksLeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ack.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb := startBrokerIn(t, dir)
+	if ok, why := tb.b.Ready(); !ok {
+		t.Fatalf("not ready after importing: %s", why)
+	}
+	rs := tb.stream()
+	var d wire.DescribeTopicResponse
+	rs.call(wire.APIDescribeTopic, &wire.DescribeTopicRequest{Name: "old"}, &d)
+	if d.Error != wire.ErrNone || len(d.Partitions) != 2 || d.Configs[node.ConfigRetentionMs] != "7200000" {
+		t.Fatalf("imported topic: %+v", d)
+	}
+	for _, p := range d.Partitions {
+		if p.HighWatermark != 5 {
+			t.Fatalf("partition %d: high watermark %d, want the 5 records written before", p.Partition, p.HighWatermark)
+		}
+	}
 }
