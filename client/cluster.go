@@ -42,14 +42,37 @@ type ClusterBroker struct {
 func (b *ClusterBroker) LeaseAgeKnown() bool { return b.LeaseAge >= 0 }
 
 // ClusterInfo asks a broker (any one: the call moves to the next known
-// broker on retriable failures) for its view of the cluster.
+// broker on retriable failures) for its view of the cluster. Lease ages are
+// known to the metadata leader only: when another broker answered, the
+// leader is asked too, and its answer is returned if it comes.
 func (c *Client) ClusterInfo(ctx context.Context) (ClusterInfo, error) {
-	resp, err := controlCall(ctx, c, wire.APIClusterInfo, &wire.ClusterInfoRequest{}, c.anyBroker, "",
-		func(r *wire.ClusterInfoResponse) error { return wire.AsError(r.Error, r.Message) })
+	errOf := func(r *wire.ClusterInfoResponse) error { return wire.AsError(r.Error, r.Message) }
+	resp, err := controlCall(ctx, c, wire.APIClusterInfo, &wire.ClusterInfoRequest{}, c.anyBroker, "", errOf)
 	if err != nil {
 		return ClusterInfo{}, opError("cluster info", err)
 	}
+	if leaderAddr := leaderOf(resp); leaderAddr != "" {
+		var lr wire.ClusterInfoResponse
+		if err := c.roundTrip(ctx, leaderAddr, wire.APIClusterInfo, &wire.ClusterInfoRequest{}, &lr); err == nil && errOf(&lr) == nil && leaderOf(&lr) == "" {
+			resp = &lr
+		}
+	}
 	return clusterInfoOf(resp), nil
+}
+
+// leaderOf is the address of the metadata leader named by r when r comes
+// from another broker (no lease age known), else "".
+func leaderOf(r *wire.ClusterInfoResponse) string {
+	addr := ""
+	for _, b := range r.Brokers {
+		if b.LeaseAgeMs >= 0 {
+			return "" // answered by the leader
+		}
+		if b.ID == r.MetaLeader {
+			addr = b.Addr
+		}
+	}
+	return addr
 }
 
 // clusterInfoOf converts a response: milliseconds become durations, and a

@@ -63,6 +63,13 @@ func TestClusterFormsFromJoin(t *testing.T) {
 		}
 		return nil
 	})
+	// Lease ages come from the metadata leader, whichever broker is asked.
+	info := clusterInfo(t, c, c.Client(client.WithBrokers(c.Brokers[2].Addr)))
+	for _, b := range info.Brokers {
+		if !b.LeaseAgeKnown() || b.LeaseAge > nodetest.LeaseTimeout {
+			t.Errorf("broker %s: lease age %v", b.ID, b.LeaseAge)
+		}
+	}
 	// Every broker finds the others in the DHT on its QUIC port.
 	c.WaitFor("DHT lookups", func() error {
 		for _, br := range c.Brokers {
