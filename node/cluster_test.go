@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -513,5 +514,39 @@ func TestLegacyDataDirImported(t *testing.T) {
 		if p.HighWatermark != 5 {
 			t.Fatalf("partition %d: high watermark %d, want the 5 records written before", p.Partition, p.HighWatermark)
 		}
+	}
+}
+
+// A broker whose certificate comes from another CA cannot join: the TLS
+// handshake fails both ways, it keeps retrying and says why, and the
+// cluster is undisturbed.
+func TestClusterRefusesCertificateOfAnotherCA(t *testing.T) {
+	c := nodetest.NewCluster(t, 1)
+	other := nodetest.NewCluster(t, 1) // its own CA
+	cfg := other.Brokers[0].Config()
+	cfg.DataDir, cfg.Listen, cfg.BrokerID = t.TempDir(), "127.0.0.1:0", "stranger"
+	cfg.Cluster.Join = []string{c.Brokers[0].Addr}
+	logs := &logBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	b, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor("the stranger's failure logged", func() error {
+		if !strings.Contains(logs.String(), "certificate") {
+			return errors.New("no certificate error in its log yet")
+		}
+		return nil
+	})
+	if ok, why := b.Ready(); ok || !strings.Contains(why, "not joined") {
+		t.Fatalf("stranger ready=%v (%s)", ok, why)
+	}
+	info := clusterInfo(t, c, c.Client())
+	if len(info.Brokers) != 1 {
+		t.Fatalf("brokers %+v: the stranger got in", info.Brokers)
 	}
 }
