@@ -141,6 +141,20 @@ type GroupConfig struct {
 	// snapshot. Default SnapshotEntries.
 	KeepEntries uint64
 
+	// Untagged makes the log hold proposals exactly as given, with no tag
+	// (a partition's log is its record batches, byte for byte). Only the
+	// leader may then propose (raft's proposal forwarding is off, and
+	// ProposeAsync on a follower fails with ErrNotLeader): the leader's own
+	// entries of its term are its proposals, in order, so each is matched
+	// to its log index when raft hands it over to be saved, and resolved
+	// when that index is applied in the same term. Propose (the tagged,
+	// blocking call) is refused on such a group: use ProposeAsync.
+	Untagged bool
+	// NoSnapshots turns the driver's snapshots and compaction off, for a
+	// state machine whose log compacts itself (a partition's retention);
+	// SnapshotEntries and KeepEntries are then ignored.
+	NoSnapshots bool
+
 	// OnApplied, if set, is called after each Ready's committed entries
 	// are applied, with the last applied index.
 	OnApplied func(index uint64)

@@ -281,7 +281,12 @@ func (d *Driver) Propose(ctx context.Context, id uint64, data []byte) (any, uint
 	tagged := make([]byte, tagSize+len(data))
 	putTag(tagged, d.cfg.ID, seq)
 	copy(tagged[tagSize:], data)
-	r := d.wait(ctx, id, seq, func(g *group) error { return g.rn.Propose(tagged) })
+	r := d.wait(ctx, id, seq, func(g *group) error {
+		if g.cfg.Untagged {
+			panic("BUG: Propose on an Untagged group: use ProposeAsync")
+		}
+		return g.rn.Propose(tagged)
+	})
 	return r.value, r.index, r.err
 }
 

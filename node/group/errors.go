@@ -1,6 +1,9 @@
 package group
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by a Driver. Each is wrapped with context by %w, so callers
 // classify them with errors.Is. The retriable ones say so: the same call may
@@ -27,6 +30,10 @@ var (
 	// and be applied later: a retry must be idempotent or carry its own
 	// deduplication.
 	ErrProposalDropped = errors.New("group: proposal dropped")
+	// ErrNotLeader (retriable, elsewhere): ProposeAsync on a member of an
+	// Untagged group that is not its leader; the error names the leader
+	// when one is known (see NotLeaderError).
+	ErrNotLeader = errors.New("group: not the leader")
 	// ErrTooManyProposals (retriable): the group has Config.MaxPendingProposals
 	// proposals of this member waiting to be applied.
 	ErrTooManyProposals = errors.New("group: too many pending proposals")
@@ -34,3 +41,17 @@ var (
 	// batch of envelopes, or a batch over its count limit.
 	ErrMalformedEnvelopes = errors.New("group: malformed envelopes")
 )
+
+// NotLeaderError is the error of a proposal made on a member that does not
+// lead an Untagged group: Leader is the leader's id (0 when none is known).
+// It matches ErrNotLeader with errors.Is.
+type NotLeaderError struct {
+	Group, Leader uint64
+}
+
+func (e *NotLeaderError) Error() string {
+	return fmt.Sprintf("group: %d: not the leader (leader %d)", e.Group, e.Leader)
+}
+
+// Is makes errors.Is(err, ErrNotLeader) true.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }

@@ -37,6 +37,9 @@ type group struct {
 	// pending are this member's proposals waiting to be applied, by tag
 	// sequence.
 	pending map[uint64]pending
+	// fifo and byIndex hold the proposals of an Untagged group (untagged.go).
+	fifo    []*Proposal
+	byIndex map[uint64]*Proposal
 
 	dirty   bool
 	removed bool
@@ -85,6 +88,7 @@ func (d *Driver) addGroup(gc GroupConfig) (err error) {
 		startCommit:   hs.GetCommit(),
 		checkCampaign: true,
 		pending:       make(map[uint64]pending),
+		byIndex:       make(map[uint64]*Proposal),
 	}
 	if si > 0 {
 		if err := gc.SM.Restore(snap.GetData()); err != nil {
@@ -102,6 +106,9 @@ func (d *Driver) addGroup(gc GroupConfig) (err error) {
 		CheckQuorum:     true,
 		PreVote:         true,
 		Logger:          raftLogger{g.log},
+		// An Untagged group's leader matches its entries to its own
+		// proposals: none may arrive from followers.
+		DisableProposalForwarding: gc.Untagged,
 	}
 	// raft panics on a storage it cannot start from; report it instead.
 	defer func() {
@@ -139,6 +146,9 @@ func (g *group) handleReady() {
 		if err := g.cfg.Storage.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 			g.fail("save", err)
 			return
+		}
+		if g.cfg.Untagged {
+			g.saved(rd.Entries)
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -200,6 +210,11 @@ func (g *group) handleReady() {
 // leaderChanged fails the proposals made under another leader or term:
 // raft would drop them silently on a deposed leader.
 func (g *group) leaderChanged() {
+	if g.cfg.Untagged {
+		g.failUntagged(false, func(p *Proposal) error {
+			return fmt.Errorf("%w: group %d: leader %d term %d, proposed in term %d", ErrProposalDropped, g.id, g.lead, g.term, p.term)
+		})
+	}
 	for seq, p := range g.pending {
 		if p.term != g.term || p.lead != g.lead {
 			delete(g.pending, seq)
@@ -226,6 +241,10 @@ func (g *group) apply(ents []*pb.Entry) bool {
 		case pb.EntryNormal:
 			if len(e.GetData()) == 0 {
 				break // a new leader's empty entry
+			}
+			if g.cfg.Untagged {
+				g.appliedUntagged(e, g.cfg.SM.Apply(index, e.GetData()))
+				break
 			}
 			proposer, seq, ok := parseTag(e.GetData())
 			if !ok {
@@ -298,6 +317,9 @@ func (g *group) deliver(proposer, seq uint64, r result) {
 // maybeSnapshot stores the state machine's snapshot and compacts the log
 // every SnapshotEntries applied entries, keeping KeepEntries before it.
 func (g *group) maybeSnapshot() {
+	if g.cfg.NoSnapshots {
+		return
+	}
 	if g.applied < g.nextSnapshot {
 		return
 	}
@@ -354,6 +376,7 @@ func (g *group) failPending(err error) {
 		}
 		p.ch <- result{err: err}
 	}
+	g.failUntagged(true, func(*Proposal) error { return err })
 }
 
 // Status is a group's state as this member sees it.

@@ -1,0 +1,152 @@
+package group
+
+import (
+	"context"
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Proposals of Untagged groups (see GroupConfig.Untagged). The leader's
+// proposals wait in fifo until raft hands their entries to Save, in order;
+// they are then known by index (byIndex) until applied. A change of leader
+// or term fails every one of them: raft may drop them silently.
+
+// Proposal is an entry proposed with ProposeAsync.
+type Proposal struct {
+	term      uint64
+	index     uint64
+	persisted chan struct{} // closed once saved in this member's log
+	done      chan result   // one result: applied, or failed
+}
+
+// Persisted is closed once the entry is in this member's log under its
+// storage's durability (saved), or when the proposal failed (Wait says
+// which).
+func (p *Proposal) Persisted() <-chan struct{} { return p.persisted }
+
+// Wait waits until the entry is applied on this member and returns the
+// state machine's result and the entry's index, or the proposal's failure.
+func (p *Proposal) Wait(ctx context.Context) (any, uint64, error) {
+	select {
+	case r := <-p.done:
+		p.done <- r // keep it for another Wait
+		return r.value, r.index, r.err
+	case <-ctx.Done():
+		return nil, 0, context.Cause(ctx)
+	}
+}
+
+func newProposal() *Proposal {
+	return &Proposal{persisted: make(chan struct{}), done: make(chan result, 1)}
+}
+
+func (p *Proposal) finish(r result) {
+	select {
+	case <-p.persisted:
+	default:
+		close(p.persisted)
+	}
+	p.done <- r
+}
+
+// ProposeAsync proposes data to an Untagged group without waiting: the
+// returned Proposal reports when the entry is saved here (Persisted) and
+// applied (Wait). Proposals of one caller are appended in the order of
+// the calls. It fails at once (in the Proposal) on a member that is not
+// the leader, with a *NotLeaderError.
+func (d *Driver) ProposeAsync(id uint64, data []byte) *Proposal {
+	p := newProposal()
+	if err := d.enqueue(func() { d.proposeUntagged(id, data, p) }); err != nil {
+		p.finish(result{err: err})
+	}
+	return p
+}
+
+// proposeUntagged runs on the loop.
+func (d *Driver) proposeUntagged(id uint64, data []byte, p *Proposal) {
+	g, err := d.liveGroup(id)
+	if err != nil {
+		p.finish(result{err: err})
+		return
+	}
+	if !g.cfg.Untagged {
+		p.finish(result{err: fmt.Errorf("group: %d: ProposeAsync needs an Untagged group", id)})
+		return
+	}
+	bs := g.rn.BasicStatus()
+	switch {
+	case bs.RaftState != raft.StateLeader:
+		p.finish(result{err: &NotLeaderError{Group: id, Leader: bs.Lead}})
+		return
+	case len(g.fifo)+len(g.byIndex) >= d.cfg.MaxPendingProposals:
+		p.finish(result{err: fmt.Errorf("%w: group %d has %d", ErrTooManyProposals, id, len(g.fifo)+len(g.byIndex))})
+		return
+	}
+	p.term = bs.HardState.GetTerm()
+	if err := g.rn.Propose(data); err != nil {
+		d.proposalsDropped.Add(1)
+		p.finish(result{err: fmt.Errorf("%w: group %d: %w", ErrProposalDropped, id, err)})
+		return
+	}
+	g.fifo = append(g.fifo, p)
+	d.markDirty(g)
+}
+
+// saved matches the leader's newly saved entries with its proposals, in
+// order, and reports them persisted.
+func (g *group) saved(ents []*pb.Entry) {
+	for _, e := range ents {
+		if len(g.fifo) == 0 {
+			return
+		}
+		if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 || e.GetTerm() != g.fifo[0].term {
+			continue
+		}
+		p := g.fifo[0]
+		g.fifo[0] = nil
+		g.fifo = g.fifo[1:]
+		p.index = e.GetIndex()
+		g.byIndex[p.index] = p
+		close(p.persisted)
+	}
+}
+
+// appliedUntagged resolves the proposal of an applied entry, if this
+// member made it.
+func (g *group) appliedUntagged(e *pb.Entry, v any) {
+	p, ok := g.byIndex[e.GetIndex()]
+	if !ok {
+		return
+	}
+	delete(g.byIndex, e.GetIndex())
+	if p.term != e.GetTerm() {
+		p.done <- result{err: fmt.Errorf("%w: group %d: index %d holds another term's entry", ErrProposalDropped, g.id, e.GetIndex())}
+		return
+	}
+	p.done <- result{value: v, index: e.GetIndex()}
+}
+
+// failUntagged fails the proposals made under another term or leader (all
+// of them with all set).
+func (g *group) failUntagged(all bool, err func(p *Proposal) error) {
+	keep := g.fifo[:0]
+	for _, p := range g.fifo {
+		if all || p.term != g.term || g.lead != g.d.cfg.ID {
+			g.d.proposalsDropped.Add(1)
+			p.finish(result{err: err(p)})
+			continue
+		}
+		keep = append(keep, p)
+	}
+	clear(g.fifo[len(keep):])
+	g.fifo = keep
+	for i, p := range g.byIndex {
+		if all || p.term != g.term || g.lead != g.d.cfg.ID {
+			delete(g.byIndex, i)
+			g.d.proposalsDropped.Add(1)
+			p.done <- result{err: err(p)}
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// An Untagged group's log holds the proposals byte for byte; the leader's
+// asynchronous proposals are persisted, applied and resolved in order; a
+// follower refuses them naming the leader; a deposed leader's proposals fail.
+func TestUntaggedProposals(t *testing.T) {
+	c := newCluster(t, false)
+	c.gcfg = GroupConfig{Untagged: true, NoSnapshots: true}
+	members := ids(3)
+	for _, id := range members {
+		c.startDriver(id)
+		c.addGroup(id, 7, members)
+	}
+	lead := c.leader(7, members...)
+	const n = 200
+	props := make([]*Proposal, n)
+	var want []string
+	for i := range n {
+		data := fmt.Sprintf("batch-%03d", i)
+		want = append(want, data)
+		props[i] = c.drivers[lead].ProposeAsync(7, []byte(data))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var last uint64
+	for i, p := range props {
+		select {
+		case <-p.Persisted():
+		case <-ctx.Done():
+			t.Fatalf("proposal %d never persisted", i)
+		}
+		v, index, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatalf("proposal %d: %v", i, err)
+		}
+		if index <= last {
+			t.Fatalf("proposal %d at index %d after %d: out of order", i, index, last)
+		}
+		last = index
+		if v.(int) < i+1 {
+			t.Fatalf("proposal %d applied as entry %v", i, v)
+		}
+	}
+	got := c.converged(7, want, members...)
+	if !slices.Equal(got, want) {
+		t.Fatalf("applied %q..., want the proposals exactly, in order", got[:min(3, len(got))])
+	}
+
+	follower := members[0]
+	if follower == lead {
+		follower = members[1]
+	}
+	_, _, err := c.drivers[follower].ProposeAsync(7, []byte("x")).Wait(ctx)
+	var nl *NotLeaderError
+	if !errors.As(err, &nl) || nl.Leader != lead || !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("proposal on a follower: %v, want NotLeaderError naming %d", err, lead)
+	}
+
+	// Cut the leader off: what it proposes now is never committed, and
+	// fails once it steps down.
+	c.net.setCut(lead, true)
+	p := c.drivers[lead].ProposeAsync(7, []byte("lost"))
+	_, _, err = p.Wait(ctx)
+	if err == nil || (!errors.Is(err, ErrProposalDropped) && !errors.Is(err, ErrNotLeader)) {
+		t.Fatalf("proposal on a cut-off leader: %v", err)
+	}
+	c.net.setCut(lead, false)
+}
