@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"maps"
 
 	"github.com/rafka/rafka/node/meta"
@@ -15,13 +14,9 @@ type clusterCatalog struct{ c *cluster }
 
 var _ meta.Catalog = clusterCatalog{}
 
-func (k clusterCatalog) Create(t meta.TopicInfo) error {
-	reps, err := meta.PlaceTopic(k.c.state, t.Name, t.Partitions, 1)
-	if err != nil {
-		return err
-	}
-	return k.c.propose(k.c.ctx, meta.CreateTopic{Topic: meta.Topic{TopicInfo: t, ID: randomHex(8), Replicas: reps}})
-}
+// Create creates a topic of one replica per partition; the broker's
+// CreateTopic takes a replication factor (cluster.createTopic).
+func (k clusterCatalog) Create(t meta.TopicInfo) error { return k.c.createTopic(t, 1) }
 
 func (k clusterCatalog) Delete(name string) error {
 	return k.c.propose(k.c.ctx, meta.DeleteTopic{Name: name})
@@ -52,4 +47,12 @@ func (k clusterCatalog) List() []meta.TopicInfo {
 	return out
 }
 
-var _ = context.Background
+// createTopic places a topic's partitions on rf live brokers each (fewer
+// when fewer are alive) and commits it.
+func (c *cluster) createTopic(t meta.TopicInfo, rf int) error {
+	reps, err := meta.PlaceTopic(c.state, t.Name, t.Partitions, rf)
+	if err != nil {
+		return err
+	}
+	return c.propose(c.ctx, meta.CreateTopic{Topic: meta.Topic{TopicInfo: t, ID: randomHex(8), Replicas: reps}})
+}

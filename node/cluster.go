@@ -962,7 +962,7 @@ func (b *Broker) importLegacyTopics() {
 // does not host: NOT_LEADER naming its leader, or PARTITION_OFFLINE when its
 // broker is dead.
 func (b *Broker) notHere(topic string, id int32) *wire.Error {
-	leader, ok := meta.Leader(b.cluster.state, topic, id)
+	leader, ok := b.preferredLeader(topic, id)
 	if !ok {
 		return &wire.Error{Code: wire.ErrPartitionOffline, Message: fmt.Sprintf(
 			"partition %s/%d is offline: its broker is not alive", topic, id)}

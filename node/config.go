@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/rafka/rafka/node/meta"
 	"github.com/rafka/rafka/quicnet"
 	"github.com/rafka/rafka/segment"
 	"github.com/rafka/rafka/wire"
@@ -81,6 +82,11 @@ type Config struct {
 	// tail readers per partition, so measure on the deployment hardware
 	// (rafka-bench, or hotstore's BenchmarkTailRead) before turning it on.
 	HotstoreLockFree bool
+	// DefaultReplicationFactor is the number of replicas of each partition
+	// of a topic created without one. Default 3; capped, at creation, by the
+	// number of live brokers (a broker alone gets 1). A partition with more
+	// than one replica is a raft group over them (docs/replication.md).
+	DefaultReplicationFactor int
 	// TopicDefaults are the configs of a topic created without them; each
 	// zero field takes the default TopicConfig documents.
 	TopicDefaults TopicConfig
@@ -140,6 +146,9 @@ func (c Config) withDefaults() Config {
 	if c.HotstoreBytes == 0 {
 		c.HotstoreBytes = DefaultHotstoreBytes
 	}
+	if c.DefaultReplicationFactor == 0 {
+		c.DefaultReplicationFactor = 3
+	}
 	c.TopicDefaults = c.TopicDefaults.withDefaults()
 	if c.RetentionInterval == 0 {
 		c.RetentionInterval = time.Minute
@@ -171,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionInterval < 0 || c.MaxFetchWait < 0 || c.ShutdownTimeout < 0 || c.FrameTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if c.DefaultReplicationFactor < 1 || c.DefaultReplicationFactor > meta.MaxReplicas {
+		errs = append(errs, fmt.Errorf("default replication factor %d: between 1 and %d", c.DefaultReplicationFactor, meta.MaxReplicas))
 	}
 	if err := c.QUIC.WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)

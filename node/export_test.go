@@ -33,3 +33,42 @@ func DHTPeers(ctx context.Context, b *Broker) ([]string, error) {
 	}
 	return out, err
 }
+
+// LeadsPartition reports whether b leads a replicated partition's raft
+// group (or hosts an unreplicated one).
+func LeadsPartition(b *Broker, topic string, id int32) bool {
+	t := b.topics()[topic]
+	if t.partition(id) == nil {
+		return false
+	}
+	rp := t.raft(id)
+	return rp == nil || rp.leader.Load() == b.cluster.raftID
+}
+
+// CommittedLog returns the bytes of a hosted partition's log below its high
+// watermark.
+func CommittedLog(b *Broker, topic string, id int32) ([]byte, error) {
+	p, e := b.lookup(topic, id)
+	if e != nil {
+		return nil, e
+	}
+	var out []byte
+	for off := p.LogStartOffset(); off < p.HighWatermark(); {
+		r, err := p.Read(off, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		if len(r.Data) == 0 {
+			r.Release()
+			break
+		}
+		out = append(out, r.Data...)
+		next := r.Next
+		r.Release()
+		if next <= off {
+			break
+		}
+		off = next
+	}
+	return out, nil
+}

@@ -25,7 +25,7 @@ func (st *stream) handleControl(f *wire.Frame, r *response) {
 	case wire.APICreateTopic:
 		var req wire.CreateTopicRequest
 		if st.decode(f, r, &req) {
-			r.hdr = errorResponse(b.CreateTopic(req.Name, req.Partitions, req.Configs))
+			r.hdr = errorResponse(b.CreateTopic(req.Name, req.Partitions, req.Configs, int(req.ReplicationFactor)))
 			st.send(r)
 		}
 	case wire.APIDeleteTopic:
@@ -81,15 +81,36 @@ func errorResponse(err error) *wire.ErrorResponse {
 }
 
 // partitionLeader names the broker that leads a partition and its term, as
-// metadata and describe report them: with one replica per partition, the
-// broker it is placed on ("" when that broker is dead: the partition is
-// offline).
+// metadata and describe report them: for a replicated partition hosted here,
+// its raft group's leader; otherwise the first live replica in the
+// placement (a hint the replicas correct with NOT_LEADER); "" when no
+// replica is alive (the partition is offline).
 func (b *Broker) partitionLeader(topic string, id int32) (leader string, term uint64) {
-	l, ok := meta.Leader(b.cluster.state, topic, id)
+	if rp := b.topics()[topic].raft(id); rp != nil {
+		if br, ok := b.cluster.state.BrokerByRaftID(rp.leader.Load()); ok {
+			return br.ID, rp.term.Load()
+		}
+	}
+	l, ok := b.preferredLeader(topic, id)
 	if !ok {
 		return "", 0
 	}
 	return l, replica.Term
+}
+
+// preferredLeader is the first live replica of a partition in its
+// placement; ok is false when none is alive.
+func (b *Broker) preferredLeader(topic string, id int32) (string, bool) {
+	t, ok := b.cluster.state.Topic(topic)
+	if !ok || id < 0 || int(id) >= len(t.Replicas) {
+		return "", false
+	}
+	for _, r := range t.Replicas[id] {
+		if br, ok := b.cluster.state.Broker(r); ok && br.State == meta.BrokerAlive {
+			return r, true
+		}
+	}
+	return "", false
 }
 
 // metadata describes the requested topics (all when names is empty) and the
@@ -225,7 +246,7 @@ func (b *Broker) clusterInfo() *wire.ClusterInfoResponse {
 			for _, r := range reps {
 				hosts[r]++
 			}
-			if l, ok := meta.Leader(c.state, t.Name, int32(i)); ok {
+			if l, _ := b.partitionLeader(t.Name, int32(i)); l != "" {
 				leads[l]++
 			}
 		}

@@ -53,12 +53,35 @@ func (st *stream) produce(req *wire.ProduceRequest, payload []byte) (replica.App
 	if len(payload) == 0 {
 		return replica.AppendResult{}, replica.AckWaiter{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: "produce without batches"}
 	}
+	if p.Replicated() {
+		return st.produceReplicated(req, p, payload)
+	}
 	res, ack, err := p.Append(payload, req.Acks)
 	if err != nil {
 		return res, ack, &wire.Error{Code: errorCode(err), Message: err.Error()}
 	}
 	st.b.metrics.topicIn(req.Topic, len(payload), res.LastOffset-res.BaseOffset+1)
 	return res, ack, nil
+}
+
+// produceReplicated proposes the batches to the partition's raft group,
+// on its leader; the offsets come with the ack.
+func (st *stream) produceReplicated(req *wire.ProduceRequest, p *partition, payload []byte) (replica.AppendResult, replica.AckWaiter, *wire.Error) {
+	b := st.b
+	t := b.topics()[req.Topic]
+	rp := t.raft(req.Partition)
+	if rp == nil || t.partition(req.Partition) != p {
+		return replica.AppendResult{}, replica.AckWaiter{}, &wire.Error{Code: wire.ErrNotLeader, Message: "partition is being reopened; retry"}
+	}
+	if rp.leader.Load() != b.cluster.raftID {
+		return replica.AppendResult{}, replica.AckWaiter{}, b.leaderHint(req.Topic, req.Partition, rp)
+	}
+	ack, records, e := b.proposeBatches(req.Topic, req.Partition, rp, payload, t.cfg.segmentOptions().MaxBatchBytes, req.Acks)
+	if e != nil {
+		return replica.AppendResult{}, replica.AckWaiter{}, e
+	}
+	b.metrics.topicIn(req.Topic, len(payload), records)
+	return replica.AppendResult{BaseOffset: -1, LastOffset: -1}, ack, nil
 }
 
 func unknownPartition(topic string, partition int32) *wire.Error {

@@ -24,9 +24,12 @@ func (r *readResult) release() {
 
 // errorCode maps a partition or log error onto the protocol's codes.
 func errorCode(err error) wire.ErrorCode {
+	var we *wire.Error
 	switch {
 	case err == nil:
 		return wire.ErrNone
+	case errors.As(err, &we):
+		return we.Code
 	case errors.Is(err, replica.ErrOffline):
 		return wire.ErrPartitionOffline
 	case errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrClosed):

@@ -305,11 +305,17 @@ func (st *stream) writeGuarded(fw *wire.FrameWriter, r *response) (ok bool) {
 }
 
 func (st *stream) write(fw *wire.FrameWriter, r *response) error {
-	if err := r.ack.Wait(st.b.ctx); err != nil {
+	if off, err := r.ack.WaitOffsets(st.b.ctx); err != nil {
 		r.produce = wire.ProduceResponse{Error: errorCode(err), Message: err.Error()}
-		if errors.Is(err, ErrBrokerClosed) || errors.Is(err, context.Canceled) {
+		var we *wire.Error
+		switch {
+		case errors.Is(err, ErrBrokerClosed) || errors.Is(err, context.Canceled):
 			r.produce.Error = wire.ErrBrokerShuttingDown
+		case errors.As(err, &we):
+			r.produce.Error, r.produce.LeaderID, r.produce.LeaderAddr = we.Code, we.LeaderID, we.LeaderAddr
 		}
+	} else if off.Known {
+		r.produce.BaseOffset, r.produce.LastOffset = off.Base, off.Last
 	}
 	hdr := r.hdr
 	if hdr == nil {

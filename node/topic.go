@@ -43,6 +43,17 @@ type topic struct {
 	replicas [][]string
 	cfg      TopicConfig
 	parts    []*partition
+	// rafts holds the raft side of hosted partitions with more than one
+	// replica (nil for the others), by partition.
+	rafts []*raftPart
+}
+
+// raft returns the raft side of a hosted replicated partition, or nil.
+func (t *topic) raft(id int32) *raftPart {
+	if t == nil || id < 0 || int(id) >= len(t.rafts) {
+		return nil
+	}
+	return t.rafts[id]
 }
 
 // partition returns a hosted partition, or nil (also for a nil t).
@@ -164,9 +175,11 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 		b.log.Error("topic config invalid on this broker; using the defaults", "topic", mt.Name, "err", err)
 		cfg = b.cfg.TopicDefaults
 	}
-	t := &topic{meta: mt.TopicInfo, id: mt.ID, replicas: mt.Replicas, cfg: cfg, parts: make([]*partition, mt.Partitions)}
+	t := &topic{meta: mt.TopicInfo, id: mt.ID, replicas: mt.Replicas, cfg: cfg,
+		parts: make([]*partition, mt.Partitions), rafts: make([]*raftPart, mt.Partitions)}
 	if old != nil {
 		copy(t.parts, old.parts)
+		copy(t.rafts, old.rafts)
 		if !maps.Equal(old.meta.Configs, mt.Configs) {
 			for _, p := range t.hosted() {
 				if p.Offline() == nil {
@@ -181,10 +194,9 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 	if hasMarker && marker.ID != mt.ID {
 		// The directory belongs to an earlier topic of the same name.
 		b.log.Info("removing the data of an earlier topic of the same name", "topic", mt.Name)
-		for _, p := range t.hosted() {
-			p.Close()
-		}
+		b.closeTopic(t)
 		clear(t.parts)
+		clear(t.rafts)
 		os.RemoveAll(b.topicDir(mt.Name))
 		hasMarker = false
 	}
@@ -199,7 +211,13 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 		case here && t.parts[i] == nil:
 			rc := b.replicaConfig(cfg, mt.Name, id)
 			rc.MustExist = slices.Contains(marker.Partitions, id)
-			p, err := replica.Open(rc)
+			var p *partition
+			var err error
+			if len(reps) > 1 {
+				p, t.rafts[i], err = b.openReplicated(cfg, mt.ID, mt.Name, id, reps, rc.MustExist)
+			} else {
+				p, err = replica.Open(rc)
+			}
 			if err != nil {
 				b.log.Error("partition offline: its log could not be opened; other partitions are served",
 					"topic", mt.Name, "partition", id, "err", err)
@@ -213,8 +231,8 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 			}
 			t.parts[i] = p
 		case !here && t.parts[i] != nil:
-			b.closePartition(t.parts[i])
-			t.parts[i] = nil
+			b.closeHosted(t, id)
+			t.parts[i], t.rafts[i] = nil, nil
 		}
 	}
 	if created || (!hasMarker && len(t.hosted()) > 0) {
@@ -261,22 +279,37 @@ func (b *Broker) replicaConfig(cfg TopicConfig, topic string, id int32) replica.
 	}
 }
 
-// closeTopic closes t's hosted partitions and drops their metrics.
+// closeTopic closes t's hosted partitions (and their raft groups) and
+// drops their metrics.
 func (b *Broker) closeTopic(t *topic) error {
 	var errs []error
-	for _, p := range t.hosted() {
-		if err := b.closePartition(p); err != nil {
+	for i := range t.parts {
+		if err := b.closeHosted(t, int32(i)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// closeHosted closes partition id of t if hosted. It leaves t as it is:
+// t may be published (request handlers read it).
+func (b *Broker) closeHosted(t *topic, id int32) error {
+	p, rp := t.partition(id), t.raft(id)
+	if p == nil {
+		return nil
+	}
+	if rp != nil {
+		b.metrics.removePartition(p)
+		return b.closeReplicated(p, rp)
+	}
+	return b.closePartition(p)
+}
+
 // CreateTopic creates a topic with n partitions and the given config
 // overrides, placed over the live brokers. It returns once the cluster has
 // committed it and this broker has opened the partitions placed on it.
 // Errors are *wire.Error values with the protocol's codes.
-func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) error {
+func (b *Broker) CreateTopic(name string, n int32, configs map[string]string, rf int) error {
 	if err := meta.ValidTopicName(name); err != nil {
 		return &wire.Error{Code: wire.ErrInvalidTopicName, Message: err.Error()}
 	}
@@ -286,6 +319,12 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 	if _, err := b.cfg.TopicDefaults.apply(configs); err != nil {
 		return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
 	}
+	if rf == 0 {
+		rf = b.cfg.DefaultReplicationFactor
+	}
+	if rf < 1 || rf > meta.MaxReplicas {
+		return &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf("replication factor %d: between 1 and %d", rf, meta.MaxReplicas)}
+	}
 	if b.closing.Load() {
 		return &wire.Error{Code: wire.ErrBrokerShuttingDown}
 	}
@@ -294,7 +333,7 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 			"%d more partitions would pass the broker's limit of %d (%d exist)", n, b.cfg.MaxPartitions, total)}
 	}
 	info := meta.TopicInfo{Name: name, Partitions: n, Configs: configs, Created: time.Now().UTC()}
-	if err := b.catalog.Create(info); err != nil {
+	if err := b.cluster.createTopic(info, rf); err != nil {
 		return topicError(name, err)
 	}
 	b.reconcile()

@@ -15,10 +15,21 @@ import (
 
 // Proposal is an entry proposed with ProposeAsync.
 type Proposal struct {
-	term      uint64
+	term uint64
+	// index and err are written on the loop before persisted is closed,
+	// and read only after.
 	index     uint64
-	persisted chan struct{} // closed once saved in this member's log
+	err       error         // a failure before the entry was saved
+	persisted chan struct{} // closed once saved in this member's log, or failed before
 	done      chan result   // one result: applied, or failed
+}
+
+// Saved returns, once Persisted is closed, the entry's index in the log,
+// or why the proposal failed before it was saved. (A saved proposal may
+// still fail to commit: Wait tells.)
+func (p *Proposal) Saved() (uint64, error) {
+	<-p.persisted
+	return p.index, p.err
 }
 
 // Persisted is closed once the entry is in this member's log under its
@@ -42,13 +53,11 @@ func newProposal() *Proposal {
 	return &Proposal{persisted: make(chan struct{}), done: make(chan result, 1)}
 }
 
+// finish fails a proposal that was not saved.
 func (p *Proposal) finish(r result) {
-	select {
-	case <-p.persisted:
-	default:
-		close(p.persisted)
-	}
+	p.err = r.err
 	p.done <- r
+	close(p.persisted)
 }
 
 // ProposeAsync proposes data to an Untagged group without waiting: the

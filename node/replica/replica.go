@@ -65,6 +65,9 @@ type Partition struct {
 
 	// offline is why the log could not be opened (nil when it was).
 	offline error
+	// replicated: the log is written and owned by the partition's raft
+	// storage (replicated.go).
+	replicated bool
 
 	// appendMu serialises appends: the ring has a single writer and must see
 	// batches in log order.
@@ -162,6 +165,7 @@ type AppendResult struct {
 type AckWaiter struct {
 	p    *Partition // nil: nothing to wait for
 	next int64
+	rep  ReplicatedAck // a replicated append's (then p is nil)
 }
 
 // Wait returns nil once the append it was returned for may be acknowledged
@@ -171,6 +175,10 @@ type AckWaiter struct {
 // segment.ErrSyncFailed) and marks the partition as storage failing. It
 // returns early with ctx's cause.
 func (w AckWaiter) Wait(ctx context.Context) error {
+	if w.rep != nil {
+		_, _, err := w.rep.WaitAck(ctx)
+		return err
+	}
 	if w.p == nil {
 		return nil
 	}
@@ -188,6 +196,9 @@ func (w AckWaiter) Wait(ctx context.Context) error {
 // ErrOffline, and the log's (wire.ErrCorruptBatch, wire.ErrBatchTooLarge,
 // segment.ErrDiskFull, segment.ErrSyncFailed, ...).
 func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, error) {
+	if p.replicated {
+		panic("BUG: replica: Append on a replicated partition: batches go through its raft group")
+	}
 	p.appendMu.Lock()
 	if err := p.unavailable(); err != nil {
 		p.appendMu.Unlock()
@@ -371,7 +382,10 @@ func (p *Partition) Close() error {
 	}
 	p.appendMu.Lock()
 	p.closed.Store(true)
-	err := p.log.Close()
+	var err error
+	if !p.replicated {
+		err = p.log.Close() // a replicated log is closed by its storage
+	}
 	p.appendMu.Unlock()
 	p.wake()
 	return err

@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/rafka/rafka/node/group"
+	"github.com/rafka/rafka/node/raftlog"
+	"github.com/rafka/rafka/node/replica"
+	"github.com/rafka/rafka/wire"
+)
+
+// A partition placed on more than one broker is a raft group over its
+// replicas (docs/replication.md). Its log is its segment log: each raft
+// entry is one batch, stored by raftlog.PartitionStorage on every replica;
+// the group runs on the cluster's raft driver and its messages ride the same
+// per-broker-pair links as the metadata group's. The leader takes produce
+// requests: each batch is proposed (ProposeAsync, in request order), an
+// acks=leader produce is answered once the leader has saved its batches,
+// an acks=all one once they are committed. The high watermark is the offset
+// after the last committed batch, moved as the group applies (replicaSM).
+// Other replicas answer NOT_LEADER naming the leader.
+
+// partitionGroupID is the raft group id of a partition: derived from the
+// topic's id (a topic created again gets other groups) and never the
+// metadata group's.
+func partitionGroupID(topicID string, partition int32) uint64 {
+	id := xxhash.Sum64String("rafka/partition/" + topicID + "/" + strconv.Itoa(int(partition)))
+	if id <= metaGroup {
+		id += metaGroup + 1
+	}
+	return id
+}
+
+// raftPart is the raft side of a hosted replicated partition.
+type raftPart struct {
+	group  uint64
+	store  *raftlog.PartitionStorage
+	leader atomic.Uint64 // raft id of the leader, 0 when unknown
+	term   atomic.Uint64
+}
+
+// replicaSM applies a partition group's committed entries: the log already
+// holds them (the storage wrote them when they were saved), so applying
+// only moves the high watermark.
+type replicaSM struct {
+	p  *replica.Partition
+	rp *raftPart
+}
+
+// Apply returns the offsets of the batch at index ([2]int64{base, next}).
+func (sm replicaSM) Apply(index uint64, _ []byte) any {
+	base, next, err := sm.rp.store.EntryOffset(index)
+	if err != nil {
+		return err
+	}
+	sm.p.Committed(next)
+	return [2]int64{base, next}
+}
+
+func (sm replicaSM) Snapshot() ([]byte, error) {
+	return nil, errors.New("node: a partition's log is its own snapshot")
+}
+
+// Restore follows a snapshot the storage was reset to (a replica behind the
+// leader's log start): the high watermark moves to its log start.
+func (sm replicaSM) Restore([]byte) error {
+	sm.p.Committed(sm.rp.store.Log().StartOffset())
+	return nil
+}
+
+// openReplicated opens partition id of a replicated topic and adds its raft
+// group to the driver.
+func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, id int32, replicas []string, mustExist bool) (*partition, *raftPart, error) {
+	rc := b.replicaConfig(cfg, topic, id)
+	rc.MustExist = mustExist
+	if err := replica.CheckDir(rc); err != nil {
+		return nil, nil, err
+	}
+	st, err := raftlog.OpenPartition(rc.Dir, raftlog.PartitionOptions{Log: rc.Log, Logger: b.log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
+	}
+	p := replica.OpenOn(rc, st.Log())
+	rp := &raftPart{group: partitionGroupID(topicID, id), store: st}
+	voters := make([]uint64, len(replicas))
+	for i, r := range replicas {
+		voters[i] = raftIDOf(r)
+	}
+	err = b.cluster.driver.AddGroup(group.GroupConfig{
+		Group: rp.group, Storage: st, SM: replicaSM{p: p, rp: rp}, Bootstrap: voters,
+		Untagged: true, NoSnapshots: true,
+		OnLeaderChange: func(leader, term uint64) {
+			rp.leader.Store(leader)
+			rp.term.Store(term)
+		},
+	})
+	if err != nil {
+		p.Close()
+		st.Close()
+		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
+	}
+	return p, rp, nil
+}
+
+// closeReplicated removes the group and closes the partition and its log.
+func (b *Broker) closeReplicated(p *partition, rp *raftPart) error {
+	gerr := b.cluster.driver.RemoveGroup(rp.group)
+	perr := p.Close()
+	return errors.Join(gerr, perr, rp.store.Close())
+}
+
+// leaderHint is the NOT_LEADER answer of a replica that does not lead its
+// partition, naming the leader when one is known.
+func (b *Broker) leaderHint(topic string, id int32, rp *raftPart) *wire.Error {
+	e := &wire.Error{Code: wire.ErrNotLeader, Message: fmt.Sprintf("partition %s/%d: this broker is a follower", topic, id)}
+	if br, ok := b.cluster.state.BrokerByRaftID(rp.leader.Load()); ok {
+		e.LeaderID, e.LeaderAddr = br.ID, br.Addr
+		e.Message = fmt.Sprintf("partition %s/%d is led by broker %s", topic, id, br.ID)
+	} else {
+		e.Message = fmt.Sprintf("partition %s/%d has no leader yet (election in progress); retry", topic, id)
+	}
+	return e
+}
+
+// proposeBatches proposes each batch of a produce payload to the
+// partition's group, in order, and returns the ack waiter of the request.
+// The batches are checked first: a request with one bad batch stores none.
+func (b *Broker) proposeBatches(topic string, id int32, rp *raftPart, payload []byte, maxBatch int, acks int8) (replica.AckWaiter, int64, *wire.Error) {
+	var props []*group.Proposal
+	var records int64
+	for rest := payload; len(rest) > 0; {
+		h, n, err := wire.VerifyBatch(rest, maxBatch)
+		if err != nil {
+			return replica.AckWaiter{}, 0, &wire.Error{Code: errorCode(err), Message: err.Error()}
+		}
+		if h.IsControl() {
+			return replica.AckWaiter{}, 0, &wire.Error{Code: wire.ErrInvalidRequest, Message: "control batches are the brokers' own"}
+		}
+		records += int64(h.RecordCount)
+		rest = rest[n:]
+	}
+	for rest := payload; len(rest) > 0; {
+		_, n, _ := wire.ParseBatchHeader(rest, maxBatch)
+		// raft keeps the entry until it is saved and applied: it gets its
+		// own copy, as the request buffer is reused.
+		props = append(props, b.cluster.driver.ProposeAsync(rp.group, append([]byte(nil), rest[:n]...)))
+		rest = rest[n:]
+	}
+	return replica.ReplicatedWaiter(&batchAck{b: b, topic: topic, id: id, rp: rp, props: props, all: acks == wire.AcksAll}), records, nil
+}
+
+// batchAck waits for a produce request's proposals.
+type batchAck struct {
+	b     *Broker
+	topic string
+	id    int32
+	rp    *raftPart
+	props []*group.Proposal
+	all   bool // acks=all: wait until committed, not only saved
+}
+
+func (a *batchAck) WaitAck(ctx context.Context) (base, next int64, err error) {
+	for i, p := range a.props {
+		if a.all {
+			v, _, err := p.Wait(ctx)
+			if err != nil {
+				return 0, 0, a.mapErr(err)
+			}
+			off, ok := v.([2]int64)
+			if !ok {
+				return 0, 0, fmt.Errorf("node: applying a batch: %v", v)
+			}
+			if i == 0 {
+				base = off[0]
+			}
+			next = off[1]
+			continue
+		}
+		select {
+		case <-p.Persisted():
+		case <-ctx.Done():
+			return 0, 0, context.Cause(ctx)
+		}
+		index, err := p.Saved()
+		if err != nil {
+			return 0, 0, a.mapErr(err)
+		}
+		b, n, err := a.rp.store.EntryOffset(index)
+		if err != nil {
+			return 0, 0, err
+		}
+		if i == 0 {
+			base = b
+		}
+		next = n
+	}
+	return base, next, nil
+}
+
+// mapErr turns a proposal's failure into the protocol's answer: a leader
+// change is NOT_LEADER (retriable, naming the new leader when known).
+func (a *batchAck) mapErr(err error) error {
+	switch {
+	case errors.Is(err, group.ErrNotLeader), errors.Is(err, group.ErrProposalDropped), errors.Is(err, group.ErrNoLeader):
+		return a.b.leaderHint(a.topic, a.id, a.rp)
+	case errors.Is(err, group.ErrTooManyProposals):
+		return &wire.Error{Code: wire.ErrThrottled, Message: err.Error()}
+	}
+	return err
+}
