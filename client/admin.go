@@ -35,13 +35,25 @@ func errorResponse(r *wire.ErrorResponse) error { return wire.AsError(r.Error, r
 // configuration (nil for the defaults). An existing topic gives
 // ErrTopicAlreadyExists, also when an earlier attempt of this very call
 // created it before its answer was lost.
-func (c *Client) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) error {
+func (c *Client) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string, opts ...TopicOption) error {
 	req := &wire.CreateTopicRequest{Name: name, Partitions: partitions, Configs: configs}
+	for _, o := range opts {
+		o(req)
+	}
 	if _, err := controlCall(ctx, c, wire.APICreateTopic, req, c.anyBroker, name, errorResponse); err != nil {
 		return opError(fmt.Sprintf("create topic %q", name), err)
 	}
 	c.meta.invalidate(name)
 	return nil
+}
+
+// TopicOption sets a property of a topic being created.
+type TopicOption func(*wire.CreateTopicRequest)
+
+// WithReplicationFactor asks for n replicas of each partition (default:
+// the broker's default replication factor, capped by the live brokers).
+func WithReplicationFactor(n int32) TopicOption {
+	return func(r *wire.CreateTopicRequest) { r.ReplicationFactor = n }
 }
 
 // DeleteTopic deletes a topic and its data.

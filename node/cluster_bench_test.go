@@ -21,7 +21,7 @@ import (
 func BenchmarkMetadataCommit(b *testing.B) {
 	c := nodetest.NewCluster(b, 3)
 	c.WaitFor("3 voters", func() error { return votersOf(c, 3) })
-	if err := c.Brokers[0].B.CreateTopic("bench", 1, nil); err != nil {
+	if err := c.Brokers[0].B.CreateTopic("bench", 1, nil, 1); err != nil {
 		b.Fatal(err)
 	}
 	for _, via := range []int{0, 2} {

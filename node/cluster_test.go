@@ -93,7 +93,7 @@ func TestClusterSpreadsTopicAndServesThroughOneAddress(t *testing.T) {
 	// Created through a broker that is not necessarily the metadata
 	// leader: the proposal is forwarded.
 	admin := c.Client(client.WithBrokers(c.Brokers[2].Addr))
-	if err := admin.CreateTopic(ctx, "spread", 6, nil); err != nil {
+	if err := admin.CreateTopic(ctx, "spread", 6, nil, client.WithReplicationFactor(1)); err != nil {
 		t.Fatalf("CreateTopic: %v", err)
 	}
 	tm, err := admin.ListTopics(ctx)
@@ -166,7 +166,8 @@ func TestClusterDeadBrokerIsFencedAndRejoins(t *testing.T) {
 	c := nodetest.NewCluster(t, 3)
 	ctx := ctxT(t)
 	cl := c.Client(client.WithBrokers(c.Brokers[0].Addr))
-	if err := cl.CreateTopic(ctx, "dead", 6, nil); err != nil {
+	// One replica per partition: a dead broker's partitions go offline.
+	if err := cl.CreateTopic(ctx, "dead", 6, nil, client.WithReplicationFactor(1)); err != nil {
 		t.Fatal(err)
 	}
 	p, err := cl.NewProducer()

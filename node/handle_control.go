@@ -25,7 +25,7 @@ func (st *stream) handleControl(f *wire.Frame, r *response) {
 	case wire.APICreateTopic:
 		var req wire.CreateTopicRequest
 		if st.decode(f, r, &req) {
-			r.hdr = errorResponse(b.CreateTopic(req.Name, req.Partitions, req.Configs))
+			r.hdr = errorResponse(b.CreateTopic(req.Name, req.Partitions, req.Configs, int(req.ReplicationFactor)))
 			st.send(r)
 		}
 	case wire.APIDeleteTopic:

@@ -674,7 +674,7 @@ func TestOfflinePartitionAtStart(t *testing.T) {
 func TestPartitionLimitAndMetadataSize(t *testing.T) {
 	tb := startBroker(t, func(c *node.Config) { c.MaxPartitions = 5; c.HotstoreBytes = -1 })
 	tb.createTopic("a", 3, nil)
-	if err := tb.b.CreateTopic("b", 3, nil); !errors.Is(err, wire.ErrInvalidPartitions) {
+	if err := tb.b.CreateTopic("b", 3, nil, 0); !errors.Is(err, wire.ErrInvalidPartitions) {
 		t.Fatalf("past the broker's partition limit: %v", err)
 	}
 	tb.createTopic("b", 2, nil)

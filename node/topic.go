@@ -276,7 +276,7 @@ func (b *Broker) closeTopic(t *topic) error {
 // overrides, placed over the live brokers. It returns once the cluster has
 // committed it and this broker has opened the partitions placed on it.
 // Errors are *wire.Error values with the protocol's codes.
-func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) error {
+func (b *Broker) CreateTopic(name string, n int32, configs map[string]string, rf int) error {
 	if err := meta.ValidTopicName(name); err != nil {
 		return &wire.Error{Code: wire.ErrInvalidTopicName, Message: err.Error()}
 	}
@@ -285,6 +285,9 @@ func (b *Broker) CreateTopic(name string, n int32, configs map[string]string) er
 	}
 	if _, err := b.cfg.TopicDefaults.apply(configs); err != nil {
 		return &wire.Error{Code: wire.ErrInvalidConfig, Message: err.Error()}
+	}
+	if rf > 1 {
+		return &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf("replication factor %d: this broker keeps one replica per partition", rf)}
 	}
 	if b.closing.Load() {
 		return &wire.Error{Code: wire.ErrBrokerShuttingDown}

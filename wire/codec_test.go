@@ -251,7 +251,7 @@ func TestHeadersAcceptOtherIntForms(t *testing.T) {
 		t.Fatalf("int16 fields: %v %+v", err, pr)
 	}
 	// A map in any key order.
-	in = []byte{0x93, 0xa1, 'x', 1, 0x82, 0xa1, 'b', 0xa1, '2', 0xa1, 'a', 0xa1, '1'}
+	in = []byte{0x94, 0xa1, 'x', 1, 0x82, 0xa1, 'b', 0xa1, '2', 0xa1, 'a', 0xa1, '1', 3}
 	var ct CreateTopicRequest
 	if err := ct.ParseMsgpack(in); err != nil || ct.Configs["a"] != "1" || ct.Configs["b"] != "2" {
 		t.Fatalf("unsorted map: %v %+v", err, ct)

@@ -6,6 +6,9 @@ type CreateTopicRequest struct {
 	Name       string
 	Partitions int32
 	Configs    map[string]string // at most MaxConfigEntries
+	// ReplicationFactor is the number of replicas of each partition; 0
+	// takes the broker's default. Capped by the number of live brokers.
+	ReplicationFactor int32
 }
 
 // DeleteTopicRequest deletes a topic and its data.
@@ -62,16 +65,17 @@ const minPartitionInfoSize = 1 + 7
 
 // AppendMsgpack appends the header's msgpack encoding.
 func (m CreateTopicRequest) AppendMsgpack(b []byte) []byte {
-	return mpConfigs(mpInt32(mpString(mpArray(b, 3), m.Name), m.Partitions), m.Configs)
+	return mpInt32(mpConfigs(mpInt32(mpString(mpArray(b, 4), m.Name), m.Partitions), m.Configs), m.ReplicationFactor)
 }
 
 // ParseMsgpack decodes exactly one header from b.
 func (m *CreateTopicRequest) ParseMsgpack(b []byte) error {
 	r := mpReader{b: b}
-	r.fields(3)
+	r.fields(4)
 	r.string(&m.Name)
 	m.Partitions = r.int32()
 	m.Configs = r.configs()
+	m.ReplicationFactor = r.int32()
 	return r.finish("create topic request")
 }
 

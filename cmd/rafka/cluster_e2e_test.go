@@ -148,7 +148,7 @@ func TestClusterEndToEnd(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if out, err := runRafka("topic", "create", "six", "-p", "6", "--brokers", c.addr(1), "--tls-ca", c.ca); err != nil {
+	if out, err := runRafka("topic", "create", "six", "-p", "6", "-r", "1", "--brokers", c.addr(1), "--tls-ca", c.ca); err != nil {
 		t.Fatalf("topic create: %v\n%s", err, out)
 	}
 	info, err := c.clusterInfo(0)

@@ -22,7 +22,7 @@ func newTopicCmd() *cobra.Command {
 	}
 	cf.register(cmd)
 
-	var partitions int32
+	var partitions, replicationFactor int32
 	var configs []string
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -36,7 +36,7 @@ func newTopicCmd() *cobra.Command {
 				return err
 			}
 			return cf.with(cmd, func(ctx context.Context, c *client.Client) error {
-				if err := c.CreateTopic(ctx, args[0], partitions, kv); err != nil {
+				if err := c.CreateTopic(ctx, args[0], partitions, kv, client.WithReplicationFactor(replicationFactor)); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions\n", args[0], partitions)
@@ -45,6 +45,7 @@ func newTopicCmd() *cobra.Command {
 		},
 	}
 	create.Flags().Int32VarP(&partitions, "partitions", "p", 1, "number of partitions")
+	create.Flags().Int32VarP(&replicationFactor, "replication-factor", "r", 0, "replicas of each partition (default: the brokers' --default-replication-factor, capped by the live brokers)")
 	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (repeatable): retention.bytes, retention.ms, segment.bytes, segment.ms, fsync, max.message.bytes")
 
 	var jsonOut bool
