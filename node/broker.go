@@ -222,6 +222,7 @@ func (b *Broker) Start() error {
 	}
 	b.reconcile()
 	b.wg.Go(b.reconcileLoop)
+	b.wg.Go(b.rebalanceLoop)
 	b.wg.Go(b.retentionLoop)
 	b.ready.Store(true)
 	b.log.Info("broker started", "listen", b.addr, "admin", b.AdminAddr(), "data_dir", b.cfg.DataDir)

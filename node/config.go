@@ -229,6 +229,11 @@ type ClusterConfig struct {
 	// HeartbeatInterval is how often a broker renews its lease. Default
 	// LeaseTimeout/4; at most LeaseTimeout/2.
 	HeartbeatInterval time.Duration
+	// LeaderRebalanceInterval is how often a broker hands the leadership
+	// of the partitions it leads back to their preferred replica (the
+	// first live one of the placement) once that replica has caught up.
+	// Default 30 s.
+	LeaderRebalanceInterval time.Duration
 	// RaftTick is the raft clock of the metadata group (and, later, of
 	// partition groups): elections take 10 ticks, heartbeats 1. Default
 	// 100 ms; shorter ticks cost CPU per idle group.
@@ -255,6 +260,9 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	if c.RaftTick == 0 {
 		c.RaftTick = DefaultRaftTick
 	}
+	if c.LeaderRebalanceInterval == 0 {
+		c.LeaderRebalanceInterval = 30 * time.Second
+	}
 	return c
 }
 
@@ -268,6 +276,9 @@ func (c ClusterConfig) validate(tls quicnet.TLSFiles) []error {
 	}
 	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval > c.LeaseTimeout/2 {
 		errs = append(errs, fmt.Errorf("heartbeat interval %v: above 0 and at most half the lease timeout %v", c.HeartbeatInterval, c.LeaseTimeout))
+	}
+	if c.LeaderRebalanceInterval < 0 {
+		errs = append(errs, fmt.Errorf("leader rebalance interval %v: not negative", c.LeaderRebalanceInterval))
 	}
 	if c.RaftTick < time.Millisecond || c.RaftTick > c.LeaseTimeout/2 {
 		errs = append(errs, fmt.Errorf("raft tick %v: between 1ms and half the lease timeout", c.RaftTick))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -105,7 +106,54 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 		st.Close()
 		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
 	}
+	if replicas[0] == b.id && !mustExist {
+		// A new group: its preferred replica stands first rather than
+		// waiting out an election timeout, so leadership starts spread as
+		// the placement spreads first replicas.
+		if err := b.cluster.driver.Campaign(rp.group); err != nil {
+			b.log.Debug("campaigning for a new partition", "topic", topic, "partition", id, "err", err)
+		}
+	}
 	return p, rp, nil
+}
+
+// rebalanceLeaders hands the leadership of partitions this broker leads to
+// their preferred replica (the first live one of the placement) when that
+// replica has caught up, so that leadership returns to where placement
+// spread it after a broker came back.
+func (b *Broker) rebalanceLeaders() {
+	for name, t := range b.topics() {
+		for i, rp := range t.rafts {
+			if rp == nil || rp.leader.Load() != b.cluster.raftID {
+				continue
+			}
+			pref, ok := b.preferredLeader(name, int32(i))
+			if !ok || pref == b.id {
+				continue
+			}
+			to := raftIDOf(pref)
+			st, ok := b.cluster.driver.Status(rp.group)
+			if !ok || st.Progress[to] < st.Commit {
+				continue // not caught up: it would stall writes while it does
+			}
+			b.log.Info("handing partition leadership to its preferred replica", "topic", name, "partition", i, "to", pref)
+			b.cluster.driver.TransferLeadership(rp.group, to)
+		}
+	}
+}
+
+// rebalanceLoop runs rebalanceLeaders every LeaderRebalanceInterval.
+func (b *Broker) rebalanceLoop() {
+	t := time.NewTicker(b.cfg.Cluster.LeaderRebalanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+			b.rebalanceLeaders()
+		}
+	}
 }
 
 // closeReplicated removes the group and closes the partition and its log.
