@@ -25,8 +25,8 @@ type faultFS struct {
 	// gate, while not nil, holds every .log Sync until it is closed (the
 	// Sync then proceeds, failing if dead is set); each held Sync sends on
 	// gateHit if it has room.
-	gate     chan struct{}
-	gateHit  chan struct{}
+	gate    chan struct{}
+	gateHit chan struct{}
 	// budget, while budgetOn, is how many more mutations (writes, fsyncs,
 	// truncations, creations, removals, renames, directory fsyncs) succeed;
 	// the one after them finds the file system dead (a crash at that step).

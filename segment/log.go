@@ -130,7 +130,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(fs, dir, 0, opts.SegmentBytes, 0)
+		s, err := createSegment(fs, dir, opts.InitialOffset, opts.SegmentBytes, 0)
 		if err != nil {
 			return nil, err
 		}
