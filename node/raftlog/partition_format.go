@@ -92,7 +92,7 @@ func appendSideRecord(dst []byte, index uint64, r sideRec) []byte {
 // offsets strictly increasing). A bad header is ErrCorrupt.
 func parseSideIndex(b []byte) (uint64, []sideRec, error) {
 	if len(b) < sideHeaderSize || string(b[:8]) != sideIndexMagic ||
-		binary.LittleEndian.Uint32(b[16:]) != crc32.Checksum(b[:16], castagnoli) {
+		binary.LittleEndian.Uint32(b[16:]) != crc32.Checksum(b[:16], castagnoli) || binary.LittleEndian.Uint32(b[20:]) != 0 {
 		return 0, nil, fmt.Errorf("%w: side index header", ErrCorrupt)
 	}
 	first := binary.LittleEndian.Uint64(b[8:])
