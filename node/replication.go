@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/rafka/rafka/node/group"
 	"github.com/rafka/rafka/node/raftlog"
@@ -100,6 +101,11 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 			rp.leader.Store(leader)
 			rp.term.Store(term)
 		},
+		OnConfChange: func(_ uint64, cs *raftpb.ConfState) {
+			if err := st.SetConfState(cs); err != nil {
+				b.log.Error("recording a partition's raft configuration", "topic", topic, "partition", id, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		p.Close()
@@ -159,6 +165,9 @@ func (b *Broker) rebalanceLoop() {
 // closeReplicated removes the group and closes the partition and its log.
 func (b *Broker) closeReplicated(p *partition, rp *raftPart) error {
 	gerr := b.cluster.driver.RemoveGroup(rp.group)
+	if errors.Is(gerr, group.ErrClosed) {
+		gerr = nil // shutting down: the driver stopped first
+	}
 	perr := p.Close()
 	return errors.Join(gerr, perr, rp.store.Close())
 }

@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"strconv"
 	"sync"
