@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -143,6 +144,13 @@ func (g *globalFlags) options() load.Options {
 		return load.Options{} // no progress line
 	}
 	return load.Options{Progress: os.Stderr, ProgressInterval: g.progress}
+}
+
+// jsonOut prints v as indented JSON on stdout.
+func jsonOut(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // output prints results as text on stdout, or as JSON with --json.
