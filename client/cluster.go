@@ -53,11 +53,22 @@ func (c *Client) ClusterInfo(ctx context.Context) (ClusterInfo, error) {
 	}
 	if leaderAddr := leaderOf(resp); leaderAddr != "" {
 		var lr wire.ClusterInfoResponse
-		if err := c.roundTrip(ctx, leaderAddr, wire.APIClusterInfo, &wire.ClusterInfoRequest{}, &lr); err == nil && errOf(&lr) == nil && leaderOf(&lr) == "" {
+		if err := c.roundTrip(ctx, leaderAddr, wire.APIClusterInfo, &wire.ClusterInfoRequest{}, &lr); err == nil && errOf(&lr) == nil && answeredByLeader(&lr) {
 			resp = &lr
 		}
 	}
 	return clusterInfoOf(resp), nil
+}
+
+// answeredByLeader reports whether r comes from the metadata leader: only
+// it knows lease ages.
+func answeredByLeader(r *wire.ClusterInfoResponse) bool {
+	for _, b := range r.Brokers {
+		if b.LeaseAgeMs >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // leaderOf is the address of the metadata leader named by r when r comes

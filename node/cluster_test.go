@@ -551,3 +551,39 @@ func TestClusterRefusesCertificateOfAnotherCA(t *testing.T) {
 		t.Fatalf("brokers %+v: the stranger got in", info.Brokers)
 	}
 }
+
+// The metadata leader killed: the two others elect one of themselves and
+// take topic changes.
+func TestClusterMetadataLeaderLoss(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	c.WaitFor("3 voters", func() error { return votersOf(c, 3) })
+	info := clusterInfo(t, c, c.Client(client.WithBrokers(c.Brokers[0].Addr)))
+	lead := -1
+	for _, br := range c.Brokers {
+		if br.B.ID() == info.MetaLeader {
+			lead = br.Index
+		}
+	}
+	if lead < 0 {
+		t.Fatalf("metadata leader %q is none of the brokers", info.MetaLeader)
+	}
+	deadID := info.MetaLeader
+	c.Kill(lead)
+	other := c.Running()[0]
+	cl := c.Client(client.WithBrokers(other.Addr))
+	c.WaitFor("a new metadata leader", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		info, err := cl.ClusterInfo(ctx)
+		if err != nil {
+			return err
+		}
+		if info.MetaLeader == "" || info.MetaLeader == deadID {
+			return fmt.Errorf("leader %q", info.MetaLeader)
+		}
+		return nil
+	})
+	if err := cl.CreateTopic(ctxT(t), "after-leader-loss", 1, nil, client.WithReplicationFactor(1)); err != nil {
+		t.Fatal(err)
+	}
+}

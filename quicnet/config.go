@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -76,6 +77,31 @@ type Config struct {
 
 	// Logger receives connection-level events. Nil discards.
 	Logger *slog.Logger
+
+	// Sockets, when set, opens the UDP sockets of this package in place of
+	// net.ListenUDP: Listen asks it for a socket on its address, Dial for
+	// one on the local address it would bind (see Dial). The socket is then
+	// owned by the Server or the dialed connection and closed with it.
+	// Nil: real UDP sockets. Tests set it to run brokers over a network
+	// that injects faults (package quicnet/faultnet); a socket that is not
+	// a *net.UDPConn loses quic-go's batched reads, GSO and ECN.
+	Sockets PacketListener
+}
+
+// PacketListener opens datagram sockets for Config.Sockets. ListenPacket
+// binds laddr (host:port, port 0 picks one) and returns a socket whose
+// LocalAddr is the bound address.
+type PacketListener interface {
+	ListenPacket(laddr string) (net.PacketConn, error)
+}
+
+// listenPacket opens a socket on laddr through c.Sockets or, when nil, as a
+// UDP socket.
+func (c Config) listenPacket(laddr *net.UDPAddr) (net.PacketConn, error) {
+	if c.Sockets != nil {
+		return c.Sockets.ListenPacket(laddr.String())
+	}
+	return net.ListenUDP("udp", laddr)
 }
 
 // Defaults of Config; see the fields.

@@ -17,7 +17,9 @@ import (
 //
 // The connection has its own UDP socket, bound to the loopback address when
 // addr is a loopback address and to the unspecified address otherwise; the
-// socket is closed when the connection ends, however it ends. Close the
+// socket is closed when the connection ends, however it ends. With
+// cfg.Sockets set, the socket is cfg.Sockets.ListenPacket of that address
+// (for instance "127.0.0.1:0"). Close the
 // connection with conn.CloseWithError(CodeNormal, "").
 //
 // With TLS 1.3 the client finishes its handshake before the server has
@@ -45,7 +47,7 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, cfg Config) (*q
 	if tc.ServerName == "" {
 		tc.ServerName = host
 	}
-	udp, err := net.ListenUDP("udp", localAddrFor(raddr))
+	udp, err := cfg.listenPacket(localAddrFor(raddr))
 	if err != nil {
 		return nil, fmt.Errorf("quicnet: dial %s: %w", addr, err)
 	}

@@ -79,7 +79,10 @@
 // # Sockets
 //
 // The server owns its UDP socket and closes it; each dialed connection has a
-// socket of its own, closed when the connection ends. QUIC wants 7.5 MB UDP
+// socket of its own, closed when the connection ends. Config.Sockets, when
+// set, opens those sockets instead of the operating system (a
+// [PacketListener]); tests use it to inject delay, loss and partitions
+// (package quicnet/faultnet). QUIC wants 7.5 MB UDP
 // socket buffers: [CheckUDPBuffers] (called by Listen and Dial) warns once
 // when the kernel limits are lower and the process cannot override them,
 // with the sysctl that fixes it, and silences quic-go's own warning.

@@ -49,7 +49,7 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 	h   Handler
-	udp *net.UDPConn
+	udp net.PacketConn
 	tr  *quic.Transport
 	ln  *quic.Listener
 
@@ -78,8 +78,9 @@ type Server struct {
 	refused  uint64 // connections closed at once by MaxConnections
 }
 
-// Listen binds a UDP socket on addr (host:port; port 0 picks one) and
-// prepares a server for it; call Serve to start accepting. tlsConf is
+// Listen binds a UDP socket on addr (host:port; port 0 picks one), or asks
+// cfg.Sockets for one, and prepares a server for it; call Serve to start
+// accepting. tlsConf is
 // cloned and forced to TLS 1.3 with ALPN as the only protocol. cfg's zero
 // fields take their defaults.
 func Listen(addr string, tlsConf *tls.Config, cfg Config, h Handler) (*Server, error) {
@@ -98,7 +99,7 @@ func Listen(addr string, tlsConf *tls.Config, cfg Config, h Handler) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("quicnet: listen %s: %w", addr, err)
 	}
-	udp, err := net.ListenUDP("udp", laddr)
+	udp, err := cfg.listenPacket(laddr)
 	if err != nil {
 		return nil, fmt.Errorf("quicnet: listen %s: %w", addr, err)
 	}

@@ -110,12 +110,14 @@
 //	            segment's writer state; held across an append's pwrite (that
 //	            is what orders appends) and across a roll, and briefly by an
 //	            fsync round to read NextOffset and the active segment
+//	Log.cleanMu the clean offset and writes of the clean marker: raised by
+//	            the flusher and Close, lowered by TruncateFrom (under mu)
 //	Log.gcMu    the pending group-commit round; a leaf
 //	Log.flushMu the rolled segments waiting for a background fsync and how
 //	            far they are flushed; a leaf (taken under mu by a roll, under
 //	            syncMu by a flush). A flush holds syncMu across its fsync.
 //
-// Lock order: lifeMu, then retMu, then syncMu, then mu; gcMu and flushMu are leaves. Readers take
+// Lock order: lifeMu, then retMu, then syncMu, then mu, then cleanMu; gcMu and flushMu are leaves. Readers take
 // no lock: they load NextOffset, StartOffset and the immutable segment list
 // (atomics published by the writer under mu, in the order written position,
 // next offset; list before offsets that live in a new segment; start before
@@ -131,4 +133,38 @@
 // no reader touches them (SIGBUS comes only from touching pages wholly past
 // the end of the file). Retention unlinks files at once and unmaps when the
 // last View is released.
+//
+// # Truncation
+//
+// TruncateFrom(offset) removes the batches from offset on (a replica's
+// uncommitted suffix that conflicts with its leader's). It never shrinks a
+// file that is mapped, since a View of a removed batch past a new end of file
+// would fault. Holding syncMu and mu, it:
+//
+//  1. fsyncs the rolled segments still waiting for their background fsync
+//     and lowers the clean marker to offset (atomically replaced, as ever),
+//     so that recovery verifies everything from offset on;
+//  2. overwrites with zeros the removed bytes of the segment that then holds
+//     the end (or, when the end lands on a segment boundary, the first batch
+//     header of the next segment) and fsyncs them, under every fsync policy:
+//     from then on recovery stops at offset and deletes every later segment,
+//     so a removed batch never comes back;
+//  3. unlinks the later segments, newest first (their mappings stay valid
+//     until their last View is released), and fsyncs the directory;
+//  4. publishes the new end (NextOffset first), drops index entries at or
+//     past it (heap copies again; a mapped index file is not shrunk, its
+//     dropped entries are zeroed, which recovery reads as the end of the
+//     index) and makes that segment the active one again if it was sealed.
+//     Its file keeps its length: the next append writes over the zeros, and
+//     sealing or Close trim no shorter than it was (recovery trims the zero
+//     tail at the next Open). A reactivated segment keeps the mapping it had,
+//     so an append that does not fit rolls as usual.
+//
+// A crash before step 2 is durable leaves the old end; after it, the new one.
+// A failure in step 2 is sticky like a failed fsync. Readers holding Views of
+// removed batches keep valid memory whose bytes may later be zeros or new
+// batches: callers only read below a high watermark that never includes a
+// batch that can be removed. A Read that starts after TruncateFrom returned
+// never sees a removed batch; one that raced with it and asks past the new
+// end gets ErrOffsetOutOfRange or an empty View at NextOffset.
 package segment

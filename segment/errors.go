@@ -27,6 +27,9 @@ var (
 	// Nothing was published; the Log stays readable and a later Append may
 	// succeed once space is freed (for example by EnforceRetention).
 	ErrDiskFull = errors.New("segment: disk full")
+	// ErrBadTruncation: TruncateFrom was given an offset that is not a batch
+	// boundary within [StartOffset, NextOffset]. Nothing was changed.
+	ErrBadTruncation = errors.New("segment: truncation offset is not a batch boundary of the log")
 )
 
 // ioError wraps an error from the file layer with the operation and file, and

@@ -25,8 +25,13 @@ type faultFS struct {
 	// gate, while not nil, holds every .log Sync until it is closed (the
 	// Sync then proceeds, failing if dead is set); each held Sync sends on
 	// gateHit if it has room.
-	gate     chan struct{}
-	gateHit  chan struct{}
+	gate    chan struct{}
+	gateHit chan struct{}
+	// budget, while budgetOn, is how many more mutations (writes, fsyncs,
+	// truncations, creations, removals, renames, directory fsyncs) succeed;
+	// the one after them finds the file system dead (a crash at that step).
+	budget   int
+	budgetOn bool
 	logSyncs int   // successful fsyncs of .log files
 	seq      int64 // numbers writes, so a sync drops exactly the ones before it
 	unsynced map[string][]span
@@ -54,11 +59,30 @@ func (f *faultFS) isDead() bool {
 	return f.dead
 }
 
+// spend counts one mutation against the budget and reports whether the file
+// system is dead (now or already).
+func (f *faultFS) spend() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.spendLocked()
+}
+
+func (f *faultFS) spendLocked() bool {
+	if f.budgetOn && !f.dead {
+		if f.budget == 0 {
+			f.dead = true
+		} else {
+			f.budget--
+		}
+	}
+	return f.dead
+}
+
 func (f *faultFS) MkdirAll(dir string) error            { return f.inner.MkdirAll(dir) }
 func (f *faultFS) ReadDir(dir string) ([]string, error) { return f.inner.ReadDir(dir) }
 
 func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	if flag&(os.O_CREATE|os.O_TRUNC) != 0 && f.isDead() {
+	if flag&(os.O_CREATE|os.O_TRUNC) != 0 && f.spend() {
 		return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EIO}
 	}
 	in, err := f.inner.OpenFile(name, flag, perm)
@@ -69,21 +93,21 @@ func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error
 }
 
 func (f *faultFS) Remove(name string) error {
-	if f.isDead() {
+	if f.spend() {
 		return &os.PathError{Op: "remove", Path: name, Err: syscall.EIO}
 	}
 	return f.inner.Remove(name)
 }
 
 func (f *faultFS) Rename(oldname, newname string) error {
-	if f.isDead() {
+	if f.spend() {
 		return &os.PathError{Op: "rename", Path: oldname, Err: syscall.EIO}
 	}
 	return f.inner.Rename(oldname, newname)
 }
 
 func (f *faultFS) SyncDir(dir string) error {
-	if f.isDead() {
+	if f.spend() {
 		return &os.PathError{Op: "fsync", Path: dir, Err: syscall.EIO}
 	}
 	return f.inner.SyncDir(dir)
@@ -140,7 +164,7 @@ func eio(op, name string) error { return &os.PathError{Op: op, Path: name, Err: 
 func (w *faultFile) WriteAt(p []byte, off int64) (int, error) {
 	f := w.fs
 	f.mu.Lock()
-	if f.dead {
+	if f.spendLocked() {
 		f.mu.Unlock()
 		return 0, eio("write", w.name)
 	}
@@ -182,7 +206,7 @@ func (w *faultFile) Sync() error {
 		<-gate
 		f.mu.Lock()
 	}
-	if f.dead {
+	if f.spendLocked() {
 		f.mu.Unlock()
 		return eio("fsync", w.name)
 	}
@@ -215,7 +239,7 @@ func (w *faultFile) Allocate(size int64) error {
 	f := w.fs
 	f.mu.Lock()
 	err := f.allocErr
-	if f.dead {
+	if f.spendLocked() {
 		err = syscall.EIO
 	}
 	f.mu.Unlock()
@@ -226,7 +250,7 @@ func (w *faultFile) Allocate(size int64) error {
 }
 
 func (w *faultFile) Truncate(size int64) error {
-	if w.fs.isDead() {
+	if w.fs.spend() {
 		return eio("truncate", w.name)
 	}
 	return w.File.Truncate(size)

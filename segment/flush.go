@@ -118,18 +118,29 @@ func (l *Log) flusher(stop chan struct{}) {
 		if err != nil {
 			continue // sticky; logged by fail
 		}
+		// flushedTo is read under cleanMu so that a TruncateFrom that lowered
+		// it (and the marker) meanwhile is never undone with a stale value.
+		l.cleanMu.Lock()
 		l.flushMu.Lock()
 		to := l.flushedTo
 		l.flushMu.Unlock()
-		l.advanceClean(to)
+		l.advanceCleanLocked(to)
+		l.cleanMu.Unlock()
 	}
 }
 
 // advanceClean records off as the clean offset if it is beyond the current
-// one. Only the flusher calls it, and Close once the flusher is gone. A
-// failure is reported and leaves the older marker, which is safe: Open then
-// verifies more.
+// one (Close, once the flusher is gone).
 func (l *Log) advanceClean(off int64) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.advanceCleanLocked(off)
+}
+
+// advanceCleanLocked records off as the clean offset if it is beyond the
+// current one; cleanMu is held. A failure is reported and leaves the older
+// marker, which is safe: Open then verifies more.
+func (l *Log) advanceCleanLocked(off int64) {
 	if off <= l.cleanAt {
 		return
 	}

@@ -65,8 +65,10 @@ type Log struct {
 	unflushed []pendingFlush // oldest first; each holds a segment reference
 	flushedTo int64          // every rolled segment ending at or below it is flushed
 
-	// cleanAt is the offset in the clean marker file. Written by Open, then
-	// only by the flusher goroutine, then by Close once the flusher is gone.
+	// cleanMu guards cleanAt and serialises writes of the clean marker: the
+	// flusher and Close raise it, TruncateFrom lowers it. Taken after mu
+	// (by TruncateFrom), before flushMu.
+	cleanMu   sync.Mutex
 	cleanAt   int64
 	flushKick chan struct{} // wakes the flusher; capacity 1
 	flushStop chan struct{} // closed by Close to stop the flusher
@@ -128,7 +130,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(fs, dir, 0, opts.SegmentBytes, 0)
+		s, err := createSegment(fs, dir, opts.InitialOffset, opts.SegmentBytes, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -519,6 +521,9 @@ func (l *Log) Read(offset int64, maxBytes int) (*View, error) {
 		b, vnext, err := s.read(offset, maxBytes)
 		if err != nil {
 			s.release()
+			if offset >= l.next.Load() {
+				continue // TruncateFrom moved the end back meanwhile
+			}
 			return nil, err
 		}
 		return &View{seg: s, b: b, next: vnext}, nil
@@ -705,7 +710,7 @@ func (l *Log) Close() error {
 		l.warn("index write failed; it will be rebuilt on open", ferr)
 	}
 	// Safe while mapped: only bytes past written go (see sealLocked).
-	if terr := s.logF.Truncate(s.written.Load()); terr != nil {
+	if terr := s.logF.Truncate(s.trimLength()); terr != nil {
 		l.warn("cannot trim preallocated tail", ioError("truncate", s.logName, terr))
 	}
 	for _, s := range *l.segs.Load() {

@@ -47,6 +47,10 @@ type Options struct {
 	// newest batch (largest MaxTimestamp) is older than this. 0 means the
 	// default of 7 days; negative is unlimited.
 	RetentionAge time.Duration
+	// InitialOffset is the base offset of the first segment when Open finds
+	// no segment in the directory (a new log, or one restarted empty at a
+	// replicated position). Default 0; ignored when segments exist.
+	InitialOffset int64
 	// Fsync is the durability policy; see FsyncMode. Default never: durability
 	// comes from replication, as in Kafka; always costs one fsync per
 	// group-commit round.
@@ -117,6 +121,9 @@ func (o Options) validate() error {
 	var errs []error
 	if o.SegmentBytes < wire.BatchHeaderSize || o.SegmentBytes > maxSegmentBytes {
 		errs = append(errs, fmt.Errorf("SegmentBytes %d outside [%d, %d]", o.SegmentBytes, wire.BatchHeaderSize, maxSegmentBytes))
+	}
+	if o.InitialOffset < 0 {
+		errs = append(errs, fmt.Errorf("InitialOffset %d is negative", o.InitialOffset))
 	}
 	if o.IndexIntervalBytes < 0 {
 		errs = append(errs, fmt.Errorf("IndexIntervalBytes %d is negative", o.IndexIntervalBytes))

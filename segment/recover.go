@@ -149,9 +149,11 @@ func openSealed(fs FS, dir string, base int64, o *Options) (_ *segment, err erro
 	if size > maxAppendBytes+maxSegmentBytes {
 		return nil, fmt.Errorf("%w: %s is %d bytes", ErrCorrupt, s.logName, size)
 	}
-	if s.data, err = s.logF.Map(int(size)); err != nil {
+	data, err := s.logF.Map(int(size))
+	if err != nil {
 		return nil, ioError("mmap", s.logName, err)
 	}
+	s.setData(data)
 	idxSize, err1 := s.idxF.Size()
 	tixSize, err2 := s.tixF.Size()
 	n := int(idxSize / idxEntrySize)
@@ -167,10 +169,10 @@ func openSealed(fs FS, dir string, base int64, o *Options) (_ *segment, err erro
 		x := &index{idx: s.idxMap, tix: s.tixMap}
 		rel, pos := x.entry(n - 1)
 		ts, trel := x.ts(n - 1)
-		ok = trel == rel && headerMatches(s.data, int64(pos), base+int64(rel))
+		ok = trel == rel && headerMatches(data, int64(pos), base+int64(rel))
 		if ok {
-			r := scanBatches(s.data, base, int64(pos), base+int64(rel), ts, math.MaxInt, int64(pos), nil, nil)
-			if r.stop == nil || allZero(s.data[r.end:]) {
+			r := scanBatches(data, base, int64(pos), base+int64(rel), ts, math.MaxInt, int64(pos), nil, nil)
+			if r.stop == nil || allZero(data[r.end:]) {
 				s.ix.Store(x)
 				return s.finishSealed(r, size, o)
 			}
@@ -181,8 +183,8 @@ func openSealed(fs FS, dir string, base int64, o *Options) (_ *segment, err erro
 		s.idxMap, s.tixMap = nil, nil
 	}
 	// Rebuild the index from a full scan.
-	r := scanBatches(s.data, base, 0, base, math.MinInt64, o.IndexIntervalBytes, 0, nil, nil)
-	if r.stop != nil && !allZero(s.data[r.end:]) {
+	r := scanBatches(data, base, 0, base, math.MinInt64, o.IndexIntervalBytes, 0, nil, nil)
+	if r.stop != nil && !allZero(data[r.end:]) {
 		return nil, fmt.Errorf("%w: %s: batch at position %d: %w", ErrCorrupt, s.logName, r.end, r.stop)
 	}
 	if n > 0 || idxSize > 0 || tixSize > 0 {
@@ -200,18 +202,19 @@ func openSealed(fs FS, dir string, base int64, o *Options) (_ *segment, err erro
 func (s *segment) finishSealed(r scanResult, size int64, o *Options) (*segment, error) {
 	if r.end < size {
 		o.Logger.Warn("segment: trimming zero tail of sealed segment", "file", s.logName, "from", r.end, "size", size)
-		_ = s.logF.Unmap(s.data)
-		s.data = nil
+		_ = s.logF.Unmap(s.data())
+		s.setData(nil)
 		if err := s.logF.Truncate(r.end); err != nil {
 			return nil, ioError("truncate", s.logName, err)
 		}
 		if err := s.logF.Sync(); err != nil {
 			return nil, ioError("fsync", s.logName, err)
 		}
-		var err error
-		if s.data, err = s.logF.Map(int(r.end)); err != nil {
+		m, err := s.logF.Map(int(r.end))
+		if err != nil {
 			return nil, ioError("mmap", s.logName, err)
 		}
+		s.setData(m)
 	}
 	s.written.Store(r.end)
 	s.next.Store(r.next)
@@ -335,9 +338,11 @@ func recoverSegment(fs FS, dir string, base, clean, nextBase int64, o *Options) 
 			if err := s.logF.Sync(); err != nil {
 				return nil, false, ioError("fsync", s.logName, err)
 			}
-			if s.data, err = s.logF.Map(int(size)); err != nil {
+			m, err := s.logF.Map(int(size))
+			if err != nil {
 				return nil, false, ioError("mmap", s.logName, err)
 			}
+			s.setData(m)
 		}
 		s.ix.Store(&index{idx: r.idx, tix: r.tix})
 		s, err := s.finishSealed(r, size, o)
@@ -385,9 +390,11 @@ func recoverSegment(fs FS, dir string, base, clean, nextBase int64, o *Options) 
 			s.allocated = alloc
 		}
 	}
-	if s.data, err = s.logF.Map(int(capacity)); err != nil {
+	m, err := s.logF.Map(int(capacity))
+	if err != nil {
 		return nil, false, ioError("mmap", s.logName, err)
 	}
+	s.setData(m)
 	s.capacity = capacity
 	if err := rewriteIndexTail(s, r.idx, r.tix, len(idxRaw), len(tixRaw), k); err != nil {
 		o.Logger.Warn("segment: cannot rewrite index", "file", s.idxName, "err", err)

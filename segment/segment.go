@@ -43,9 +43,14 @@ type segment struct {
 	// data maps the .log file read-only. For the active segment its length is
 	// the capacity (the segment size, of which only allocated bytes are
 	// preallocated); bytes past written are never read.
-	// It is replaced only while written == 0 (see growLocked), when no reader
-	// can be looking at it.
-	data []byte
+	// It is replaced only while written == 0 (see growLocked); readers load
+	// it atomically after loading written, and a replaced mapping stays
+	// mapped (retired) until teardown, since a View taken before a
+	// truncation may still point into it.
+	dataP atomic.Pointer[[]byte]
+	// retired holds mappings replaced while the segment was live (growLocked,
+	// a reactivated segment's index maps); unmapped by teardown.
+	retired [][]byte
 	// idxMap and tixMap map the index files of a sealed segment; the index
 	// snapshot points into them.
 	idxMap, tixMap []byte
@@ -69,6 +74,10 @@ type segment struct {
 	lastIdxPos     int64     // position of the last index entry (0: none)
 	created        time.Time // when its first batch arrived (age roll)
 	sealed         bool
+	// keep is the least length the .log file may be trimmed to: the extent
+	// published before a TruncateFrom moved the end back (removed bytes are
+	// zeroed instead), since Views of removed batches may still map it.
+	keep int64
 }
 
 // acquire takes a reader reference; it fails once the segment is being torn
@@ -101,17 +110,34 @@ func (s *segment) release() {
 // teardown unmaps and closes everything; errors are irrelevant at this point
 // (read-only mappings, descriptors whose data was synced or is abandoned).
 func (s *segment) teardown() {
-	for _, m := range [][]byte{s.data, s.idxMap, s.tixMap} {
+	for _, m := range append([][]byte{s.data(), s.idxMap, s.tixMap}, s.retired...) {
 		if m != nil {
 			_ = s.logF.Unmap(m)
 		}
 	}
-	s.data, s.idxMap, s.tixMap = nil, nil, nil
+	s.setData(nil)
+	s.idxMap, s.tixMap, s.retired = nil, nil, nil
 	for _, f := range []File{s.logF, s.idxF, s.tixF} {
 		if f != nil {
 			_ = f.Close()
 		}
 	}
+}
+
+// data is the current mapping of the .log file.
+func (s *segment) data() []byte {
+	if p := s.dataP.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *segment) setData(m []byte) {
+	if m == nil {
+		s.dataP.Store(nil)
+		return
+	}
+	s.dataP.Store(&m)
 }
 
 func newSegment(fs FS, dir string, base int64) *segment {
@@ -198,7 +224,9 @@ func createSegment(fs FS, dir string, base, capacity, need int64) (*segment, err
 		err = s.preallocate(alloc)
 	}
 	if err == nil {
-		s.data, err = s.logF.Map(int(capacity))
+		var m []byte
+		m, err = s.logF.Map(int(capacity))
+		s.setData(m)
 		if err != nil {
 			err = ioError("mmap", s.logName, err)
 		}
@@ -225,8 +253,10 @@ func (s *segment) removeFiles() error {
 }
 
 // growLocked enlarges the mapping of the empty active segment so that one
-// append of n bytes fits. Safe only while written == 0: no reader selects an
-// empty segment, so nobody holds a slice of the old mapping.
+// append of n bytes fits. Safe only while written == 0: readers that see
+// written == 0 do not touch the mapping, and the old one is retired rather
+// than unmapped, because a View taken before a TruncateFrom that emptied the
+// segment may still point into it.
 func (s *segment) growLocked(n int64) error {
 	if s.written.Load() != 0 {
 		panic("BUG: segment: growing a non-empty segment")
@@ -238,8 +268,11 @@ func (s *segment) growLocked(n int64) error {
 	if err != nil {
 		return ioError("mmap", s.logName, err)
 	}
-	_ = s.logF.Unmap(s.data)
-	s.data, s.capacity, s.allocated = m, n, n
+	if old := s.data(); old != nil {
+		s.retired = append(s.retired, old)
+	}
+	s.setData(m)
+	s.capacity, s.allocated = n, n
 	return nil
 }
 
@@ -268,7 +301,7 @@ func (s *segment) flushIndexLocked() error {
 // Open trims.
 func (s *segment) sealLocked(warn func(msg string, err error)) {
 	s.sealed = true
-	if err := s.logF.Truncate(s.written.Load()); err != nil {
+	if err := s.logF.Truncate(s.trimLength()); err != nil {
 		warn("cannot trim preallocated tail", ioError("truncate", s.logName, err))
 	}
 	n := s.flushed
@@ -291,12 +324,20 @@ func (s *segment) sealLocked(warn func(msg string, err error)) {
 	s.idxBuf, s.tixBuf = nil, nil
 }
 
+// trimLength is where sealing or Close may cut the preallocated tail: the end
+// of the batches, or, after a TruncateFrom, no shorter than the file was then
+// (the zeroed removed bytes stay until recovery trims them at the next Open).
+func (s *segment) trimLength() int64 { return max(s.written.Load(), s.keep) }
+
 // seek finds the batch containing offset among the first w bytes: it starts
 // at the index entry at or below offset and walks batch headers, checking
 // offset continuity. A bad index entry (for example a damaged .idx of a sealed
 // segment) falls back to a walk from the start of the segment.
 func (s *segment) seek(offset, w int64) (int64, wire.BatchHeader, error) {
-	data := s.data[:w]
+	if w == 0 { // emptied by TruncateFrom under a reader with a stale range
+		return 0, wire.BatchHeader{}, fmt.Errorf("%w: %s holds no batches, looking for offset %d", ErrOffsetOutOfRange, s.logName, offset)
+	}
+	data := s.data()[:w]
 	start, want := int64(0), s.base
 	rel := offset - s.base
 	if rel > math.MaxUint32 {
@@ -356,7 +397,7 @@ func (s *segment) read(offset int64, maxBytes int) ([]byte, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	data := s.data[:w]
+	data := s.data()[:w]
 	pos, exp := start, h.BaseOffset
 	for pos < w {
 		h, n, err := wire.VerifyBatchChecksum(data[pos:], readLimit)
@@ -382,7 +423,10 @@ func (s *segment) read(offset int64, maxBytes int) ([]byte, int64, error) {
 // is >= ts, or ok == false when no published batch of s has one.
 func (s *segment) offsetForTime(ts int64) (int64, bool, error) {
 	w := s.written.Load()
-	data := s.data[:w]
+	if w == 0 {
+		return 0, false, nil
+	}
+	data := s.data()[:w]
 	start, want := int64(0), s.base
 	if pos, erel, ok := s.ix.Load().beforeTime(ts); ok && int64(pos) < w {
 		start, want = int64(pos), s.base+int64(erel)

@@ -8,6 +8,10 @@
 //	c.Restart(1)   // start it again on its data directory and address
 //	cl := c.Client(t)
 //
+// A cluster created with WithFaultNet runs its brokers over a
+// fault-injecting network (faultnet.go): c.Isolate(0), c.Partition(a, b),
+// c.SetLoss(i, j, p), c.HealAll().
+//
 // Timings are shortened (lease, heartbeat, raft tick) so that failures are
 // detected within about a second; every wait polls an observable condition
 // with a deadline. Everything started is stopped by t.Cleanup.
@@ -25,6 +29,7 @@ import (
 	"github.com/rafka/rafka/client"
 	"github.com/rafka/rafka/node"
 	"github.com/rafka/rafka/quicnet"
+	"github.com/rafka/rafka/quicnet/faultnet"
 )
 
 // Timings of harness clusters.
@@ -42,6 +47,7 @@ type Cluster struct {
 	Dir     string
 	CAFile  string
 	Brokers []*Broker
+	faults  *faultnet.Network // WithFaultNet; see faultnet.go
 }
 
 // Broker is one broker of a Cluster; B is nil while it is stopped.
@@ -79,6 +85,7 @@ func NewCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		for _, o := range opts {
 			o(i, &br.cfg)
 		}
+		c.routeFaults(br)
 		c.Brokers = append(c.Brokers, br)
 		c.start(br)
 		br.Addr = br.B.Addr()
@@ -261,6 +268,7 @@ func (c *Cluster) AddBroker(mutate ...func(*node.Config)) *Broker {
 	for _, m := range mutate {
 		m(&br.cfg)
 	}
+	c.routeFaults(br)
 	c.Brokers = append(c.Brokers, br)
 	c.start(br)
 	br.Addr = br.B.Addr()

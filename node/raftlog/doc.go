@@ -8,7 +8,8 @@
 //
 //   - FileStorage implements raft.Storage plus the persistence methods the
 //     group driver (package node/group) needs: Save, CreateSnapshot and
-//     Compact. It imports nothing of this module.
+//     Compact. FileStorage uses nothing else of this module; PartitionStorage
+//     uses segment and wire.
 //   - Save(hs, ents, snap) is one record: a crash leaves either all of it or
 //     none of it. It is fsynced before Save returns, except a Save that only
 //     moves the commit index (raft.MustSync is false for it: raft re-learns
@@ -60,6 +61,52 @@
 //
 // A rewrite writes dir/raft.log.tmp and renames it; a leftover .tmp file
 // (a crash before the rename) is deleted by Open.
+//
+// # Partition logs
+//
+// PartitionStorage (partition.go) is a partition's raft log kept in its
+// segment log (package segment): one entry is one batch, so the log that
+// consumers read is the raft log, with no second WAL.
+//
+//   - Save stamps each normal entry's batch (a copy: raft shares the entry)
+//     with the log's next offset and the entry's term and appends it; runs of
+//     entries of one term go in one write. A no-op or configuration change is
+//     stored as a control batch (timestamp 0) whose body is
+//     {u8 version 1, u8 entry type, data}. Entries returns exactly what Save
+//     was given, except that a batch comes back stamped. A normal entry whose
+//     data is not one record batch is ErrInvalid and nothing is written.
+//   - A conflicting suffix is removed with segment.Log.TruncateFrom, then the
+//     side index is cut and fsynced (so that a removed record cannot return
+//     after a crash and describe a batch written since).
+//   - Under the log's fsync policy always, Save returns once its entries are
+//     fsynced (one fsync per Save: group commit); under never and interval it
+//     does not wait, and raft's safety then rests on a majority of replicas
+//     not losing power together. The state file (term, vote, configuration,
+//     base) is always replaced atomically and fsynced; a commit-only change
+//     goes to raft.commit without fsync, and the commit index is clamped to
+//     the log at open.
+//   - Files beside the segments: raft.idx, the side index (header: magic
+//     "RAFKPIX1", u64 index of the first record, u32 CRC-32C of bytes 0..15,
+//     u32 zero; then per entry: i64 base offset, u64 term, u32 CRC-32C of
+//     the entry's index, base offset and term). It is read with ordinary
+//     reads, never mapped, so cutting it is safe. Written after the segment;
+//     fsynced when cut and at every segment roll (so that the records of a
+//     sealed segment are durable before retention can delete it). At open
+//     records past the log's end or not matching their batch are dropped and
+//     batches past the last record get one; a missing or damaged file is
+//     rebuilt from the state file's base, which fails (ErrCorrupt) only if
+//     retention also moved the log start past that base in the meantime.
+//     raft.state and raft.commit: see partition_format.go.
+//   - Retention moves the log start: FirstIndex becomes the first entry whose
+//     batch is present and Snapshot() is that position (metadata {first-1,
+//     its term, the configuration last given to SetConfState}, data
+//     {start offset, first index}, see ParseSnapshotData). CreateSnapshot and
+//     Compact delete nothing. Save with a snapshot marks the state file
+//     resetting, deletes the log and side index, reopens the log empty at
+//     the snapshot's offset and clears the mark; an open that finds the mark
+//     redoes the reset. Log() then returns the new segment log.
+//   - PartitionStorage.mu guards everything: Save holds it across the fsync,
+//     and raft's reads take it too (they run on the same driver goroutine).
 //
 // # Locks
 //
