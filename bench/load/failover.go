@@ -361,9 +361,12 @@ func (fr *failoverRun) killLoop(pctx context.Context, c *bench.LocalCluster, adm
 		fr.mu.Unlock()
 		if !kt.firstAck.IsZero() {
 			kill.RecoveryMs = float64(kt.firstAck.Sub(kt.at)) / float64(time.Millisecond)
-			if nl, err := partitionLeader(pctx, admin, fr.cfg.Topic); err == nil {
+			// Best effort, briefly: the killed broker waits for it.
+			lctx, cancel := context.WithTimeout(pctx, newLeaderWait)
+			if nl, err := partitionLeader(lctx, admin, fr.cfg.Topic); err == nil {
 				kill.NewLeader = nl
 			}
+			cancel()
 			fmt.Fprintf(log, "kill %d: next write acknowledged after %.0f ms\n", k, kill.RecoveryMs)
 		}
 		if !restarted {
@@ -389,8 +392,12 @@ func (fr *failoverRun) killLoop(pctx context.Context, c *bench.LocalCluster, adm
 	return nil
 }
 
-// partitionLeaderWait bounds the wait for metadata to name a leader.
-const partitionLeaderWait = 30 * time.Second
+// partitionLeaderWait bounds the wait for metadata to name a leader before
+// a kill; newLeaderWait the look-up of the new leader after one.
+const (
+	partitionLeaderWait = 30 * time.Second
+	newLeaderWait       = 3 * time.Second
+)
 
 // partitionLeader returns the broker ID metadata names as the leader of
 // partition 0 of topic, waiting until one is named.
