@@ -16,6 +16,11 @@
 //   - LocalBroker: a `rafka serve` child process on a temporary data folder,
 //     its address parsed from its stderr, its CPU time and peak RSS read
 //     from /proc, stopped with SIGTERM and then SIGKILL.
+//   - LocalCluster: N such children on loopback forming a cluster, with a
+//     CA and broker certificates made in its temporary folder; brokers can
+//     be killed (SIGKILL) and restarted on their data and ports, and their
+//     resource use is summed over each broker's processes.
+//   - FailoverResult: the figures of a leader-kill run and their text form.
 //   - Transport: the ceiling, raw QUIC stream throughput and round-trip
 //     time over one quicnet connection with the broker's TLS settings.
 //   - Baselines: ratios of Rafka's figures to the ceiling measured in the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,19 @@ type LocalBrokerConfig struct {
 	Fsync string
 	// Args are passed to `rafka serve` after the ones this package sets.
 	Args []string
+	// BrokerID is the broker's --broker-id; empty lets the broker choose.
+	BrokerID string
+	// Listen and AdminListen are the QUIC and admin HTTP addresses. Default
+	// 127.0.0.1:0 (a port chosen by the kernel); a restarted cluster broker
+	// takes its previous ones, so that peers and clients find it again.
+	Listen      string
+	AdminListen string
+	// TLS, when its CA is set, is the broker's certificate of a cluster CA
+	// (--tls-ca, --tls-cert, --tls-key). Empty: a self-signed certificate in
+	// the data folder.
+	TLS BrokerTLS
+	// Join are addresses of brokers of a cluster to join (--join).
+	Join []string
 	// DataDir is the broker's data folder. Empty: a new temporary folder,
 	// removed by Stop.
 	DataDir string
@@ -40,6 +54,38 @@ type LocalBrokerConfig struct {
 	// Log receives a copy of the broker's stderr. Nil: only the last lines
 	// are kept, for error messages.
 	Log io.Writer
+}
+
+// BrokerTLS names the PEM files of a broker certificate and its CA.
+type BrokerTLS struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// serveArgs is the command line of `rafka serve` for cfg, writing its ready
+// file to readyFile.
+func (cfg LocalBrokerConfig) serveArgs(readyFile string) []string {
+	listen, admin := cfg.Listen, cfg.AdminListen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	if admin == "" {
+		admin = "127.0.0.1:0"
+	}
+	args := []string{"serve", "--data-dir", cfg.DataDir, "--listen", listen, "--admin-listen", admin,
+		"--ready-file", readyFile}
+	if cfg.BrokerID != "" {
+		args = append(args, "--broker-id", cfg.BrokerID)
+	}
+	if cfg.TLS.CAFile != "" {
+		args = append(args, "--tls-ca", cfg.TLS.CAFile, "--tls-cert", cfg.TLS.CertFile, "--tls-key", cfg.TLS.KeyFile)
+	}
+	if len(cfg.Join) > 0 {
+		args = append(args, "--join", strings.Join(cfg.Join, ","))
+	}
+	if cfg.Fsync != "" {
+		args = append(args, "--default-fsync", cfg.Fsync)
+	}
+	return append(args, cfg.Args...)
 }
 
 // LocalBroker is a running `rafka serve` child process.
@@ -55,6 +101,7 @@ type LocalBroker struct {
 	stderrWG sync.WaitGroup
 	exited   chan struct{} // closed when cmd.Wait has returned
 	waitErr  error         // cmd.Wait's result, set before exited is closed
+	notReady string        // the last /readyz answer while starting
 	stopOnce sync.Once
 	stopStat ProcStats
 	stopErr  error
@@ -68,8 +115,12 @@ type LocalBroker struct {
 // quote.
 const stderrTailLines = 20
 
-// readyPoll is how often StartLocalBroker looks for the ready file.
-const readyPoll = 10 * time.Millisecond
+// readyPoll is how often StartLocalBroker looks for the ready file and then
+// asks /readyz; readyzTimeout bounds one /readyz request.
+const (
+	readyPoll     = 10 * time.Millisecond
+	readyzTimeout = 2 * time.Second
+)
 
 // ReadyInfo is what `rafka serve --ready-file PATH` writes to PATH once it
 // serves (see `rafka serve --help`).
@@ -125,8 +176,10 @@ func FindRafkaBinary(explicit string) (string, error) {
 }
 
 // StartLocalBroker starts `rafka serve` on loopback ports chosen by the
-// kernel and returns once it serves: once it has written the file named by
-// its --ready-file flag.
+// kernel (or cfg.Listen and cfg.AdminListen) and returns once it serves and
+// is ready: once it has written the file named by its --ready-file flag and
+// then answers 200 on /readyz (joined to its cluster, metadata caught up,
+// no partition offline).
 func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 30 * time.Second
@@ -149,18 +202,15 @@ func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker,
 	}
 	b.runDir = runDir
 	readyFile := filepath.Join(runDir, "ready.json")
-	args := []string{"serve", "--data-dir", b.cfg.DataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--ready-file", readyFile}
-	if cfg.Fsync != "" {
-		args = append(args, "--default-fsync", cfg.Fsync)
-	}
-	args = append(args, cfg.Args...)
-	b.cmd = exec.Command(cfg.Binary, args...)
+	b.cmd = exec.Command(cfg.Binary, b.cfg.serveArgs(readyFile)...)
 	// The child must not outlive us if we die without calling Stop. Linux
 	// sends Pdeathsig when the *thread* that forked the child exits, and the
 	// Go runtime may end threads, so the child is started and waited for on
 	// a goroutine locked to its thread for the child's whole life.
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// Its own process group: a Ctrl-C in the terminal reaches rafka-bench
+	// only, which stops the broker with one SIGTERM (a broker given a second
+	// signal exits at once).
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
 		b.removeDir()
@@ -195,21 +245,57 @@ func StartLocalBroker(ctx context.Context, cfg LocalBrokerConfig) (*LocalBroker,
 	for err == nil {
 		select {
 		case <-tick.C:
+			if b.ready.ListenAddr == "" {
+				var ok bool
+				if b.ready, ok, err = readReadyFile(readyFile); !ok || err != nil {
+					continue
+				}
+			}
 			var ok bool
-			b.ready, ok, err = readReadyFile(readyFile)
-			if ok {
+			if ok, err = b.readyz(ctx); ok {
 				return b, nil
 			}
 		case <-b.exited:
 			err = fmt.Errorf("bench: rafka serve exited before serving (%v):\n%s", b.waitErr, b.stderrTail())
 		case <-timer.C:
-			err = fmt.Errorf("bench: rafka serve did not serve within %v:\n%s", cfg.StartTimeout, b.stderrTail())
+			what := "serve"
+			if b.ready.ListenAddr != "" {
+				what = "become ready (/readyz: " + b.notReady + ")"
+			}
+			err = fmt.Errorf("bench: rafka serve did not %s within %v:\n%s", what, cfg.StartTimeout, b.stderrTail())
 		case <-ctx.Done():
 			err = context.Cause(ctx)
 		}
 	}
 	b.Stop()
 	return nil, err
+}
+
+// readyz asks the broker's /readyz once; ok is false while it answers
+// anything but 200 (the answer is kept for the error message). A broker
+// without an admin server counts as ready once it serves.
+func (b *LocalBroker) readyz(ctx context.Context) (ok bool, err error) {
+	if b.ready.AdminAddr == "" {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyzTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.ready.AdminAddr+"/readyz", nil)
+	if err != nil {
+		return false, fmt.Errorf("bench: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.notReady = err.Error()
+		return false, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode == http.StatusOK {
+		return true, nil
+	}
+	b.notReady = strings.TrimSpace(string(body))
+	return false, nil
 }
 
 func (b *LocalBroker) readStderr(r io.Reader) {
@@ -248,8 +334,18 @@ func (b *LocalBroker) AdminAddr() string { return b.ready.AdminAddr }
 // BrokerID is the broker's identity.
 func (b *LocalBroker) BrokerID() string { return b.ready.BrokerID }
 
-// CAFile is the broker's self-signed certificate, for the client to trust.
-func (b *LocalBroker) CAFile() string { return quicnet.SelfSignedCertPath(b.cfg.DataDir) }
+// CAFile is what the client trusts: the cluster CA, or the broker's
+// self-signed certificate.
+func (b *LocalBroker) CAFile() string {
+	if b.cfg.TLS.CAFile != "" {
+		return b.cfg.TLS.CAFile
+	}
+	return quicnet.SelfSignedCertPath(b.cfg.DataDir)
+}
+
+// Config is the configuration the broker was started with, its data folder
+// filled in.
+func (b *LocalBroker) Config() LocalBrokerConfig { return b.cfg }
 
 // DataDir is the broker's data folder.
 func (b *LocalBroker) DataDir() string { return b.cfg.DataDir }
@@ -265,13 +361,28 @@ func (b *LocalBroker) Stats() (ProcStats, error) { return ReadProcStats(b.Pid())
 // returns the resource use read just before SIGTERM, and an error when the
 // child did not exit cleanly. It is idempotent.
 func (b *LocalBroker) Stop() (ProcStats, error) {
-	b.stopOnce.Do(func() { b.stopStat, b.stopErr = b.stop(true) })
+	b.stopOnce.Do(func() { b.stopStat, b.stopErr = b.stop(true, false) })
 	return b.stopStat, b.stopErr
 }
 
-// stop does the work of Stop; removeDir false keeps the data folder for
-// Restart.
-func (b *LocalBroker) stop(removeDir bool) (ProcStats, error) {
+// Kill sends SIGKILL, as a crash would, and waits for the child to exit.
+// It keeps the data folder (start a broker on it again with
+// StartLocalBroker(ctx, b.Config())) and returns the resource use read just
+// before the signal. Stop after Kill does nothing more.
+func (b *LocalBroker) Kill() (ProcStats, error) {
+	b.stopOnce.Do(func() { b.stopStat, b.stopErr = b.stop(false, true) })
+	return b.stopStat, b.stopErr
+}
+
+// stopKeep stops the broker as Stop does but keeps its data folder.
+func (b *LocalBroker) stopKeep() (ProcStats, error) {
+	b.stopOnce.Do(func() { b.stopStat, b.stopErr = b.stop(false, false) })
+	return b.stopStat, b.stopErr
+}
+
+// stop does the work of Stop and Kill; removeDir false keeps the data
+// folder, kill sends SIGKILL at once.
+func (b *LocalBroker) stop(removeDir, kill bool) (ProcStats, error) {
 	var errs []error
 	st, statErr := ReadProcStats(b.Pid())
 	if statErr != nil {
@@ -281,7 +392,11 @@ func (b *LocalBroker) stop(removeDir bool) (ProcStats, error) {
 			errs = append(errs, statErr)
 		}
 	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	sig := syscall.SIGTERM
+	if kill {
+		sig = syscall.SIGKILL
+	}
+	_ = b.cmd.Process.Signal(sig)
 	timer := time.NewTimer(b.cfg.StopTimeout)
 	select {
 	case <-b.exited:
@@ -292,7 +407,7 @@ func (b *LocalBroker) stop(removeDir bool) (ProcStats, error) {
 		errs = append(errs, fmt.Errorf("bench: rafka serve ignored SIGTERM for %v; killed", b.cfg.StopTimeout))
 	}
 	if b.waitErr != nil && len(errs) == 0 {
-		if ee, ok := errors.AsType[*exec.ExitError](b.waitErr); !ok || !isSignalExit(ee, syscall.SIGTERM) {
+		if ee, ok := errors.AsType[*exec.ExitError](b.waitErr); !ok || !isSignalExit(ee, sig) {
 			errs = append(errs, fmt.Errorf("bench: rafka serve: %v:\n%s", b.waitErr, b.stderrTail()))
 		}
 	}
@@ -311,7 +426,7 @@ func (b *LocalBroker) stop(removeDir bool) (ProcStats, error) {
 // records come from the segment files. The new broker has new ports.
 func (b *LocalBroker) Restart(ctx context.Context) (*LocalBroker, error) {
 	var err error
-	b.stopOnce.Do(func() { b.stopStat, b.stopErr = b.stop(false); err = b.stopErr })
+	b.stopOnce.Do(func() { b.stopStat, b.stopErr = b.stop(false, false); err = b.stopErr })
 	if err != nil {
 		return nil, err
 	}

@@ -43,11 +43,19 @@ type Result struct {
 	Ack *Summary `json:"ack_latency,omitempty"` // Produce call (or its scheduled time) to delivery callback
 	E2E *Summary `json:"e2e_latency,omitempty"` // value stamp at produce to Poll in the consumer
 
-	// Broker is the broker process's cost, when it is known.
-	Broker *ProcStats `json:"broker,omitempty"`
+	// Broker is the broker process's cost, when it is known; for a cluster,
+	// the sum over its brokers (see SumUse), each listed in Brokers.
+	Broker  *ProcStats  `json:"broker,omitempty"`
+	Brokers []BrokerUse `json:"brokers,omitempty"`
 	// BrokerCPUSecPerGB is broker CPU-seconds per 10^9 value bytes ingested
 	// (produce, e2e) or served (consume).
 	BrokerCPUSecPerGB float64 `json:"broker_cpu_sec_per_gb,omitempty"`
+	// ReplicationFactor is the replicas of each partition of the run's
+	// topic (0: unknown). Every replica stores what is produced, so for
+	// produce and e2e with more than one replica BrokerCPUSecPerGBPerReplica
+	// is BrokerCPUSecPerGB divided by it: the cost of one copy.
+	ReplicationFactor           int     `json:"replication_factor,omitempty"`
+	BrokerCPUSecPerGBPerReplica float64 `json:"broker_cpu_sec_per_gb_per_replica,omitempty"`
 
 	// CeilingMBPerSec is the transport ceiling of the same direction measured
 	// in the same run, and RatioToCeiling MBPerSec divided by it.
@@ -72,6 +80,9 @@ func (r *Result) Finish(elapsed time.Duration, headline *Summary) {
 	}
 	if r.Broker != nil && r.Bytes > 0 {
 		r.BrokerCPUSecPerGB = r.Broker.CPUSeconds / (float64(r.Bytes) / 1e9)
+		if r.ReplicationFactor > 1 && r.Workload != "consume" {
+			r.BrokerCPUSecPerGBPerReplica = r.BrokerCPUSecPerGB / float64(r.ReplicationFactor)
+		}
 	}
 }
 
@@ -121,17 +132,45 @@ func WriteText(w io.Writer, r *Result) error {
 		writeSummary(&b, "e2e latency", r.E2E)
 	}
 	if r.Broker != nil {
-		fmt.Fprintf(&b, "  broker       %.2f CPU-s", r.Broker.CPUSeconds)
-		if r.BrokerCPUSecPerGB > 0 {
-			fmt.Fprintf(&b, " (%.2f CPU-s per GB)", r.BrokerCPUSecPerGB)
-		}
-		if r.Broker.PeakRSSBytes > 0 {
-			fmt.Fprintf(&b, ", peak RSS %s", formatBytes(r.Broker.PeakRSSBytes))
-		}
-		fmt.Fprintf(&b, " [%s]\n", r.Broker.Source)
+		writeBrokerUse(&b, r)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeBrokerUse writes the broker line, and with several brokers their sum
+// and one line each.
+func writeBrokerUse(b *strings.Builder, r *Result) {
+	label, rss := "broker", "peak RSS"
+	if len(r.Brokers) > 1 {
+		label, rss = "brokers", "peak RSS summed"
+	}
+	fmt.Fprintf(b, "  %-12s %.2f CPU-s", label, r.Broker.CPUSeconds)
+	if r.BrokerCPUSecPerGB > 0 {
+		fmt.Fprintf(b, " (%.2f CPU-s per GB", r.BrokerCPUSecPerGB)
+		if r.BrokerCPUSecPerGBPerReplica > 0 {
+			fmt.Fprintf(b, ", %.2f per GB per replica", r.BrokerCPUSecPerGBPerReplica)
+		}
+		b.WriteString(")")
+	}
+	if r.Broker.PeakRSSBytes > 0 {
+		fmt.Fprintf(b, ", %s %s", rss, formatBytes(r.Broker.PeakRSSBytes))
+	}
+	fmt.Fprintf(b, " [%s]\n", r.Broker.Source)
+	if len(r.Brokers) > 1 {
+		WriteBrokerUse(b, r.Brokers)
+	}
+}
+
+// WriteBrokerUse writes one line per broker: CPU time, peak RSS, restarts.
+func WriteBrokerUse(w io.Writer, use []BrokerUse) {
+	for _, u := range use {
+		fmt.Fprintf(w, "    %-10s %.2f CPU-s, peak RSS %s", u.ID, u.CPUSeconds, formatBytes(u.PeakRSSBytes))
+		if u.Restarts > 0 {
+			fmt.Fprintf(w, ", %d restarts", u.Restarts)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func writeSummary(b *strings.Builder, name string, s *Summary) {

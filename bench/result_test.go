@@ -108,3 +108,45 @@ func TestProgressStops(t *testing.T) {
 	p.Stop() // idempotent
 	StartProgress(&buf, 0, &c, nil, nil).Stop()
 }
+
+func TestResultTextSeveralBrokers(t *testing.T) {
+	use := []BrokerUse{
+		{ID: "b1", ProcStats: ProcStats{CPUSeconds: 3, PeakRSSBytes: 64 << 20, Source: "proc"}},
+		{ID: "b2", ProcStats: ProcStats{CPUSeconds: 2, PeakRSSBytes: 32 << 20, Source: "proc"}, Restarts: 1},
+		{ID: "b3", ProcStats: ProcStats{CPUSeconds: 1, PeakRSSBytes: 32 << 20, Source: "proc"}},
+	}
+	sum := SumUse(use)
+	r := &Result{System: "rafka", Workload: "produce", Records: 1000, Bytes: 1e9, Broker: &sum, Brokers: use, ReplicationFactor: 3}
+	r.Finish(time.Second, nil)
+	if r.BrokerCPUSecPerGB != 6 || r.BrokerCPUSecPerGBPerReplica != 2 {
+		t.Fatalf("per GB %v, per GB per replica %v", r.BrokerCPUSecPerGB, r.BrokerCPUSecPerGBPerReplica)
+	}
+	var buf bytes.Buffer
+	if err := WriteText(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  brokers      6.00 CPU-s (6.00 CPU-s per GB, 2.00 per GB per replica), peak RSS summed 128.0 MiB [proc]\n",
+		"    b1         3.00 CPU-s, peak RSS 64.0 MiB\n",
+		"    b2         2.00 CPU-s, peak RSS 32.0 MiB, 1 restarts\n",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("missing %q in\n%s", want, buf.String())
+		}
+	}
+
+	// Reading back is done by leaders only: no per-replica figure.
+	c := &Result{System: "rafka", Workload: "consume", Records: 1000, Bytes: 1e9, Broker: &sum, Brokers: use, ReplicationFactor: 3}
+	c.Finish(time.Second, nil)
+	if c.BrokerCPUSecPerGBPerReplica != 0 {
+		t.Fatalf("consume per replica %v", c.BrokerCPUSecPerGBPerReplica)
+	}
+	// One broker keeps the old line.
+	one := &Result{System: "rafka", Workload: "produce", Bytes: 1e9, Broker: &use[0].ProcStats}
+	one.Finish(time.Second, nil)
+	buf.Reset()
+	_ = WriteText(&buf, one)
+	if !strings.Contains(buf.String(), "  broker       3.00 CPU-s (3.00 CPU-s per GB), peak RSS 64.0 MiB [proc]\n") {
+		t.Errorf("single broker line:\n%s", buf.String())
+	}
+}

@@ -32,6 +32,10 @@ type Config struct {
 	// not a throwaway child). Default: rafka-bench-<random>.
 	Topic      string
 	Partitions int32 // default 1
+	// ReplicationFactor is the replicas of each partition of the topic.
+	// Default 1, so that figures stay comparable with single-broker runs
+	// (the broker's own default is larger).
+	ReplicationFactor int32
 
 	RecordSize int // value bytes; default 1024
 	// Count bounds the records produced; Duration bounds the producing time.
@@ -72,6 +76,10 @@ type Config struct {
 	Seed uint64 // payload seed; runs with the same seed send the same bytes
 }
 
+// maxReplicationFactor is the most replicas a partition may have (the
+// broker's limit).
+const maxReplicationFactor = 16
+
 // WithDefaults fills the zero fields.
 func (c Config) WithDefaults() Config {
 	if c.Topic == "" {
@@ -79,6 +87,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Partitions == 0 {
 		c.Partitions = 1
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = 1
 	}
 	if c.RecordSize == 0 {
 		c.RecordSize = 1024
@@ -118,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.Partitions < 1 {
 		add("partitions %d: want >= 1", c.Partitions)
+	}
+	if c.ReplicationFactor < 1 || c.ReplicationFactor > maxReplicationFactor {
+		add("replication factor %d: want 1 to %d", c.ReplicationFactor, maxReplicationFactor)
 	}
 	if c.RecordSize < 0 || c.RecordSize > 4<<20 {
 		add("record size %d: want 0 to 4 MiB", c.RecordSize)
@@ -214,6 +228,9 @@ func (c Config) describe() map[string]any {
 	m := map[string]any{
 		"record_size": c.RecordSize, "partitions": c.Partitions, "producers": c.Producers,
 		"acks": c.Acks, "compression": c.Compression, "topic": c.Topic,
+	}
+	if c.ReplicationFactor != 1 {
+		m["replication_factor"] = c.ReplicationFactor
 	}
 	if c.Workload != WorkloadProduce {
 		m["consumers"] = c.Consumers

@@ -14,6 +14,10 @@
 //     producers send; every value carries the producer's clock (bench.Stamp)
 //     and the consumer records now minus that stamp at Poll. Both ack and
 //     end-to-end latency are reported; the rate is the consumers'.
+//   - Failover (RunFailover): one partition produced at a fixed rate with
+//     acks=all while its leader is killed and restarted; the time to the
+//     next acknowledged write per kill, then a read-back that counts lost,
+//     duplicate and out-of-order records.
 //
 // Each producer and each consumer has a client (so a QUIC connection) of its
 // own, as separate applications would. Every loop is bounded by a record

@@ -60,7 +60,7 @@ func createTopic(ctx context.Context, t Target, cfg Config) error {
 	if cfg.Fsync != "" {
 		configs = map[string]string{"fsync": cfg.Fsync}
 	}
-	if err := c.CreateTopic(ctx, cfg.Topic, cfg.Partitions, configs); err != nil {
+	if err := c.CreateTopic(ctx, cfg.Topic, cfg.Partitions, configs, client.WithReplicationFactor(cfg.ReplicationFactor)); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
 	return nil
@@ -77,21 +77,44 @@ func deleteTopic(t Target, topic string) {
 	_ = c.DeleteTopic(ctx, topic)
 }
 
-// statsBefore reads the broker's resource use at the start of the measured
-// phase; finishStats fills r.Broker with what was spent since.
-func statsBefore(ctx context.Context, t Target) (bench.ProcStats, bool) { return t.Stats(ctx) }
+// usage is the brokers' resource use at the start of the measured phase.
+type usage struct {
+	sum bench.ProcStats
+	per []bench.BrokerUse // several brokers (MultiBroker targets)
+	ok  bool
+}
 
-func finishStats(ctx context.Context, t Target, r *bench.Result, before bench.ProcStats, ok bool) error {
-	if !ok {
+// statsBefore reads the brokers' resource use at the start of the measured
+// phase; finishStats fills r.Broker (and r.Brokers) with what was spent
+// since.
+func statsBefore(ctx context.Context, t Target) usage {
+	if m, ok := t.(MultiBroker); ok {
+		per, ok := m.BrokerStats(ctx)
+		return usage{sum: bench.SumUse(per), per: per, ok: ok}
+	}
+	st, ok := t.Stats(ctx)
+	return usage{sum: st, ok: ok}
+}
+
+func finishStats(ctx context.Context, t Target, r *bench.Result, before usage) error {
+	if !before.ok {
 		return nil
 	}
-	after, ok := t.Stats(ctx)
-	if !ok {
-		// Readable before, not now: the local broker has exited.
+	after := statsBefore(ctx, t)
+	if !after.ok {
+		// Readable before, not now: a local broker has exited.
 		return errors.New("load: the broker's resource use could not be read after the run: did it exit?")
 	}
-	d := after.Sub(before)
+	d := after.sum.Sub(before.sum)
 	r.Broker = &d
+	if len(after.per) == len(before.per) && len(after.per) > 0 {
+		r.Brokers = make([]bench.BrokerUse, len(after.per))
+		for i, a := range after.per {
+			a.ProcStats = a.ProcStats.Sub(before.per[i].ProcStats)
+			a.Restarts -= before.per[i].Restarts
+			r.Brokers[i] = a
+		}
+	}
 	return nil
 }
 
@@ -107,15 +130,15 @@ func failures(r *bench.Result) error {
 func runProduce(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, error) {
 	ack := bench.NewHistogram()
 	var c bench.Counters
-	before, statsOK := statsBefore(ctx, t)
+	before := statsBefore(ctx, t)
 	prog := bench.StartProgress(progressWriter(o), o.ProgressInterval, &c, ack, nil)
 	start := time.Now()
 	err := produceAll(ctx, t, cfg, &c, ack, cfg.Count, cfg.Duration)
 	elapsed := time.Since(start)
 	prog.Stop()
-	r := &bench.Result{System: "rafka", Workload: WorkloadProduce, Config: cfg.describe(),
+	r := &bench.Result{System: "rafka", Workload: WorkloadProduce, Config: cfg.describe(), ReplicationFactor: int(cfg.ReplicationFactor),
 		Records: c.Records.Load(), Bytes: c.Bytes.Load(), Errors: c.Errors.Load()}
-	statsErr := finishStats(ctx, t, r, before, statsOK)
+	statsErr := finishStats(ctx, t, r, before)
 	s := ack.Summary()
 	r.Ack = &s
 	r.Finish(elapsed, &s)
@@ -158,7 +181,7 @@ func runConsumeEarliest(ctx context.Context, t Target, cfg Config, o Options) (*
 		}
 	}
 	var c bench.Counters
-	before, statsOK := statsBefore(ctx, t)
+	before := statsBefore(ctx, t)
 	prog := bench.StartProgress(progressWriter(o), o.ProgressInterval, &c, nil, nil)
 	start := time.Now()
 	var target atomic.Int64
@@ -169,9 +192,9 @@ func runConsumeEarliest(ctx context.Context, t Target, cfg Config, o Options) (*
 	last, err := consumeAll(ctx, t, cfg, client.Earliest(), &c, nil, &target, known, nil, cfg.DrainTimeout+2*fillTime)
 	prog.Stop()
 	elapsed := sinceUntil(start, last)
-	r := &bench.Result{System: "rafka", Workload: WorkloadConsume, Config: cfg.describe(),
+	r := &bench.Result{System: "rafka", Workload: WorkloadConsume, Config: cfg.describe(), ReplicationFactor: int(cfg.ReplicationFactor),
 		Records: c.Records.Load(), Bytes: c.Bytes.Load(), Errors: c.Errors.Load()}
-	statsErr := finishStats(ctx, t, r, before, statsOK)
+	statsErr := finishStats(ctx, t, r, before)
 	r.Finish(elapsed, nil)
 	if err == nil && r.Records != want {
 		err = fmt.Errorf("load: consumed %d records of %d produced", r.Records, want)
@@ -207,7 +230,7 @@ func runConcurrent(ctx context.Context, t Target, cfg Config, o Options) (*bench
 		return nil, consumeErr
 	}
 
-	before, statsOK := statsBefore(ctx, t)
+	before := statsBefore(ctx, t)
 	prog := bench.StartProgress(progressWriter(o), o.ProgressInterval, &consumed, ack, e2e)
 	start := time.Now()
 	produceErr := produceAll(ctx, t, cfg, &produced, ack, cfg.Count, cfg.Duration)
@@ -221,10 +244,10 @@ func runConcurrent(ctx context.Context, t Target, cfg Config, o Options) (*bench
 	if cfg.Workload == WorkloadConsume {
 		workload = WorkloadConsume
 	}
-	r := &bench.Result{System: "rafka", Workload: workload, Config: cfg.describe(),
+	r := &bench.Result{System: "rafka", Workload: workload, Config: cfg.describe(), ReplicationFactor: int(cfg.ReplicationFactor),
 		Records: consumed.Records.Load(), Bytes: consumed.Bytes.Load(),
 		Errors: produced.Errors.Load() + consumed.Errors.Load()}
-	statsErr := finishStats(ctx, t, r, before, statsOK)
+	statsErr := finishStats(ctx, t, r, before)
 	a, e := ack.Summary(), e2e.Summary()
 	r.Ack, r.E2E = &a, &e
 	r.Finish(elapsed, &e)

@@ -115,3 +115,40 @@ func (l *Local) Restart(ctx context.Context) error {
 
 // Throwaway implements Target.
 func (l *Local) Throwaway() bool { return true }
+
+// MultiBroker is a Target of several brokers, whose resource use is
+// reported one by one (Result.Brokers) and summed (Result.Broker).
+type MultiBroker interface {
+	// BrokerStats returns each broker's resource use; ok is false when
+	// unknown.
+	BrokerStats(ctx context.Context) (use []bench.BrokerUse, ok bool)
+}
+
+// Cluster is a cluster of `rafka serve` children started for the run
+// (--local-brokers).
+type Cluster struct {
+	C *bench.LocalCluster
+}
+
+// ClientOptions implements Target: every running broker bootstraps.
+func (l *Cluster) ClientOptions() []client.Option {
+	return []client.Option{client.WithBrokers(l.C.Addrs()...), client.WithCAFile(l.C.CAFile())}
+}
+
+// Stats implements Target: the sum over the brokers.
+func (l *Cluster) Stats(ctx context.Context) (bench.ProcStats, bool) {
+	use, ok := l.BrokerStats(ctx)
+	return bench.SumUse(use), ok
+}
+
+// BrokerStats implements MultiBroker from the children's /proc files.
+func (l *Cluster) BrokerStats(context.Context) ([]bench.BrokerUse, bool) {
+	use, err := l.C.Stats()
+	return use, err == nil
+}
+
+// Restart implements Target: every broker is restarted.
+func (l *Cluster) Restart(ctx context.Context) error { return l.C.RestartAll(ctx) }
+
+// Throwaway implements Target.
+func (l *Cluster) Throwaway() bool { return true }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +26,7 @@ type globalFlags struct {
 	rafkaBin   string
 	brokerLog  string
 	brokerArgs []string
+	localN     int
 	json       bool
 	progress   time.Duration
 	cpuProfile string
@@ -39,58 +41,116 @@ func (g *globalFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&g.insecure, "insecure-skip-verify", false, "do not verify broker certificates (with --brokers; development only)")
 	f.StringVar(&g.adminURL, "admin-url", "", "admin HTTP URL of a --brokers broker whose /metrics process_* gauges to report (http://host:port)")
 	f.StringVar(&g.rafkaBin, "rafka-bin", "", "rafka binary for the local child (default: next to rafka-bench, else on PATH)")
-	f.StringVar(&g.brokerLog, "broker-log", "", "file to copy the local broker's log to (- for stderr; default: keep only its last lines for errors)")
-	f.StringArrayVar(&g.brokerArgs, "broker-arg", nil, "extra argument for the local `rafka serve` (repeatable), e.g. --broker-arg=--hotstore-bytes=1048576")
+	f.IntVar(&g.localN, "local-brokers", 1, fmt.Sprintf("without --brokers: local rafka serve children, 1 to %d; more than one form a cluster with a generated CA (broker 1 forms it, the others join)", bench.MaxLocalBrokers))
+	f.StringVar(&g.brokerLog, "broker-log", "", "file to copy the local brokers' logs to, each line prefixed [bN] with several (- for stderr; default: keep only their last lines for errors)")
+	f.StringArrayVar(&g.brokerArgs, "broker-arg", nil, "extra argument for each local `rafka serve` (repeatable), e.g. --broker-arg=--hotstore-bytes=1048576")
 	f.BoolVar(&g.json, "json", false, "print the result as JSON on stdout")
 	f.DurationVar(&g.progress, "progress", time.Second, "progress line interval on stderr (0 disables)")
 	f.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of rafka-bench itself (the client side) to this file")
 }
 
 // target returns the cluster to run against and a function that stops the
-// local child (a no-op for --brokers) and returns its error.
+// local children (a no-op for --brokers) and returns its error.
 func (g *globalFlags) target(ctx context.Context, fsync string) (load.Target, func() error, error) {
 	if len(g.brokers) > 0 {
+		if g.localN != 1 {
+			return nil, nil, usageError{fmt.Errorf("--local-brokers and --brokers exclude each other")}
+		}
 		return &load.Remote{Brokers: g.brokers, CAFile: g.caFile, Insecure: g.insecure, AdminURL: strings.TrimSuffix(g.adminURL, "/")},
 			func() error { return nil }, nil
 	}
 	if g.caFile != "" || g.insecure || g.adminURL != "" {
 		return nil, nil, usageError{fmt.Errorf("--tls-ca, --insecure-skip-verify and --admin-url need --brokers")}
 	}
+	if g.localN == 1 {
+		return g.localBroker(ctx, fsync)
+	}
+	c, stop, err := g.localCluster(ctx, g.localN, fsync)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &load.Cluster{C: c}, stop, nil
+}
+
+// brokerLogWriter opens --broker-log; close is never nil.
+func (g *globalFlags) brokerLogWriter() (w io.Writer, close func(), err error) {
+	switch g.brokerLog {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return os.Stderr, func() {}, nil
+	}
+	f, err := os.Create(g.brokerLog)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// localBroker starts the single local child.
+func (g *globalFlags) localBroker(ctx context.Context, fsync string) (load.Target, func() error, error) {
 	bin, err := bench.FindRafkaBinary(g.rafkaBin)
 	if err != nil {
 		return nil, nil, err
 	}
-	var logw io.Writer
-	var logf *os.File
-	switch g.brokerLog {
-	case "":
-	case "-":
-		logw = os.Stderr
-	default:
-		if logf, err = os.Create(g.brokerLog); err != nil {
-			return nil, nil, err
-		}
-		logw = logf
+	logw, closeLog, err := g.brokerLogWriter()
+	if err != nil {
+		return nil, nil, err
 	}
 	b, err := bench.StartLocalBroker(ctx, bench.LocalBrokerConfig{Binary: bin, Fsync: fsync, Args: g.brokerArgs, Log: logw})
 	if err != nil {
-		if logf != nil {
-			logf.Close()
-		}
+		closeLog()
 		return nil, nil, err
 	}
 	l := &load.Local{B: b}
 	return l, func() error {
 		_, err := l.B.Stop()
-		if logf != nil {
-			logf.Close()
-		}
+		closeLog()
+		return err
+	}, nil
+}
+
+// localCluster starts n local children forming a cluster.
+func (g *globalFlags) localCluster(ctx context.Context, n int, fsync string) (*bench.LocalCluster, func() error, error) {
+	if n < 1 || n > bench.MaxLocalBrokers {
+		return nil, nil, usageError{fmt.Errorf("--local-brokers %d: want 1 to %d", n, bench.MaxLocalBrokers)}
+	}
+	cfg := bench.LocalClusterConfig{Brokers: n, Fsync: fsync, Args: g.brokerArgs}
+	bin, err := bench.FindRafkaBinary(g.rafkaBin)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Binary = bin
+	logw, closeLog, err := g.brokerLogWriter()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Log = logw
+	fmt.Fprintf(os.Stderr, "starting %d local brokers\n", n)
+	c, err := bench.StartLocalCluster(ctx, cfg)
+	if err != nil {
+		closeLog()
+		return nil, nil, err
+	}
+	return c, func() error {
+		_, err := c.Stop()
+		closeLog()
 		return err
 	}, nil
 }
 
 func (g *globalFlags) options() load.Options {
-	return load.Options{Progress: os.Stderr, ProgressInterval: max(g.progress, 0)}
+	if g.progress <= 0 {
+		return load.Options{} // no progress line
+	}
+	return load.Options{Progress: os.Stderr, ProgressInterval: g.progress}
+}
+
+// jsonOut prints v as indented JSON on stdout.
+func jsonOut(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // output prints results as text on stdout, or as JSON with --json.
@@ -110,6 +170,7 @@ func (g *globalFlags) output(results ...*bench.Result) error {
 func workloadFlags(f *pflag.FlagSet, c *load.Config) {
 	f.StringVar(&c.Topic, "topic", "", "topic to create for the run (default rafka-bench-<random>)")
 	f.Int32Var(&c.Partitions, "partitions", 1, "partitions of the topic")
+	f.Int32VarP(&c.ReplicationFactor, "replication-factor", "r", 1, "replicas of each partition of the topic (1 keeps figures comparable with single-broker runs; more needs as many --local-brokers)")
 	f.IntVar(&c.RecordSize, "size", 1024, "record value size in bytes")
 	f.Int64Var(&c.Count, "count", 0, "records to produce (0: bounded by --duration only)")
 	f.DurationVar(&c.Duration, "duration", 0, "how long to produce (0: bounded by --count only; default 10s when neither is given)")
