@@ -383,6 +383,11 @@ func (b *Broker) shutdown(ctx context.Context) error {
 	b.ready.Store(false)
 	b.closing.Store(true)
 	var errs []error
+	// The DHT shares the QUIC socket: stop it before the socket closes
+	// under it.
+	if err := b.cluster.stopDHT(); err != nil {
+		errs = append(errs, fmt.Errorf("node: dht: %w", err))
+	}
 	if b.srv != nil {
 		if err := b.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("node: quic shutdown: %w", err))

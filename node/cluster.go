@@ -84,13 +84,14 @@ type cluster struct {
 	instance string
 	file     string // path of cluster.json
 
-	state   *meta.State
-	store   *raftlog.FileStorage
-	driver  *group.Driver
-	peers   *peers
-	dht     atomic.Pointer[discovery.Node]
-	dhtMu   sync.Mutex // serialises starting and stopping the DHT node
-	metrics clusterMetrics
+	state      *meta.State
+	store      *raftlog.FileStorage
+	driver     *group.Driver
+	peers      *peers
+	dht        atomic.Pointer[discovery.Node]
+	dhtMu      sync.Mutex // serialises starting and stopping the DHT node
+	dhtStopped bool       // guarded by dhtMu
+	metrics    clusterMetrics
 
 	id     atomic.Pointer[string] // cluster id, once known
 	epoch  atomic.Uint64          // our registration epoch, from the last heartbeat answer
@@ -768,7 +769,7 @@ func (c *cluster) changeVoters(st group.Status) {
 func (c *cluster) startDHT(id string) {
 	c.dhtMu.Lock()
 	defer c.dhtMu.Unlock()
-	if id == "" || c.dhtNode() != nil || c.ctx.Err() != nil {
+	if id == "" || c.dhtNode() != nil || c.dhtStopped || c.ctx.Err() != nil {
 		return
 	}
 	tr := c.b.srv.Transport()
@@ -789,6 +790,17 @@ func (c *cluster) startDHT(id string) {
 
 func (c *cluster) dhtNode() *discovery.Node { return c.dht.Load() }
 
+// stopDHT closes the DHT node, if any; later starts do nothing. Idempotent.
+func (c *cluster) stopDHT() error {
+	c.dhtMu.Lock()
+	defer c.dhtMu.Unlock()
+	c.dhtStopped = true
+	if d := c.dhtNode(); d != nil {
+		return d.Close()
+	}
+	return nil
+}
+
 // stop ends membership: loops, links, the driver and the log.
 func (c *cluster) stop() error {
 	if c.cancel != nil {
@@ -796,11 +808,7 @@ func (c *cluster) stop() error {
 	}
 	c.wg.Wait()
 	var errs []error
-	c.dhtMu.Lock()
-	if d := c.dhtNode(); d != nil {
-		errs = append(errs, d.Close())
-	}
-	c.dhtMu.Unlock()
+	errs = append(errs, c.stopDHT())
 	if c.driver != nil {
 		errs = append(errs, c.driver.Close())
 	}

@@ -101,6 +101,14 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 			rp.leader.Store(leader)
 			rp.term.Store(term)
 		},
+		// Every applied entry moves the high watermark, control entries
+		// (a leader's no-op, configuration changes) included: they take
+		// an offset too.
+		OnApplied: func(index uint64) {
+			if next, err := st.NextOffsetAfter(index); err == nil {
+				p.Committed(next)
+			}
+		},
 		OnConfChange: func(_ uint64, cs *raftpb.ConfState) {
 			if err := st.SetConfState(cs); err != nil {
 				b.log.Error("recording a partition's raft configuration", "topic", topic, "partition", id, "err", err)
