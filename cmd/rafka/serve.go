@@ -111,6 +111,8 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 	f.IntVar(&cfg.HotstoreBytes, "hotstore-bytes", cfg.HotstoreBytes, "per-partition memory for recent batches served to tail readers (negative disables)")
 	f.BoolVar(&cfg.HotstoreLockFree, "hotstore-lockfree", false, "use the lock-free ring for recent batches (measure first: see the hotstore package documentation)")
 	f.IntVar(&cfg.MaxFrameBytes, "max-frame-bytes", cfg.MaxFrameBytes, "largest request frame accepted, in bytes")
+	f.IntVar(&cfg.DefaultReplicationFactor, "default-replication-factor", cfg.DefaultReplicationFactor, "replicas of each partition of a topic created without a replication factor (capped by the live brokers)")
+	f.DurationVar(&cfg.Cluster.LeaderRebalanceInterval, "leader-rebalance-interval", cfg.Cluster.LeaderRebalanceInterval, "how often partition leadership returns to each partition's preferred replica")
 	f.StringVar(&fsync, "default-fsync", fsync, "fsync policy of topics created without one: always | interval:<ms> | never")
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often expired segments are deleted")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long shutdown waits for in-flight requests")
