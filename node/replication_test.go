@@ -150,3 +150,89 @@ func TestReplicatedPartitionSurvivesLeaderLoss(t *testing.T) {
 	})
 	_ = time.Second
 }
+
+// TestReplicatedLeaderIsolated: a partition leader cut off from the other
+// replicas stops acknowledging; the majority elects a leader that takes the
+// writes; after the heal the old leader follows and every replica holds the
+// same log, with every acknowledged record once.
+func TestReplicatedLeaderIsolated(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.WithFaultNet())
+	ctx := ctxT(t)
+	cl := c.Client()
+	if err := cl.CreateTopic(ctx, "iso", 1, nil, client.WithReplicationFactor(3)); err != nil {
+		t.Fatal(err)
+	}
+	acked := produceAll(t, cl, "iso", 0, 0, 200)
+	lead := leaderOf(t, c, cl, "iso", 0)
+	c.Isolate(lead)
+	// The majority elects another leader of the partition.
+	var majority []string
+	for _, br := range c.Running() {
+		if br.Index != lead {
+			majority = append(majority, br.Addr)
+		}
+	}
+	c.WaitFor("a leader in the majority", func() error {
+		for _, br := range c.Running() {
+			if br.Index != lead && node.LeadsPartition(br.B, "iso", 0) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no leader among the majority yet")
+	})
+	if node.LeadsPartition(c.Brokers[lead].B, "iso", 0) {
+		// CheckQuorum: within an election timeout it must step down.
+		c.WaitFor("the isolated leader to step down", func() error {
+			if node.LeadsPartition(c.Brokers[lead].B, "iso", 0) {
+				return fmt.Errorf("still leading")
+			}
+			return nil
+		})
+	}
+	more := produceAll(t, c.Client(client.WithBrokers(majority...)), "iso", 0, 200, 200)
+	for k, v := range more {
+		acked[k] = v
+	}
+	if len(acked) != 400 {
+		t.Fatalf("%d of 400 acknowledged", len(acked))
+	}
+	c.HealAll()
+	c.WaitFor("replicas identical after the heal", func() error {
+		var ref []byte
+		for _, br := range c.Running() {
+			b, err := node.CommittedLog(br.B, "iso", 0)
+			if err != nil {
+				return err
+			}
+			if ref == nil {
+				ref = b
+			} else if !bytes.Equal(ref, b) {
+				return fmt.Errorf("broker %d's log differs (%d vs %d bytes)", br.Index, len(b), len(ref))
+			}
+		}
+		return nil
+	})
+	seen := map[string]int64{}
+	cs, err := c.Client(client.WithBrokers(majority...)).NewConsumer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := cs.Assign(ctx, client.Assignment{Topic: "iso", Partition: 0, Start: client.Earliest()}); err != nil {
+		t.Fatal(err)
+	}
+	for len(seen) < len(acked) {
+		recs, err := cs.Poll(ctx)
+		if err != nil {
+			t.Fatalf("poll after %d: %v", len(seen), err)
+		}
+		for _, r := range recs {
+			seen[string(r.Value)] = r.Offset
+		}
+	}
+	for v, off := range acked {
+		if seen[v] != off {
+			t.Fatalf("acknowledged %s at %d, read at %d", v, off, seen[v])
+		}
+	}
+}
