@@ -72,7 +72,9 @@ func (sm replicaSM) Snapshot() ([]byte, error) {
 // Restore follows a snapshot the storage was reset to (a replica behind the
 // leader's log start): the high watermark moves to its log start.
 func (sm replicaSM) Restore([]byte) error {
-	sm.p.Committed(sm.rp.store.Log().StartOffset())
+	l := sm.rp.store.Log()
+	sm.p.ReplaceLog(l)
+	sm.p.Committed(l.StartOffset())
 	return nil
 }
 

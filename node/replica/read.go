@@ -89,7 +89,7 @@ func (p *Partition) ReadCharged(offset int64, maxBytes int, budget Budget) (Read
 		}
 		putBuf(buf)
 	}
-	v, err := p.log.Read(offset, maxBytes)
+	v, err := p.seg().Read(offset, maxBytes)
 	if err != nil {
 		return ReadResult{}, err
 	}

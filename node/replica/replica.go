@@ -60,7 +60,9 @@ type Partition struct {
 	id     int32
 	logger *slog.Logger
 
-	log  *segment.Log   // nil when offline
+	// logp is the log (nil when offline); a replicated partition's storage
+	// may replace it (ReplaceLog) when a snapshot resets it.
+	logp atomic.Pointer[segment.Log]
 	ring hotstore.Store // nil when the hotstore budget is <= 0 or offline
 
 	// offline is why the log could not be opened (nil when it was).
@@ -99,7 +101,7 @@ func Open(cfg Config) (*Partition, error) {
 		return nil, fmt.Errorf("replica: open partition %s/%d: %w", cfg.Topic, cfg.Partition, err)
 	}
 	p := newPartition(cfg.Topic, cfg.Partition, cfg.Logger)
-	p.log = l
+	p.logp.Store(l)
 	switch {
 	case cfg.HotstoreBytes <= 0:
 	case cfg.LockFreeRing:
@@ -182,7 +184,7 @@ func (w AckWaiter) Wait(ctx context.Context) error {
 	if w.p == nil {
 		return nil
 	}
-	err := w.p.log.WaitDurable(ctx, w.next)
+	err := w.p.seg().WaitDurable(ctx, w.next)
 	if err != nil {
 		w.p.storageFailed(err)
 	}
@@ -204,7 +206,7 @@ func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, 
 		p.appendMu.Unlock()
 		return AppendResult{}, AckWaiter{}, err
 	}
-	res, err := p.log.AppendSpans(batches, Term, p.spans)
+	res, err := p.seg().AppendSpans(batches, Term, p.spans)
 	if err != nil {
 		p.appendMu.Unlock()
 		p.storageFailed(err)
@@ -269,10 +271,10 @@ func (p *Partition) HighWatermark() int64 { return p.hwm.Load() }
 
 // LogStartOffset is the first offset the log holds; -1 when offline.
 func (p *Partition) LogStartOffset() int64 {
-	if p.log == nil {
+	if p.seg() == nil {
 		return -1
 	}
-	return p.log.StartOffset()
+	return p.seg().StartOffset()
 }
 
 // OffsetForTimestamp returns the offset of the first batch whose max
@@ -281,7 +283,7 @@ func (p *Partition) OffsetForTimestamp(tsMs int64) (int64, error) {
 	if err := p.unavailable(); err != nil {
 		return 0, err
 	}
-	off, err := p.log.OffsetForTimestamp(tsMs)
+	off, err := p.seg().OffsetForTimestamp(tsMs)
 	if err != nil {
 		return 0, err
 	}
@@ -335,15 +337,15 @@ type Stats struct {
 
 // Stats returns the partition's offsets and size.
 func (p *Partition) Stats() Stats {
-	if p.log == nil {
+	if p.seg() == nil {
 		return Stats{-1, -1, -1, -1, -1}
 	}
 	return Stats{
-		LogStartOffset: p.log.StartOffset(),
-		LogEndOffset:   p.log.NextOffset(),
+		LogStartOffset: p.seg().StartOffset(),
+		LogEndOffset:   p.seg().NextOffset(),
 		HighWatermark:  p.hwm.Load(),
-		SizeBytes:      p.log.Size(),
-		Segments:       p.log.Segments(),
+		SizeBytes:      p.seg().Size(),
+		Segments:       p.seg().Segments(),
 	}
 }
 
@@ -361,7 +363,7 @@ func (p *Partition) SetLogOptions(o segment.Options) error {
 	if err := p.unavailable(); err != nil {
 		return err
 	}
-	return p.log.SetOptions(o)
+	return p.seg().SetOptions(o)
 }
 
 // EnforceRetention deletes the segments retention allows and returns how
@@ -370,7 +372,7 @@ func (p *Partition) EnforceRetention() (int, error) {
 	if p.offline != nil {
 		return 0, nil
 	}
-	return p.log.EnforceRetention()
+	return p.seg().EnforceRetention()
 }
 
 // Close stops the partition: appends fail with ErrClosed, watchers wake and
@@ -384,9 +386,12 @@ func (p *Partition) Close() error {
 	p.closed.Store(true)
 	var err error
 	if !p.replicated {
-		err = p.log.Close() // a replicated log is closed by its storage
+		err = p.seg().Close() // a replicated log is closed by its storage
 	}
 	p.appendMu.Unlock()
 	p.wake()
 	return err
 }
+
+// seg is the partition's log, nil when offline.
+func (p *Partition) seg() *segment.Log { return p.logp.Load() }

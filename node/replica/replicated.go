@@ -22,7 +22,7 @@ import (
 // whole committed log is applied again at once).
 func OpenOn(cfg Config, log *segment.Log) *Partition {
 	p := newPartition(cfg.Topic, cfg.Partition, cfg.Logger)
-	p.log = log
+	p.logp.Store(log)
 	p.replicated = true
 	p.hwm.Store(log.StartOffset())
 	return p
@@ -39,6 +39,11 @@ func CheckDir(cfg Config) error {
 	}
 	return nil
 }
+
+// ReplaceLog makes a replicated partition read from l, the log its
+// storage started afresh (a snapshot reset it); views of the old one stay
+// valid until released.
+func (p *Partition) ReplaceLog(l *segment.Log) { p.logp.Store(l) }
 
 // Replicated reports whether the partition's log is written by a raft
 // group (OpenOn).
