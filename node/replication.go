@@ -281,3 +281,61 @@ func (a *batchAck) mapErr(err error) error {
 	}
 	return err
 }
+
+// drainLeadership hands the leadership of every group this broker leads
+// (its partitions', and the metadata group's) to a caught-up follower, and
+// waits until it leads none or ctx ends. Shutdown runs it first, so that a
+// rolling restart moves leaders before their broker goes: clients' requests
+// in flight fail over with NOT_LEADER instead of waiting for an election.
+func (b *Broker) drainLeadership(ctx context.Context) {
+	c := b.cluster
+	if c.driver == nil {
+		return
+	}
+	led := func() []uint64 {
+		var out []uint64
+		for _, t := range b.topics() {
+			for _, rp := range t.rafts {
+				if rp != nil && rp.leader.Load() == c.raftID {
+					out = append(out, rp.group)
+				}
+			}
+		}
+		if c.isLeader() {
+			out = append(out, metaGroup)
+		}
+		return out
+	}
+	groups := led()
+	if len(groups) == 0 {
+		return
+	}
+	b.log.Info("handing leadership to other replicas before stopping", "groups", len(groups))
+	for ctx.Err() == nil {
+		for _, g := range groups {
+			st, ok := c.driver.Status(g)
+			if !ok || st.Leader != c.raftID {
+				continue
+			}
+			var to, best uint64
+			for _, v := range st.Voters {
+				if v != c.raftID && (to == 0 || st.Progress[v] > best) {
+					to, best = v, st.Progress[v]
+				}
+			}
+			if to != 0 {
+				c.driver.TransferLeadership(g, to)
+			}
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		if groups = led(); len(groups) == 0 {
+			return
+		}
+	}
+	b.log.Warn("stopping while still leading", "groups", len(groups))
+}

@@ -276,3 +276,19 @@ func (c *Cluster) AddBroker(mutate ...func(*node.Config)) *Broker {
 	c.WaitReady()
 	return br
 }
+
+// StopBroker stops broker i gracefully (as SIGTERM does: leadership handed
+// over, in-flight requests answered); Restart starts it again.
+func (c *Cluster) StopBroker(i int) {
+	c.t.Helper()
+	br := c.Brokers[i]
+	if br.B == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := br.B.Shutdown(ctx); err != nil {
+		c.t.Errorf("broker %d: Shutdown: %v", i, err)
+	}
+	br.B = nil
+}
