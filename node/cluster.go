@@ -726,14 +726,47 @@ func (c *cluster) leaderLoop() {
 // changeVoters makes one step towards the desired voter set.
 func (c *cluster) changeVoters(st group.Status) {
 	desired := meta.DesiredVoters(c.state, st.Voters, c.cfg.MetadataVoters)
+	caughtUp := func(id uint64) bool {
+		match, ok := st.Progress[id]
+		return ok && match+100 >= st.Commit
+	}
+	// Growing an odd voter set one voter at a time passes through an even
+	// one (1, 2, 3): with two voters, losing either stops the metadata. So
+	// two caught-up learners are promoted together (joint consensus), and
+	// the set goes from 1 to 3 (or 3 to 5) in one change.
+	if len(st.Voters)%2 == 1 && len(desired) >= len(st.Voters)+2 {
+		var pair []uint64
+		for _, id := range desired {
+			if slices.Contains(st.Learners, id) && caughtUp(id) && len(pair) < 2 {
+				pair = append(pair, id)
+			}
+		}
+		if len(pair) == 2 {
+			cc := &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{
+				{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(pair[0])},
+				{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(pair[1])},
+			}}
+			ctx, cancel := context.WithTimeout(c.ctx, metaProposeTimeout)
+			defer cancel()
+			if _, err := c.driver.ProposeConfChange(ctx, metaGroup, cc); err != nil {
+				c.b.log.Warn("promoting two metadata voters", "err", err)
+				return
+			}
+			c.b.log.Info("metadata voters changed", "promoted", pair)
+			return
+		}
+	}
 	ch := meta.NextVoterChange(st.Voters, st.Learners, desired)
 	var cc *raftpb.ConfChangeV2
 	switch ch.Kind {
 	case meta.AddLearner:
 		cc = confChange(raftpb.ConfChangeAddLearnerNode, ch.RaftID)
 	case meta.PromoteVoter:
-		if match, ok := st.Progress[ch.RaftID]; !ok || match+100 < st.Commit {
+		if !caughtUp(ch.RaftID) {
 			return // promote only a learner that has caught up
+		}
+		if len(st.Voters)%2 == 1 && len(desired) > len(st.Voters) {
+			return // wait for a second learner: see above
 		}
 		cc = confChange(raftpb.ConfChangeAddNode, ch.RaftID)
 	case meta.RemoveVoter:
@@ -861,6 +894,14 @@ func (c *cluster) registerMetrics(m *brokerMetrics) {
 	m.gauge("rafka_meta_applied_index", "Metadata log index this broker has applied.", stat(func(s group.Status) float64 { return float64(s.Applied) }))
 	m.gauge("rafka_meta_commit_lag_entries", "Committed metadata entries this broker has not applied yet.", stat(func(s group.Status) float64 { return float64(s.Commit - min(s.Applied, s.Commit)) }))
 	m.gauge("rafka_meta_voters", "Voters of the metadata group.", stat(func(s group.Status) float64 { return float64(len(s.Voters)) }))
+	m.gauge("rafka_partitions_led", "Replicated partitions this broker leads.", func() float64 {
+		led, _ := c.b.replicationCounts()
+		return float64(led)
+	})
+	m.gauge("rafka_partitions_under_replicated", "Replicated partitions this broker leads with a replica whose broker is not alive or whose log is over 1000 entries behind the commit.", func() float64 {
+		_, under := c.b.replicationCounts()
+		return float64(under)
+	})
 	m.gauge("rafka_dht_nodes", "Nodes in this broker's DHT routing table.", func() float64 {
 		if d := c.dhtNode(); d != nil {
 			return float64(d.Stats().Nodes)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rafka/rafka/node/group"
 	"github.com/rafka/rafka/segment"
 )
 
@@ -71,4 +72,17 @@ func CommittedLog(b *Broker, topic string, id int32) ([]byte, error) {
 		off = next
 	}
 	return out, nil
+}
+
+// ReplicationCounts is what the rafka_partitions_led and
+// rafka_partitions_under_replicated gauges report.
+func ReplicationCounts(b *Broker) (led, under int) { return b.replicationCounts() }
+
+// PartitionStatus is the raft status of a hosted replicated partition.
+func PartitionStatus(b *Broker, topic string, id int32) (group.Status, bool) {
+	rp := b.topics()[topic].raft(id)
+	if rp == nil {
+		return group.Status{}, false
+	}
+	return b.cluster.driver.Status(rp.group)
 }

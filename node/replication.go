@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/rafka/rafka/node/group"
+	"github.com/rafka/rafka/node/meta"
 	"github.com/rafka/rafka/node/raftlog"
 	"github.com/rafka/rafka/node/replica"
 	"github.com/rafka/rafka/wire"
@@ -338,4 +339,38 @@ func (b *Broker) drainLeadership(ctx context.Context) {
 		}
 	}
 	b.log.Warn("stopping while still leading", "groups", len(groups))
+}
+
+// underReplicatedLag is how many entries behind the commit a follower may be
+// before its partition counts as under-replicated.
+const underReplicatedLag = 1000
+
+// replicationCounts counts, over the replicated partitions this broker
+// leads: led, and under-replicated (a replica's broker not alive, or its
+// log more than underReplicatedLag entries behind the commit).
+func (b *Broker) replicationCounts() (led, under int) {
+	c := b.cluster
+	for _, t := range b.topics() {
+		for _, rp := range t.rafts {
+			if rp == nil || rp.leader.Load() != c.raftID {
+				continue
+			}
+			led++
+			st, ok := c.driver.Status(rp.group)
+			if !ok {
+				continue
+			}
+			for _, v := range st.Voters {
+				if v == c.raftID {
+					continue
+				}
+				br, known := c.state.BrokerByRaftID(v)
+				if !known || br.State != meta.BrokerAlive || st.Progress[v]+underReplicatedLag < st.Commit {
+					under++
+					break
+				}
+			}
+		}
+	}
+	return led, under
 }
