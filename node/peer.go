@@ -33,6 +33,7 @@ import (
 // dropped, so a peer that cannot keep up loses messages, not memory.
 const (
 	linkQueueMsgs    = 4096
+	linkQueueBytes   = 64 << 20
 	linkFrameBytes   = 4 << 20
 	linkBackoffMin   = 50 * time.Millisecond
 	linkBackoffMax   = 2 * time.Second
@@ -243,17 +244,27 @@ type peerLink struct {
 
 	mu      sync.Mutex
 	q       []group.Envelope
+	sizes   []int // proto size of each queued message
+	qBytes  int   // sum of sizes
 	dropped uint64
 }
 
+// enqueue queues msgs, dropping those past the queue's bounds in count and
+// bytes (entries of a slow peer's appends would otherwise pile up; raft
+// sends them again).
 func (l *peerLink) enqueue(msgs []group.Envelope) {
 	l.mu.Lock()
-	room := linkQueueMsgs - len(l.q)
-	if room < len(msgs) {
-		l.dropped += uint64(len(msgs) - max(room, 0))
-		msgs = msgs[:max(room, 0)]
+	for _, m := range msgs {
+		n := proto.Size(m.Msg)
+		if len(l.q) >= linkQueueMsgs || l.qBytes+n > linkQueueBytes && len(l.q) > 0 {
+			l.dropped++
+			l.p.c.metrics.raftDropped.Inc()
+			continue
+		}
+		l.q = append(l.q, m)
+		l.sizes = append(l.sizes, n)
+		l.qBytes += n
 	}
-	l.q = append(l.q, msgs...)
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -268,9 +279,10 @@ func (l *peerLink) take(buf []group.Envelope) []group.Envelope {
 	n := min(len(l.q), maxRaftEnvelopes)
 	size := 0
 	for i := range n {
-		size += proto.Size(l.q[i].Msg)
+		size += l.sizes[i]
 		if size > linkFrameBytes && i > 0 {
 			n = i
+			size -= l.sizes[i]
 			break
 		}
 	}
@@ -278,6 +290,8 @@ func (l *peerLink) take(buf []group.Envelope) []group.Envelope {
 	rest := copy(l.q, l.q[n:])
 	clear(l.q[rest:])
 	l.q = l.q[:rest]
+	l.sizes = l.sizes[:copy(l.sizes, l.sizes[n:])]
+	l.qBytes -= size
 	return buf
 }
 
@@ -371,7 +385,7 @@ func (l *peerLink) run() {
 			backoff = min(backoff*2, linkBackoffMax)
 			l.mu.Lock()
 			clear(l.q)
-			l.q = l.q[:0]
+			l.q, l.sizes, l.qBytes = l.q[:0], l.sizes[:0], 0
 			l.mu.Unlock()
 		}
 	}
