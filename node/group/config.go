@@ -48,6 +48,10 @@ type Config struct {
 	// applied, per group; past it Propose fails with ErrTooManyProposals.
 	// Default 1024.
 	MaxPendingProposals int
+	// MaxPendingBytes bounds the bytes of an Untagged group's proposals
+	// not yet saved (raft holds them in memory until then); past it
+	// ProposeAsync fails with ErrTooManyProposals. Default 64 MiB.
+	MaxPendingBytes int
 	// MaxInboundMessages bounds the inbound messages (all groups) queued for
 	// the driver's goroutine; past it Step drops messages, which raft
 	// retransmits. Default 16384.
@@ -74,6 +78,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInflightMsgs == 0 {
 		c.MaxInflightMsgs = DefaultMaxInflightMsgs
+	}
+	if c.MaxPendingBytes == 0 {
+		c.MaxPendingBytes = 64 << 20
 	}
 	if c.MaxPendingProposals == 0 {
 		c.MaxPendingProposals = DefaultMaxPendingProposals

@@ -38,8 +38,9 @@ type group struct {
 	// sequence.
 	pending map[uint64]pending
 	// fifo and byIndex hold the proposals of an Untagged group (untagged.go).
-	fifo    []*Proposal
-	byIndex map[uint64]*Proposal
+	fifo      []*Proposal
+	fifoBytes int // bytes of the proposals in fifo
+	byIndex   map[uint64]*Proposal
 
 	dirty   bool
 	removed bool

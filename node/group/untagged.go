@@ -16,6 +16,7 @@ import (
 // Proposal is an entry proposed with ProposeAsync.
 type Proposal struct {
 	term uint64
+	size int // bytes proposed, counted in the group's fifoBytes until saved
 	// index and err are written on the loop before persisted is closed,
 	// and read only after.
 	index     uint64
@@ -92,6 +93,9 @@ func (d *Driver) proposeUntagged(id uint64, data []byte, p *Proposal) {
 	case len(g.fifo)+len(g.byIndex) >= d.cfg.MaxPendingProposals:
 		p.finish(result{err: fmt.Errorf("%w: group %d has %d", ErrTooManyProposals, id, len(g.fifo)+len(g.byIndex))})
 		return
+	case len(g.fifo) > 0 && g.fifoBytes+len(data) > d.cfg.MaxPendingBytes:
+		p.finish(result{err: fmt.Errorf("%w: group %d has %d bytes not yet saved", ErrTooManyProposals, id, g.fifoBytes)})
+		return
 	}
 	p.term = bs.HardState.GetTerm()
 	if err := g.rn.Propose(data); err != nil {
@@ -99,6 +103,8 @@ func (d *Driver) proposeUntagged(id uint64, data []byte, p *Proposal) {
 		p.finish(result{err: fmt.Errorf("%w: group %d: %w", ErrProposalDropped, id, err)})
 		return
 	}
+	p.size = len(data)
+	g.fifoBytes += p.size
 	g.fifo = append(g.fifo, p)
 	d.markDirty(g)
 }
@@ -116,6 +122,7 @@ func (g *group) saved(ents []*pb.Entry) {
 		p := g.fifo[0]
 		g.fifo[0] = nil
 		g.fifo = g.fifo[1:]
+		g.fifoBytes -= p.size
 		p.index = e.GetIndex()
 		g.byIndex[p.index] = p
 		close(p.persisted)
@@ -144,6 +151,7 @@ func (g *group) failUntagged(all bool, err func(p *Proposal) error) {
 	for _, p := range g.fifo {
 		if all || p.term != g.term || g.lead != g.d.cfg.ID {
 			g.d.proposalsDropped.Add(1)
+			g.fifoBytes -= p.size
 			p.finish(result{err: err(p)})
 			continue
 		}
