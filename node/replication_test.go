@@ -101,6 +101,30 @@ func checkAcked(t *testing.T, acked map[string]int64, stored map[string][]int64)
 	return dups
 }
 
+// waitReplicasIdentical waits until every running replica of a partition
+// holds the same, non-empty bytes below its high watermark.
+func waitReplicasIdentical(t *testing.T, c *nodetest.Cluster, topic string, p int32) {
+	t.Helper()
+	c.WaitFor(fmt.Sprintf("replicas of %s/%d identical", topic, p), func() error {
+		var ref []byte
+		for _, br := range c.Running() {
+			b, err := node.CommittedLog(br.B, topic, p)
+			if err != nil {
+				return err
+			}
+			if ref == nil {
+				ref = b
+			} else if !bytes.Equal(ref, b) {
+				return fmt.Errorf("broker %d's log differs (%d vs %d bytes)", br.Index, len(b), len(ref))
+			}
+		}
+		if len(ref) == 0 {
+			return fmt.Errorf("empty logs")
+		}
+		return nil
+	})
+}
+
 // produceAll produces n records with acks=all, retrying, and returns the
 // value -> offset of every acknowledged one.
 func produceAll(t *testing.T, cl *client.Client, topic string, p int32, from, n int) map[string]int64 {
@@ -188,24 +212,7 @@ func TestReplicatedPartitionSurvivesLeaderLoss(t *testing.T) {
 	dups := checkAcked(t, acked, readOffsets(t, c.Client(), "rep", 0, maxOffset(acked)))
 	t.Logf("%d records acknowledged, %d stored twice", len(acked), dups)
 	// The replicas hold the same bytes up to the high watermark.
-	c.WaitFor("replicas identical", func() error {
-		var ref []byte
-		for _, br := range c.Running() {
-			b, err := node.CommittedLog(br.B, "rep", 0)
-			if err != nil {
-				return err
-			}
-			if ref == nil {
-				ref = b
-			} else if !bytes.Equal(ref, b) {
-				return fmt.Errorf("broker %d's log differs (%d vs %d bytes)", br.Index, len(b), len(ref))
-			}
-		}
-		if len(ref) == 0 {
-			return fmt.Errorf("empty logs")
-		}
-		return nil
-	})
+	waitReplicasIdentical(t, c, "rep", 0)
 	_ = time.Second
 }
 
@@ -255,21 +262,7 @@ func TestReplicatedLeaderIsolated(t *testing.T) {
 		t.Fatalf("%d of 400 acknowledged", len(acked))
 	}
 	c.HealAll()
-	c.WaitFor("replicas identical after the heal", func() error {
-		var ref []byte
-		for _, br := range c.Running() {
-			b, err := node.CommittedLog(br.B, "iso", 0)
-			if err != nil {
-				return err
-			}
-			if ref == nil {
-				ref = b
-			} else if !bytes.Equal(ref, b) {
-				return fmt.Errorf("broker %d's log differs (%d vs %d bytes)", br.Index, len(b), len(ref))
-			}
-		}
-		return nil
-	})
+	waitReplicasIdentical(t, c, "iso", 0)
 	dups := checkAcked(t, acked, readOffsets(t, c.Client(client.WithBrokers(majority...)), "iso", 0, maxOffset(acked)))
 	t.Logf("%d records acknowledged, %d stored twice", len(acked), dups)
 }
