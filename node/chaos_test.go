@@ -1,0 +1,711 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rafka/rafka/client"
+	"github.com/rafka/rafka/node"
+	"github.com/rafka/rafka/node/nodetest"
+	"github.com/rafka/rafka/wire"
+)
+
+// TestChaos runs a seeded, randomized schedule of faults over a replicated
+// cluster under a steady acks=all produce load, then heals everything and
+// checks what the producers were told against what the replicas hold:
+//
+//   - every acknowledged record is in its partition at the offset its ack
+//     named (copies of it at other offsets come from retries whose answers
+//     were lost: counted, not failed);
+//   - a producer's acknowledged records of one partition (so of one key)
+//     are in the log in the order it produced them;
+//   - every replica of a partition holds the same bytes up to the high
+//     watermark, and at no moment is one replica's committed log anything
+//     but a prefix of another's;
+//   - after each fault is lifted every partition acknowledges writes again
+//     within nodetest.WaitTimeout.
+//
+// Faults, one episode at a time: kill (a partition's leader, the metadata
+// leader or any broker) and restart it, isolate a broker, cut a minority
+// from the majority, lose datagrams one way between two brokers; an episode
+// may add delays and duplication on some links. Brokers a fault takes down
+// or cuts off never hold a majority of any partition's replicas or of the
+// metadata voters, so writes must keep succeeding once leaders moved.
+//
+// RAFKA_CHAOS_SEED replays a schedule, RAFKA_CHAOS_DURATION sets how long
+// faults are drawn (default 20s), RAFKA_CHAOS_BROKERS the cluster size (3
+// or 5, default 5). The seed and the schedule are logged with every failure.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault schedule of several seconds")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("RAFKA_CHAOS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("RAFKA_CHAOS_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	dur := 20 * time.Second
+	if s := os.Getenv("RAFKA_CHAOS_DURATION"); s != "" {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("RAFKA_CHAOS_DURATION=%q: %v", s, err)
+		}
+		dur = v
+	}
+	brokers := 5
+	if s := os.Getenv("RAFKA_CHAOS_BROKERS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || (v != 3 && v != 5) {
+			t.Fatalf("RAFKA_CHAOS_BROKERS=%q: 3 or 5", s)
+		}
+		brokers = v
+	}
+	t.Logf("chaos seed %d (RAFKA_CHAOS_SEED=%d to replay), %d brokers, faults for %v", seed, seed, brokers, dur)
+
+	r := newChaosRun(t, seed, brokers)
+	defer func() {
+		if t.Failed() {
+			t.Logf("seed %d; schedule:\n%s", seed, r.schedule())
+		}
+	}()
+	r.startProducers(chaosProducers)
+	defer r.stopProducers()
+
+	r.awaitProgress("the first writes")
+	for ep := 0; time.Since(r.start) < dur; ep++ {
+		r.episode(ep)
+	}
+	r.logf("end of faults: heal, restart, check")
+	r.restoreAll()
+	r.awaitProgress("writes after the last heal")
+	r.stopProducers()
+	r.check()
+}
+
+// Produce load.
+const (
+	chaosProducers     = 4
+	chaosKeysPerProd   = 8
+	chaosRecordsPerSec = 200                   // per producer
+	chaosProgressAcks  = 10                    // per partition, after each heal
+	chaosTopics        = "chaos-a:3,chaos-b:2" // name:partitions, RF 3
+)
+
+// chaosPart is one replicated partition of the run.
+type chaosPart struct {
+	topic    string
+	id       int32
+	replicas []int // broker indexes hosting it
+}
+
+func (p chaosPart) String() string { return fmt.Sprintf("%s/%d", p.topic, p.id) }
+
+// chaosAck is one acknowledged record.
+type chaosAck struct {
+	prod int
+	seq  int64
+	key  string
+	part int // index into chaosRun.parts
+	off  int64
+	at   time.Duration
+}
+
+type chaosRun struct {
+	t      *testing.T
+	seed   uint64
+	rng    *rand.Rand // the schedule's; used by the test goroutine only
+	c      *nodetest.Cluster
+	start  time.Time
+	parts  []chaosPart
+	partIx map[string]int // "topic/id" -> index into parts
+	voters []int          // metadata voters, broker indexes
+	killed map[int]bool   // brokers stopped by the current episode
+
+	// acked counts acknowledgements per partition, for progress.
+	acked []atomic.Int64
+
+	// mu guards events, acks and produced.
+	mu       sync.Mutex
+	events   []string
+	acks     []chaosAck
+	produced int64 // records queued by the producers
+	failed   int64 // records whose delivery failed for good
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stop   sync.Once
+}
+
+func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
+	r := &chaosRun{
+		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x6368616f73)),
+		partIx: map[string]int{}, killed: map[int]bool{},
+	}
+	r.c = nodetest.NewCluster(t, brokers, nodetest.WithFaultNet())
+	r.start = time.Now()
+	ctx := ctxT(t)
+	cl := r.c.Client()
+	for _, spec := range strings.Split(chaosTopics, ",") {
+		name, n, _ := strings.Cut(spec, ":")
+		np, _ := strconv.Atoi(n)
+		if err := cl.CreateTopic(ctx, name, int32(np), nil, client.WithReplicationFactor(3)); err != nil {
+			r.fatalf("create %s: %v", name, err)
+		}
+		for p := range np {
+			r.partIx[name+"/"+strconv.Itoa(p)] = len(r.parts)
+			r.parts = append(r.parts, chaosPart{topic: name, id: int32(p)})
+		}
+	}
+	r.acked = make([]atomic.Int64, len(r.parts))
+	// Placement: a broker hosts a partition once it opened its replica.
+	r.wait("every partition placed on 3 brokers", func() error {
+		for i := range r.parts {
+			p := &r.parts[i]
+			p.replicas = p.replicas[:0]
+			for _, br := range r.c.Running() {
+				if _, err := node.CommittedLog(br.B, p.topic, p.id); err == nil {
+					p.replicas = append(p.replicas, br.Index)
+				}
+			}
+			if len(p.replicas) != 3 {
+				return fmt.Errorf("%v on brokers %v", p, p.replicas)
+			}
+			if leaderIndex(r.c, p.topic, p.id) < 0 {
+				return fmt.Errorf("%v has no leader", p)
+			}
+		}
+		return nil
+	})
+	index := map[string]int{}
+	for _, br := range r.c.Brokers {
+		index[br.B.ID()] = br.Index
+	}
+	r.wait("3 metadata voters", func() error {
+		info, err := cl.ClusterInfo(ctx)
+		if err != nil {
+			return err
+		}
+		r.voters = r.voters[:0]
+		for _, v := range info.Voters {
+			if i, ok := index[v]; ok {
+				r.voters = append(r.voters, i)
+			}
+		}
+		if len(r.voters) != 3 {
+			return fmt.Errorf("voters %v", info.Voters)
+		}
+		return nil
+	})
+	for _, p := range r.parts {
+		r.logf("%v on brokers %v", p, p.replicas)
+	}
+	r.logf("metadata voters %v", r.voters)
+	return r
+}
+
+// logf records an event of the schedule, with its time since the start.
+func (r *chaosRun) logf(format string, args ...any) {
+	line := fmt.Sprintf("%8.3fs ", time.Since(r.start).Seconds()) + fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	r.events = append(r.events, line)
+	r.mu.Unlock()
+	r.t.Log(line)
+}
+
+func (r *chaosRun) schedule() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.events, "\n")
+}
+
+// fatalf fails the test with the seed in the message (the deferred log in
+// TestChaos adds the schedule).
+func (r *chaosRun) fatalf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Fatalf("seed %d: %s", r.seed, fmt.Sprintf(format, args...))
+}
+
+func (r *chaosRun) errorf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Errorf("seed %d: %s", r.seed, fmt.Sprintf(format, args...))
+}
+
+// wait polls cond until it returns nil, failing after nodetest.WaitTimeout.
+func (r *chaosRun) wait(what string, cond func() error) {
+	r.t.Helper()
+	if err := pollUntil(nodetest.WaitTimeout, cond); err != nil {
+		r.fatalf("timed out waiting for %s: %v", what, err)
+	}
+}
+
+func pollUntil(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond) // polling an observable condition
+	}
+}
+
+// leaderIndex is the running broker that leads a partition, or -1.
+func leaderIndex(c *nodetest.Cluster, topic string, id int32) int {
+	for _, br := range c.Running() {
+		if node.LeadsPartition(br.B, topic, id) {
+			return br.Index
+		}
+	}
+	return -1
+}
+
+// startProducers starts n producers, each on a client of its own, each
+// producing keyed records of its own keys to every topic at a steady rate.
+// A record's key is "p<producer>-k<n>", its value "p<producer>-s<seq>".
+func (r *chaosRun) startProducers(n int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	topics := map[string]bool{}
+	var names []string
+	for _, p := range r.parts {
+		if !topics[p.topic] {
+			topics[p.topic] = true
+			names = append(names, p.topic)
+		}
+	}
+	for i := range n {
+		cl := r.c.Client(client.WithControlTimeout(2*time.Second), client.WithDialTimeout(2*time.Second))
+		pr, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(1000),
+			client.WithRetryBackoff(50*time.Millisecond, time.Second),
+			client.WithRequestTimeout(2*time.Second), client.WithMaxBatchBytes(16<<10), client.WithBufferBytes(256<<10))
+		if err != nil {
+			r.fatalf("producer %d: %v", i, err)
+		}
+		rng := rand.New(rand.NewPCG(r.seed, uint64(i)))
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.produce(ctx, i, pr, names, rng)
+		}()
+	}
+}
+
+func (r *chaosRun) produce(ctx context.Context, prod int, pr *client.Producer, topics []string, rng *rand.Rand) {
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
+		defer cancel()
+		if err := pr.Close(cctx); err != nil {
+			r.logf("producer %d: close: %v", prod, err)
+		}
+	}()
+	tick := time.NewTicker(time.Second / chaosRecordsPerSec)
+	defer tick.Stop()
+	for seq := int64(0); ; seq++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C: // the load's rate, not a synchronisation
+		}
+		key := fmt.Sprintf("p%d-k%d", prod, rng.IntN(chaosKeysPerProd))
+		rec := &client.Record{
+			Topic: topics[rng.IntN(len(topics))], Partition: client.AnyPartition,
+			Key: []byte(key), Value: []byte(fmt.Sprintf("p%d-s%d", prod, seq)),
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := pr.Produce(pctx, rec, func(rec *client.Record, err error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if err != nil {
+				r.failed++
+				return
+			}
+			pi, ok := r.partIx[rec.Topic+"/"+strconv.Itoa(int(rec.Partition))]
+			if !ok {
+				r.failed++
+				return
+			}
+			r.acks = append(r.acks, chaosAck{prod: prod, seq: seq, key: key, part: pi, off: rec.Offset, at: time.Since(r.start)})
+			r.acked[pi].Add(1)
+		})
+		cancel()
+		if err == nil {
+			r.mu.Lock()
+			r.produced++
+			r.mu.Unlock()
+		}
+		// A Produce that could not queue (full buffer while a partition
+		// has no leader) drops this record: the load goes on.
+	}
+}
+
+// stopProducers stops the load and waits until each producer has closed
+// (delivering or failing what it held); idempotent.
+func (r *chaosRun) stopProducers() {
+	r.stop.Do(func() {
+		if r.cancel != nil {
+			r.cancel()
+		}
+		r.wg.Wait()
+	})
+}
+
+// awaitProgress waits until every partition acknowledged chaosProgressAcks
+// more records than it had when called.
+func (r *chaosRun) awaitProgress(what string) {
+	r.t.Helper()
+	from := make([]int64, len(r.parts))
+	for i := range r.parts {
+		from[i] = r.acked[i].Load()
+	}
+	t0 := time.Now()
+	err := pollUntil(nodetest.WaitTimeout, func() error {
+		var slow []string
+		for i, p := range r.parts {
+			if n := r.acked[i].Load() - from[i]; n < chaosProgressAcks {
+				slow = append(slow, fmt.Sprintf("%v: %d acks (leader %d)", p, n, leaderIndex(r.c, p.topic, p.id)))
+			}
+		}
+		if len(slow) > 0 {
+			return errors.New(strings.Join(slow, ", "))
+		}
+		return nil
+	})
+	if err != nil {
+		r.logf("no progress for %s", what)
+		r.fatalf("no progress for %v (%s): %v", nodetest.WaitTimeout, what, err)
+	}
+	r.logf("progress: %d acks on every partition %v after %s", chaosProgressAcks, time.Since(t0).Round(time.Millisecond), what)
+}
+
+// allowedDown reports whether the brokers of down may all be stopped or
+// cut off at once: every partition and the metadata group keep a majority
+// outside it.
+func (r *chaosRun) allowedDown(down []int) bool {
+	lost := func(members []int) bool {
+		n := 0
+		for _, m := range members {
+			if slices.Contains(down, m) {
+				n++
+			}
+		}
+		return 2*n >= len(members)
+	}
+	if lost(r.voters) {
+		return false
+	}
+	for _, p := range r.parts {
+		if lost(p.replicas) {
+			return false
+		}
+	}
+	return true
+}
+
+// pickDown draws up to max brokers that may be down together, including
+// must when it is >= 0.
+func (r *chaosRun) pickDown(max, must int) []int {
+	n := len(r.c.Brokers)
+	for range 50 {
+		k := 1 + r.rng.IntN(max)
+		set := []int{}
+		if must >= 0 {
+			set = append(set, must)
+		}
+		for _, i := range r.rng.Perm(n) {
+			if len(set) >= k {
+				break
+			}
+			if !slices.Contains(set, i) {
+				set = append(set, i)
+			}
+		}
+		if r.allowedDown(set) {
+			slices.Sort(set)
+			return set
+		}
+	}
+	if must >= 0 {
+		return []int{must}
+	}
+	return []int{r.rng.IntN(n)}
+}
+
+func (r *chaosRun) others(set []int) []int {
+	var out []int
+	for i := range r.c.Brokers {
+		if !slices.Contains(set, i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// episode applies one fault (sometimes with link degradation beside it),
+// holds it, lifts it and waits for progress.
+func (r *chaosRun) episode(ep int) {
+	hold := time.Duration(500+r.rng.IntN(3000)) * time.Millisecond
+	var down []int // brokers the fault stops or cuts off
+	switch k := r.rng.IntN(10); {
+	case k < 2: // kill a partition's leader
+		p := r.parts[r.rng.IntN(len(r.parts))]
+		i := leaderIndex(r.c, p.topic, p.id)
+		if i < 0 {
+			i = p.replicas[r.rng.IntN(len(p.replicas))]
+		}
+		r.logf("ep %d: kill broker %d (leader of %v) for %v", ep, i, p, hold)
+		r.kill(i)
+		down = []int{i}
+	case k < 3: // kill any broker
+		i := r.rng.IntN(len(r.c.Brokers))
+		r.logf("ep %d: kill broker %d for %v", ep, i, hold)
+		r.kill(i)
+		down = []int{i}
+	case k < 5: // isolate one broker, often a leader
+		i := r.rng.IntN(len(r.c.Brokers))
+		if r.rng.IntN(2) == 0 {
+			p := r.parts[r.rng.IntN(len(r.parts))]
+			if l := leaderIndex(r.c, p.topic, p.id); l >= 0 {
+				i = l
+			}
+		}
+		r.logf("ep %d: isolate broker %d for %v", ep, i, hold)
+		r.c.Isolate(i)
+		down = []int{i}
+	case k < 7: // cut a minority from the majority
+		minority := r.pickDown((len(r.c.Brokers)-1)/2, -1)
+		r.logf("ep %d: partition %v | %v for %v", ep, minority, r.others(minority), hold)
+		r.c.Partition(minority, r.others(minority))
+		down = minority
+	default: // lose datagrams one way between two brokers
+		from := r.rng.IntN(len(r.c.Brokers))
+		to := (from + 1 + r.rng.IntN(len(r.c.Brokers)-1)) % len(r.c.Brokers)
+		p := []float64{0.3, 0.6, 1}[r.rng.IntN(3)]
+		r.logf("ep %d: lose %.0f%% of datagrams %d -> %d for %v", ep, p*100, from, to, hold)
+		r.c.SetLoss(from, to, p)
+		down = []int{to}
+	}
+	if !r.allowedDown(down) {
+		panic(fmt.Sprintf("BUG: the schedule took down a majority: %v", down))
+	}
+	if r.rng.IntN(3) == 0 {
+		r.degradeLinks(ep)
+	}
+	r.hold(hold)
+	r.logf("ep %d: heal", ep)
+	r.restoreAll()
+	r.awaitProgress(fmt.Sprintf("episode %d", ep))
+	r.hold(time.Duration(r.rng.IntN(1000)) * time.Millisecond)
+}
+
+// degradeLinks delays and duplicates datagrams on a few links; a link's
+// loss is not set here, so down stays a minority.
+func (r *chaosRun) degradeLinks(ep int) {
+	n := len(r.c.Brokers)
+	for range 1 + r.rng.IntN(3) {
+		from := r.rng.IntN(n)
+		to := (from + 1 + r.rng.IntN(n-1)) % n
+		a, b := r.c.Brokers[from].Addr, r.c.Brokers[to].Addr
+		if r.rng.IntN(2) == 0 {
+			d := time.Duration(1+r.rng.IntN(40)) * time.Millisecond
+			j := time.Duration(r.rng.IntN(int(d/time.Millisecond)+1)) * time.Millisecond
+			r.logf("ep %d:   delay %d -> %d by %v ± %v", ep, from, to, d, j)
+			r.c.FaultNet().SetDelay(a, b, d, j)
+		} else {
+			p := []float64{0.1, 0.3, 0.5}[r.rng.IntN(3)]
+			r.logf("ep %d:   duplicate %.0f%% of datagrams %d -> %d", ep, p*100, from, to)
+			r.c.FaultNet().SetDuplicate(a, b, p)
+		}
+	}
+}
+
+// hold lets the schedule's time pass: the length of a fault or of a calm
+// spell is what the schedule draws, nothing waits on it.
+func (r *chaosRun) hold(d time.Duration) {
+	time.Sleep(d)
+}
+
+func (r *chaosRun) kill(i int) {
+	r.c.Kill(i)
+	r.killed[i] = true
+}
+
+// restoreAll lifts every network fault and restarts the brokers killed,
+// then waits until every broker is ready.
+func (r *chaosRun) restoreAll() {
+	r.c.HealAll()
+	for _, i := range slices.Sorted(maps.Keys(r.killed)) {
+		r.c.Restart(i)
+		delete(r.killed, i)
+	}
+	r.wait("every broker ready", func() error {
+		for _, br := range r.c.Running() {
+			if ok, why := br.B.Ready(); !ok {
+				return fmt.Errorf("broker %d: %s", br.Index, why)
+			}
+		}
+		return nil
+	})
+}
+
+// check compares the replicas' logs and what they hold with what the
+// producers were told.
+func (r *chaosRun) check() {
+	r.mu.Lock()
+	acks := slices.Clone(r.acks)
+	produced, failed := r.produced, r.failed
+	r.mu.Unlock()
+	r.logf("%d records queued, %d acknowledged, %d failed for good", produced, len(acks), failed)
+	if len(acks) == 0 {
+		r.fatalf("nothing acknowledged")
+	}
+
+	logs := make([][]byte, len(r.parts))
+	for pi, p := range r.parts {
+		// Each replica's committed log must be a prefix of the longest
+		// at all times, and all equal once the followers caught up.
+		err := pollUntil(nodetest.WaitTimeout, func() error {
+			var all [][]byte
+			for _, i := range p.replicas {
+				b, err := node.CommittedLog(r.c.Brokers[i].B, p.topic, p.id)
+				if err != nil {
+					return fmt.Errorf("broker %d: %w", i, err)
+				}
+				all = append(all, b)
+			}
+			long := slices.MaxFunc(all, func(a, b []byte) int { return len(a) - len(b) })
+			for k, b := range all {
+				if !bytes.HasPrefix(long, b) {
+					at := 0
+					for at < len(b) && b[at] == long[at] {
+						at++
+					}
+					return fmt.Errorf("%w: broker %d's committed log (%d bytes) differs from the longest (%d bytes) at byte %d",
+						errDiverged, p.replicas[k], len(b), len(long), at)
+				}
+			}
+			for k, b := range all {
+				if len(b) != len(long) {
+					return fmt.Errorf("broker %d holds %d committed bytes, another %d", p.replicas[k], len(b), len(long))
+				}
+			}
+			logs[pi] = long
+			return nil
+		})
+		if errors.Is(err, errDiverged) {
+			r.fatalf("%v: replicas diverged: %v", p, err)
+		}
+		if err != nil {
+			r.fatalf("%v: replicas not identical after %v: %v", p, nodetest.WaitTimeout, err)
+		}
+	}
+
+	// Where each value is, per partition.
+	type place struct {
+		part int
+		off  int64
+	}
+	stored := map[string][]place{}
+	records := 0
+	for pi, p := range r.parts {
+		bi := wire.NewBatchIter(logs[pi], 0)
+		var it wire.RecordIter
+		var rec wire.Record
+		next := int64(-1)
+		for {
+			batch, h, ok := bi.Next()
+			if !ok {
+				break
+			}
+			if next >= 0 && h.BaseOffset != next {
+				r.errorf("%v: batch at offset %d follows one ending at %d", p, h.BaseOffset, next)
+			}
+			next = h.NextOffset()
+			if err := it.Reset(batch); err != nil {
+				r.fatalf("%v: batch at %d: %v", p, h.BaseOffset, err)
+			}
+			for it.Next(&rec) {
+				stored[string(rec.Value)] = append(stored[string(rec.Value)], place{pi, rec.Offset})
+				records++
+			}
+			if err := it.Err(); err != nil {
+				r.fatalf("%v: batch at %d: %v", p, h.BaseOffset, err)
+			}
+		}
+		if err := bi.Err(); err != nil {
+			r.fatalf("%v: committed log: %v", p, err)
+		}
+	}
+
+	// Every acknowledged record at its offset; other copies counted.
+	dups, lost := 0, 0
+	for _, a := range acks {
+		v := fmt.Sprintf("p%d-s%d", a.prod, a.seq)
+		at := stored[v]
+		if !slices.Contains(at, place{a.part, a.off}) {
+			lost++
+			if lost <= 10 {
+				r.errorf("acknowledged %s (key %s) at %v offset %d, stored at %v", v, a.key, r.parts[a.part], a.off, at)
+			}
+		}
+		dups += len(at) - 1
+	}
+	if lost > 0 {
+		r.errorf("%d of %d acknowledged records are not where their acks said", lost, len(acks))
+	}
+	for v, at := range stored {
+		var prod int
+		var seq int64
+		if _, err := fmt.Sscanf(v, "p%d-s%d", &prod, &seq); err != nil || prod >= chaosProducers {
+			r.errorf("a record no producer wrote: %q at %v", v, at)
+		}
+	}
+
+	// Per producer and partition (so per key), acknowledged records are
+	// stored in produce order.
+	type stream struct{ prod, part int }
+	byStream := map[stream][]chaosAck{}
+	for _, a := range acks {
+		s := stream{a.prod, a.part}
+		byStream[s] = append(byStream[s], a)
+	}
+	inversions := 0
+	for s, as := range byStream {
+		slices.SortFunc(as, func(a, b chaosAck) int { return int(a.seq - b.seq) })
+		for k := 1; k < len(as); k++ {
+			if as[k].off <= as[k-1].off {
+				inversions++
+				if inversions <= 10 {
+					r.errorf("producer %d, %v: seq %d (key %s) acknowledged at offset %d, after seq %d (key %s) at %d",
+						s.prod, r.parts[s.part], as[k].seq, as[k].key, as[k].off, as[k-1].seq, as[k-1].key, as[k-1].off)
+				}
+			}
+		}
+	}
+
+	perPart := make([]int, len(r.parts))
+	for _, a := range acks {
+		perPart[a.part]++
+	}
+	r.logf("checked: %d records stored, %d acknowledged (per partition %v), %d stored copies beyond the first (retries), %d lost, %d out of order",
+		records, len(acks), perPart, dups, lost, inversions)
+}
+
+var errDiverged = errors.New("diverged")
