@@ -133,6 +133,7 @@ type chaosRun struct {
 	start  time.Time
 	parts  []chaosPart
 	partIx map[string]int // "topic/id" -> index into parts
+	ctl    *client.Client // for cluster info
 	voters []int          // metadata voters, broker indexes
 	killed map[int]bool   // brokers stopped by the current episode
 
@@ -159,7 +160,8 @@ func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
 	r.c = nodetest.NewCluster(t, brokers, nodetest.WithFaultNet())
 	r.start = time.Now()
 	ctx := ctxT(t)
-	cl := r.c.Client()
+	cl := r.c.Client(client.WithControlTimeout(2*time.Second), client.WithDialTimeout(2*time.Second))
+	r.ctl = cl
 	for _, spec := range strings.Split(chaosTopics, ",") {
 		name, n, _ := strings.Cut(spec, ":")
 		np, _ := strconv.Atoi(n)
@@ -458,65 +460,158 @@ func (r *chaosRun) others(set []int) []int {
 	return out
 }
 
-// episode applies one fault (sometimes with link degradation beside it),
-// holds it, lifts it and waits for progress.
+// chaosFault is one fault applied: the brokers it stops or cuts off, and
+// how to lift it on its own.
+type chaosFault struct {
+	desc string
+	down []int
+	lift func()
+}
+
+// episode applies one or two faults (often with delays and duplication on
+// some links beside them), holds them, lifts them one by one in a random
+// order, then restores everything and waits for progress.
 func (r *chaosRun) episode(ep int) {
-	hold := time.Duration(500+r.rng.IntN(3000)) * time.Millisecond
-	var down []int // brokers the fault stops or cuts off
-	switch k := r.rng.IntN(10); {
-	case k < 2: // kill a partition's leader
-		p := r.parts[r.rng.IntN(len(r.parts))]
-		i := leaderIndex(r.c, p.topic, p.id)
-		if i < 0 {
-			i = p.replicas[r.rng.IntN(len(p.replicas))]
+	var faults []chaosFault
+	var down []int
+	for k := range 1 + r.rng.IntN(2) {
+		f, ok := r.drawFault(down)
+		if !ok {
+			continue
 		}
-		r.logf("ep %d: kill broker %d (leader of %v) for %v", ep, i, p, hold)
-		r.kill(i)
-		down = []int{i}
-	case k < 3: // kill any broker
-		i := r.rng.IntN(len(r.c.Brokers))
-		r.logf("ep %d: kill broker %d for %v", ep, i, hold)
-		r.kill(i)
-		down = []int{i}
-	case k < 5: // isolate one broker, often a leader
-		i := r.rng.IntN(len(r.c.Brokers))
-		if r.rng.IntN(2) == 0 {
-			p := r.parts[r.rng.IntN(len(r.parts))]
-			if l := leaderIndex(r.c, p.topic, p.id); l >= 0 {
-				i = l
-			}
+		if k > 0 && r.rng.IntN(2) == 0 {
+			r.hold(time.Duration(r.rng.IntN(1500)) * time.Millisecond)
 		}
-		r.logf("ep %d: isolate broker %d for %v", ep, i, hold)
-		r.c.Isolate(i)
-		down = []int{i}
-	case k < 7: // cut a minority from the majority
-		minority := r.pickDown((len(r.c.Brokers)-1)/2, -1)
-		r.logf("ep %d: partition %v | %v for %v", ep, minority, r.others(minority), hold)
-		r.c.Partition(minority, r.others(minority))
-		down = minority
-	default: // lose datagrams one way between two brokers
-		from := r.rng.IntN(len(r.c.Brokers))
-		to := (from + 1 + r.rng.IntN(len(r.c.Brokers)-1)) % len(r.c.Brokers)
-		p := []float64{0.3, 0.6, 1}[r.rng.IntN(3)]
-		r.logf("ep %d: lose %.0f%% of datagrams %d -> %d for %v", ep, p*100, from, to, hold)
-		r.c.SetLoss(from, to, p)
-		down = []int{to}
-	}
-	if !r.allowedDown(down) {
-		panic(fmt.Sprintf("BUG: the schedule took down a majority: %v", down))
+		r.logf("ep %d: %s", ep, f.desc)
+		f = r.apply(f)
+		faults = append(faults, f)
+		down = append(down, f.down...)
+		if !r.allowedDown(down) {
+			panic(fmt.Sprintf("BUG: the schedule took down a majority: %v", down))
+		}
 	}
 	if r.rng.IntN(3) == 0 {
 		r.degradeLinks(ep)
 	}
-	r.hold(hold)
-	r.logf("ep %d: heal", ep)
+	r.hold(time.Duration(500+r.rng.IntN(3000)) * time.Millisecond)
+	for _, k := range r.rng.Perm(len(faults)) {
+		r.logf("ep %d: lift %s", ep, faults[k].desc)
+		faults[k].lift()
+		r.hold(time.Duration(r.rng.IntN(1000)) * time.Millisecond)
+	}
+	r.logf("ep %d: heal all", ep)
 	r.restoreAll()
+	r.checkPrefixes(fmt.Sprintf("episode %d", ep))
 	r.awaitProgress(fmt.Sprintf("episode %d", ep))
 	r.hold(time.Duration(r.rng.IntN(1000)) * time.Millisecond)
 }
 
-// degradeLinks delays and duplicates datagrams on a few links; a link's
-// loss is not set here, so down stays a minority.
+// drawFault draws a fault whose brokers, with those of down, stay a
+// minority of every group; ok is false when none was found.
+func (r *chaosRun) drawFault(down []int) (f chaosFault, ok bool) {
+	n := len(r.c.Brokers)
+	for range 20 {
+		switch k := r.rng.IntN(12); {
+		case k < 2: // kill a partition's leader
+			p := r.parts[r.rng.IntN(len(r.parts))]
+			i := leaderIndex(r.c, p.topic, p.id)
+			if i < 0 {
+				i = p.replicas[r.rng.IntN(len(p.replicas))]
+			}
+			f = chaosFault{desc: fmt.Sprintf("kill broker %d (leader of %v)", i, p), down: []int{i}}
+		case k < 3: // kill the metadata leader
+			i := r.metaLeader()
+			if i < 0 {
+				continue
+			}
+			f = chaosFault{desc: fmt.Sprintf("kill broker %d (metadata leader)", i), down: []int{i}}
+		case k < 4: // kill any broker
+			i := r.rng.IntN(n)
+			f = chaosFault{desc: fmt.Sprintf("kill broker %d", i), down: []int{i}}
+		case k < 6: // isolate one broker, often a leader
+			i := r.rng.IntN(n)
+			if r.rng.IntN(2) == 0 {
+				p := r.parts[r.rng.IntN(len(r.parts))]
+				if l := leaderIndex(r.c, p.topic, p.id); l >= 0 {
+					i = l
+				}
+			}
+			f = chaosFault{desc: fmt.Sprintf("isolate broker %d", i), down: []int{i}}
+		case k < 8: // cut a minority from the majority
+			minority := r.pickDown((n-1)/2, -1)
+			f = chaosFault{desc: fmt.Sprintf("partition %v | %v", minority, r.others(minority)), down: minority}
+		default: // lose datagrams one way between two brokers
+			from := r.rng.IntN(n)
+			to := (from + 1 + r.rng.IntN(n-1)) % n
+			p := []float64{0.3, 0.6, 1}[r.rng.IntN(3)]
+			f = chaosFault{desc: fmt.Sprintf("lose %.0f%% of datagrams %d -> %d", p*100, from, to), down: []int{to}}
+		}
+		if slices.ContainsFunc(f.down, func(i int) bool { return slices.Contains(down, i) }) {
+			continue
+		}
+		if r.allowedDown(append(slices.Clone(down), f.down...)) {
+			return f, true
+		}
+	}
+	return chaosFault{}, false
+}
+
+// apply starts the fault f describes and sets how to lift it.
+func (r *chaosRun) apply(f chaosFault) chaosFault {
+	var verb string
+	var a, b, i int
+	var p float64
+	switch {
+	case strings.HasPrefix(f.desc, "kill"):
+		i = f.down[0]
+		r.kill(i)
+		f.lift = func() { r.restart(i) }
+	case strings.HasPrefix(f.desc, "isolate"):
+		i = f.down[0]
+		r.c.Isolate(i)
+		f.lift = func() { r.healBetween([]int{i}, r.others([]int{i})) }
+	case strings.HasPrefix(f.desc, "partition"):
+		minority := f.down
+		r.c.Partition(minority, r.others(minority))
+		f.lift = func() { r.healBetween(minority, r.others(minority)) }
+	default:
+		if _, err := fmt.Sscanf(f.desc, "%s %f%% of datagrams %d -> %d", &verb, &p, &a, &b); err != nil {
+			panic(fmt.Sprintf("BUG: fault %q: %v", f.desc, err))
+		}
+		r.c.SetLoss(a, b, p/100)
+		f.lift = func() { r.c.SetLoss(a, b, 0) }
+	}
+	return f
+}
+
+// healBetween lifts every rule between the brokers of a and those of b.
+func (r *chaosRun) healBetween(a, b []int) {
+	for _, i := range a {
+		for _, j := range b {
+			r.c.Heal(i, j)
+		}
+	}
+}
+
+// metaLeader is the index of the metadata leader as broker 0's metadata (or
+// the first running broker's) names it, or -1.
+func (r *chaosRun) metaLeader() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := r.ctl.ClusterInfo(ctx)
+	if err != nil {
+		return -1
+	}
+	for _, br := range r.c.Running() {
+		if br.B.ID() == info.MetaLeader {
+			return br.Index
+		}
+	}
+	return -1
+}
+
+// degradeLinks delays and duplicates datagrams on a few links; loss is not
+// set here, so the brokers cut off stay a minority.
 func (r *chaosRun) degradeLinks(ep int) {
 	n := len(r.c.Brokers)
 	for range 1 + r.rng.IntN(3) {
@@ -547,13 +642,19 @@ func (r *chaosRun) kill(i int) {
 	r.killed[i] = true
 }
 
+func (r *chaosRun) restart(i int) {
+	if r.killed[i] {
+		r.c.Restart(i)
+		delete(r.killed, i)
+	}
+}
+
 // restoreAll lifts every network fault and restarts the brokers killed,
 // then waits until every broker is ready.
 func (r *chaosRun) restoreAll() {
 	r.c.HealAll()
 	for _, i := range slices.Sorted(maps.Keys(r.killed)) {
-		r.c.Restart(i)
-		delete(r.killed, i)
+		r.restart(i)
 	}
 	r.wait("every broker ready", func() error {
 		for _, br := range r.c.Running() {
@@ -582,24 +683,9 @@ func (r *chaosRun) check() {
 		// Each replica's committed log must be a prefix of the longest
 		// at all times, and all equal once the followers caught up.
 		err := pollUntil(nodetest.WaitTimeout, func() error {
-			var all [][]byte
-			for _, i := range p.replicas {
-				b, err := node.CommittedLog(r.c.Brokers[i].B, p.topic, p.id)
-				if err != nil {
-					return fmt.Errorf("broker %d: %w", i, err)
-				}
-				all = append(all, b)
-			}
-			long := slices.MaxFunc(all, func(a, b []byte) int { return len(a) - len(b) })
-			for k, b := range all {
-				if !bytes.HasPrefix(long, b) {
-					at := 0
-					for at < len(b) && b[at] == long[at] {
-						at++
-					}
-					return fmt.Errorf("%w: broker %d's committed log (%d bytes) differs from the longest (%d bytes) at byte %d",
-						errDiverged, p.replicas[k], len(b), len(long), at)
-				}
+			all, long, err := r.committedLogs(p)
+			if err != nil {
+				return err
 			}
 			for k, b := range all {
 				if len(b) != len(long) {
@@ -623,12 +709,14 @@ func (r *chaosRun) check() {
 		off  int64
 	}
 	stored := map[string][]place{}
+	byOffset := make([]map[int64]string, len(r.parts))
 	records := 0
 	for pi, p := range r.parts {
 		bi := wire.NewBatchIter(logs[pi], 0)
 		var it wire.RecordIter
 		var rec wire.Record
 		next := int64(-1)
+		byOffset[pi] = map[int64]string{}
 		for {
 			batch, h, ok := bi.Next()
 			if !ok {
@@ -643,6 +731,7 @@ func (r *chaosRun) check() {
 			}
 			for it.Next(&rec) {
 				stored[string(rec.Value)] = append(stored[string(rec.Value)], place{pi, rec.Offset})
+				byOffset[pi][rec.Offset] = string(rec.Value)
 				records++
 			}
 			if err := it.Err(); err != nil {
@@ -700,6 +789,8 @@ func (r *chaosRun) check() {
 		}
 	}
 
+	r.checkConsumed(byOffset)
+
 	perPart := make([]int, len(r.parts))
 	for _, a := range acks {
 		perPart[a.part]++
@@ -709,3 +800,83 @@ func (r *chaosRun) check() {
 }
 
 var errDiverged = errors.New("diverged")
+
+// checkConsumed reads every partition from the start with a consumer and
+// compares what it gets with the records of the committed log.
+func (r *chaosRun) checkConsumed(byOffset []map[int64]string) {
+	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
+	defer cancel()
+	cs, err := r.c.Client().NewConsumer()
+	if err != nil {
+		r.fatalf("consumer: %v", err)
+	}
+	defer cs.Close()
+	var as []client.Assignment
+	want := 0
+	for pi, p := range r.parts {
+		as = append(as, client.Assignment{Topic: p.topic, Partition: p.id, Start: client.Earliest()})
+		want += len(byOffset[pi])
+	}
+	if err := cs.Assign(ctx, as...); err != nil {
+		r.fatalf("assign: %v", err)
+	}
+	got := 0
+	for got < want {
+		recs, err := cs.Poll(ctx)
+		if err != nil {
+			r.fatalf("consumed %d of %d records: %v", got, want, err)
+		}
+		for _, rec := range recs {
+			pi := r.partIx[rec.Topic+"/"+strconv.Itoa(int(rec.Partition))]
+			if v, ok := byOffset[pi][rec.Offset]; !ok || v != string(rec.Value) {
+				r.fatalf("consumed %q at %s/%d offset %d; the committed log holds %q there (%v)",
+					rec.Value, rec.Topic, rec.Partition, rec.Offset, v, ok)
+			}
+			got++
+		}
+	}
+	r.logf("consumed the %d records of every committed log", got)
+}
+
+// committedLogs reads the committed log of every running replica of p and
+// returns them with the longest; errDiverged when one is not a prefix of
+// the longest.
+func (r *chaosRun) committedLogs(p chaosPart) (all [][]byte, long []byte, err error) {
+	var who []int
+	for _, i := range p.replicas {
+		br := r.c.Brokers[i]
+		if br.B == nil {
+			continue
+		}
+		b, err := node.CommittedLog(br.B, p.topic, p.id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("broker %d: %w", i, err)
+		}
+		all, who = append(all, b), append(who, i)
+	}
+	if len(all) == 0 {
+		return nil, nil, fmt.Errorf("no replica of %v running", p)
+	}
+	long = slices.MaxFunc(all, func(a, b []byte) int { return len(a) - len(b) })
+	for k, b := range all {
+		if !bytes.HasPrefix(long, b) {
+			at := 0
+			for at < len(b) && b[at] == long[at] {
+				at++
+			}
+			return all, long, fmt.Errorf("%w: broker %d's committed log (%d bytes) differs from the longest (%d bytes) at byte %d",
+				errDiverged, who[k], len(b), len(long), at)
+		}
+	}
+	return all, long, nil
+}
+
+// checkPrefixes fails when a replica's committed log is not a prefix of
+// another's: committed entries are never rewritten, whatever the lag.
+func (r *chaosRun) checkPrefixes(when string) {
+	for _, p := range r.parts {
+		if _, _, err := r.committedLogs(p); errors.Is(err, errDiverged) {
+			r.fatalf("%v after %s: %v", p, when, err)
+		}
+	}
+}
