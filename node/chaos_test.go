@@ -160,7 +160,7 @@ func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
 	r.c = nodetest.NewCluster(t, brokers, nodetest.WithFaultNet())
 	r.start = time.Now()
 	ctx := ctxT(t)
-	cl := r.c.Client(client.WithControlTimeout(2*time.Second), client.WithDialTimeout(2*time.Second))
+	cl := r.c.Client(client.WithControlTimeout(5*time.Second), client.WithDialTimeout(5*time.Second))
 	r.ctl = cl
 	for _, spec := range strings.Split(chaosTopics, ",") {
 		name, n, _ := strings.Cut(spec, ":")
@@ -193,31 +193,42 @@ func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
 		}
 		return nil
 	})
-	index := map[string]int{}
-	for _, br := range r.c.Brokers {
-		index[br.B.ID()] = br.Index
-	}
-	r.wait("3 metadata voters", func() error {
-		info, err := cl.ClusterInfo(ctx)
-		if err != nil {
-			return err
-		}
-		r.voters = r.voters[:0]
-		for _, v := range info.Voters {
-			if i, ok := index[v]; ok {
-				r.voters = append(r.voters, i)
-			}
-		}
-		if len(r.voters) != 3 {
-			return fmt.Errorf("voters %v", info.Voters)
-		}
-		return nil
-	})
+	r.wait("3 metadata voters", r.refreshVoters)
 	for _, p := range r.parts {
 		r.logf("%v on brokers %v", p, p.replicas)
 	}
 	r.logf("metadata voters %v", r.voters)
 	return r
+}
+
+// refreshVoters reads the metadata voters: they move when a voter's broker
+// is fenced, so each episode takes them again.
+func (r *chaosRun) refreshVoters() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := r.ctl.ClusterInfo(ctx)
+	if err != nil {
+		return err
+	}
+	var voters []int
+	for _, v := range info.Voters {
+		for _, br := range r.c.Brokers {
+			if br.B != nil && br.B.ID() == v {
+				voters = append(voters, br.Index)
+			}
+		}
+	}
+	if len(voters) != 3 {
+		return fmt.Errorf("voters %v", info.Voters)
+	}
+	slices.Sort(voters)
+	if !slices.Equal(voters, r.voters) {
+		if r.voters != nil {
+			r.logf("metadata voters now %v", voters)
+		}
+		r.voters = voters
+	}
+	return nil
 }
 
 // logf records an event of the schedule, with its time since the start.
@@ -294,7 +305,7 @@ func (r *chaosRun) startProducers(n int) {
 		}
 	}
 	for i := range n {
-		cl := r.c.Client(client.WithControlTimeout(2*time.Second), client.WithDialTimeout(2*time.Second))
+		cl := r.c.Client(client.WithControlTimeout(5*time.Second), client.WithDialTimeout(5*time.Second))
 		pr, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(1000),
 			client.WithRetryBackoff(50*time.Millisecond, time.Second),
 			client.WithRequestTimeout(2*time.Second), client.WithMaxBatchBytes(16<<10), client.WithBufferBytes(256<<10))
@@ -472,6 +483,7 @@ type chaosFault struct {
 // some links beside them), holds them, lifts them one by one in a random
 // order, then restores everything and waits for progress.
 func (r *chaosRun) episode(ep int) {
+	r.wait("the metadata voters", r.refreshVoters)
 	var faults []chaosFault
 	var down []int
 	for k := range 1 + r.rng.IntN(2) {
@@ -546,8 +558,8 @@ func (r *chaosRun) drawFault(down []int) (f chaosFault, ok bool) {
 			p := []float64{0.3, 0.6, 1}[r.rng.IntN(3)]
 			f = chaosFault{desc: fmt.Sprintf("lose %.0f%% of datagrams %d -> %d", p*100, from, to), down: []int{to}}
 		}
-		if slices.ContainsFunc(f.down, func(i int) bool { return slices.Contains(down, i) }) {
-			continue
+		if strings.HasPrefix(f.desc, "kill") && r.killed[f.down[0]] {
+			continue // already stopped; isolating a stopped broker is fine
 		}
 		if r.allowedDown(append(slices.Clone(down), f.down...)) {
 			return f, true
