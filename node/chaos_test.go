@@ -157,8 +157,14 @@ func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x6368616f73)),
 		partIx: map[string]int{}, killed: map[int]bool{},
 	}
-	r.c = nodetest.NewCluster(t, brokers, nodetest.WithFaultNet())
+	// A short rebalance interval moves leaders back to their preferred
+	// replicas while faults move them away: transfers race elections.
+	rebalance := []time.Duration{time.Second, 3 * time.Second, 30 * time.Second}[r.rng.IntN(3)]
+	r.c = nodetest.NewCluster(t, brokers, nodetest.WithFaultNet(), func(_ int, cfg *node.Config) {
+		cfg.Cluster.LeaderRebalanceInterval = rebalance
+	})
 	r.start = time.Now()
+	r.logf("leader rebalance every %v", rebalance)
 	ctx := ctxT(t)
 	cl := r.c.Client(client.WithControlTimeout(5*time.Second), client.WithDialTimeout(5*time.Second))
 	r.ctl = cl
@@ -488,7 +494,7 @@ func (r *chaosRun) episode(ep int) {
 	var down []int
 	for k := range 1 + r.rng.IntN(2) {
 		f, ok := r.drawFault(down)
-		if !ok {
+		if !ok || slices.ContainsFunc(faults, func(g chaosFault) bool { return g.desc == f.desc }) {
 			continue
 		}
 		if k > 0 && r.rng.IntN(2) == 0 {
