@@ -104,6 +104,13 @@ const (
 	chaosRecordsPerSec = 200                   // per producer
 	chaosProgressAcks  = 10                    // per partition, after each heal
 	chaosTopics        = "chaos-a:3,chaos-b:2" // name:partitions, RF 3
+
+	// chaosRetained is a topic of one partition whose records carry
+	// chaosPadding bytes and whose log keeps about two segments: its log
+	// start moves every few seconds, so a replica down for a while comes
+	// back behind the leader's log start and is reset to a snapshot.
+	chaosRetained = "chaos-r"
+	chaosPadding  = 1 << 10
 )
 
 // chaosPart is one replicated partition of the run.
@@ -162,16 +169,21 @@ func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
 	rebalance := []time.Duration{time.Second, 3 * time.Second, 30 * time.Second}[r.rng.IntN(3)]
 	r.c = nodetest.NewCluster(t, brokers, nodetest.WithFaultNet(), func(_ int, cfg *node.Config) {
 		cfg.Cluster.LeaderRebalanceInterval = rebalance
+		cfg.RetentionInterval = 200 * time.Millisecond
 	})
 	r.start = time.Now()
 	r.logf("leader rebalance every %v", rebalance)
 	ctx := ctxT(t)
 	cl := r.c.Client(client.WithControlTimeout(5*time.Second), client.WithDialTimeout(5*time.Second))
 	r.ctl = cl
-	for _, spec := range strings.Split(chaosTopics, ",") {
+	for _, spec := range strings.Split(chaosTopics+","+chaosRetained+":1", ",") {
 		name, n, _ := strings.Cut(spec, ":")
 		np, _ := strconv.Atoi(n)
-		if err := cl.CreateTopic(ctx, name, int32(np), nil, client.WithReplicationFactor(3)); err != nil {
+		var cfg map[string]string
+		if name == chaosRetained {
+			cfg = map[string]string{node.ConfigSegmentBytes: strconv.Itoa(1 << 20), node.ConfigRetentionBytes: strconv.Itoa(2 << 20)}
+		}
+		if err := cl.CreateTopic(ctx, name, int32(np), cfg, client.WithReplicationFactor(3)); err != nil {
 			r.fatalf("create %s: %v", name, err)
 		}
 		for p := range np {
@@ -335,6 +347,7 @@ func (r *chaosRun) produce(ctx context.Context, prod int, pr *client.Producer, t
 			r.logf("producer %d: close: %v", prod, err)
 		}
 	}()
+	padding := bytes.Repeat([]byte{'.'}, chaosPadding)
 	tick := time.NewTicker(time.Second / chaosRecordsPerSec)
 	defer tick.Stop()
 	for seq := int64(0); ; seq++ {
@@ -346,7 +359,10 @@ func (r *chaosRun) produce(ctx context.Context, prod int, pr *client.Producer, t
 		key := fmt.Sprintf("p%d-k%d", prod, rng.IntN(chaosKeysPerProd))
 		rec := &client.Record{
 			Topic: topics[rng.IntN(len(topics))], Partition: client.AnyPartition,
-			Key: []byte(key), Value: []byte(fmt.Sprintf("p%d-s%d", prod, seq)),
+			Key: []byte(key), Value: fmt.Appendf(nil, "p%d-s%d", prod, seq),
+		}
+		if rec.Topic == chaosRetained {
+			rec.Value = append(append(rec.Value, '|'), padding...)
 		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := pr.Produce(pctx, rec, func(rec *client.Record, err error) {
@@ -511,7 +527,14 @@ func (r *chaosRun) episode(ep int) {
 	if r.rng.IntN(3) == 0 {
 		r.degradeLinks(ep)
 	}
-	r.hold(time.Duration(500+r.rng.IntN(3000)) * time.Millisecond)
+	hold := time.Duration(500+r.rng.IntN(3000)) * time.Millisecond
+	if r.rng.IntN(5) == 0 {
+		// Long enough for retention to move the retained topic's log
+		// start past what a stopped or cut-off replica holds.
+		hold = time.Duration(6000+r.rng.IntN(4000)) * time.Millisecond
+	}
+	r.logf("ep %d: hold %v", ep, hold)
+	r.hold(hold)
 	for _, k := range r.rng.Perm(len(faults)) {
 		r.logf("ep %d: lift %s", ep, faults[k].desc)
 		faults[k].lift()
@@ -697,11 +720,12 @@ func (r *chaosRun) check() {
 	}
 
 	logs := make([][]byte, len(r.parts))
+	starts := make([]int64, len(r.parts)) // the offset logs[i] starts at
 	for pi, p := range r.parts {
 		// Each replica's committed log must be a prefix of the longest
 		// at all times, and all equal once the followers caught up.
 		err := pollUntil(nodetest.WaitTimeout, func() error {
-			all, long, err := r.committedLogs(p)
+			all, long, start, err := r.committedLogs(p)
 			if err != nil {
 				return err
 			}
@@ -710,7 +734,7 @@ func (r *chaosRun) check() {
 					return fmt.Errorf("broker %d holds %d committed bytes, another %d", p.replicas[k], len(b), len(long))
 				}
 			}
-			logs[pi] = long
+			logs[pi], starts[pi] = long, start
 			return nil
 		})
 		if errors.Is(err, errDiverged) {
@@ -748,9 +772,10 @@ func (r *chaosRun) check() {
 				r.fatalf("%v: batch at %d: %v", p, h.BaseOffset, err)
 			}
 			for it.Next(&rec) {
-				stored[string(rec.Value)] = append(stored[string(rec.Value)], place{pi, rec.Offset})
-				byOffset[pi][rec.Offset] = string(rec.Value)
 				records++
+				v, _, _ := bytes.Cut(rec.Value, []byte{'|'})
+				stored[string(v)] = append(stored[string(v)], place{pi, rec.Offset})
+				byOffset[pi][rec.Offset] = string(v)
 			}
 			if err := it.Err(); err != nil {
 				r.fatalf("%v: batch at %d: %v", p, h.BaseOffset, err)
@@ -763,7 +788,12 @@ func (r *chaosRun) check() {
 
 	// Every acknowledged record at its offset; other copies counted.
 	dups, lost := 0, 0
+	expired := 0
 	for _, a := range acks {
+		if a.off < starts[a.part] {
+			expired++ // below the log start retention moved
+			continue
+		}
 		v := fmt.Sprintf("p%d-s%d", a.prod, a.seq)
 		at := stored[v]
 		if !slices.Contains(at, place{a.part, a.off}) {
@@ -790,6 +820,9 @@ func (r *chaosRun) check() {
 	type stream struct{ prod, part int }
 	byStream := map[stream][]chaosAck{}
 	for _, a := range acks {
+		if a.off < starts[a.part] {
+			continue
+		}
 		s := stream{a.prod, a.part}
 		byStream[s] = append(byStream[s], a)
 	}
@@ -807,21 +840,21 @@ func (r *chaosRun) check() {
 		}
 	}
 
-	r.checkConsumed(byOffset)
+	r.checkConsumed(byOffset, starts)
 
 	perPart := make([]int, len(r.parts))
 	for _, a := range acks {
 		perPart[a.part]++
 	}
-	r.logf("checked: %d records stored, %d acknowledged (per partition %v), %d stored copies beyond the first (retries), %d lost, %d out of order",
-		records, len(acks), perPart, dups, lost, inversions)
+	r.logf("checked: %d records stored, %d acknowledged (per partition %v), %d below the log start, %d stored copies beyond the first (retries), %d lost, %d out of order",
+		records, len(acks), perPart, expired, dups, lost, inversions)
 }
 
 var errDiverged = errors.New("diverged")
 
 // checkConsumed reads every partition from the start with a consumer and
 // compares what it gets with the records of the committed log.
-func (r *chaosRun) checkConsumed(byOffset []map[int64]string) {
+func (r *chaosRun) checkConsumed(byOffset []map[int64]string, starts []int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
 	defer cancel()
 	cs, err := r.c.Client().NewConsumer()
@@ -832,7 +865,7 @@ func (r *chaosRun) checkConsumed(byOffset []map[int64]string) {
 	var as []client.Assignment
 	want := 0
 	for pi, p := range r.parts {
-		as = append(as, client.Assignment{Topic: p.topic, Partition: p.id, Start: client.Earliest()})
+		as = append(as, client.Assignment{Topic: p.topic, Partition: p.id, Start: client.AtOffset(starts[pi])})
 		want += len(byOffset[pi])
 	}
 	if err := cs.Assign(ctx, as...); err != nil {
@@ -846,7 +879,8 @@ func (r *chaosRun) checkConsumed(byOffset []map[int64]string) {
 		}
 		for _, rec := range recs {
 			pi := r.partIx[rec.Topic+"/"+strconv.Itoa(int(rec.Partition))]
-			if v, ok := byOffset[pi][rec.Offset]; !ok || v != string(rec.Value) {
+			cv, _, _ := bytes.Cut(rec.Value, []byte{'|'})
+			if v, ok := byOffset[pi][rec.Offset]; !ok || v != string(cv) {
 				r.fatalf("consumed %q at %s/%d offset %d; the committed log holds %q there (%v)",
 					rec.Value, rec.Topic, rec.Partition, rec.Offset, v, ok)
 			}
@@ -856,10 +890,11 @@ func (r *chaosRun) checkConsumed(byOffset []map[int64]string) {
 	r.logf("consumed the %d records of every committed log", got)
 }
 
-// committedLogs reads the committed log of every running replica of p and
-// returns them with the longest; errDiverged when one is not a prefix of
-// the longest.
-func (r *chaosRun) committedLogs(p chaosPart) (all [][]byte, long []byte, err error) {
+// committedLogs reads the committed log of every running replica of p from
+// the latest log start among them (retention moves each replica's on its
+// own) and returns them with the longest and that start; errDiverged when
+// one is not a prefix of the longest.
+func (r *chaosRun) committedLogs(p chaosPart) (all [][]byte, long []byte, start int64, err error) {
 	var who []int
 	for _, i := range p.replicas {
 		br := r.c.Brokers[i]
@@ -868,12 +903,30 @@ func (r *chaosRun) committedLogs(p chaosPart) (all [][]byte, long []byte, err er
 		}
 		b, err := node.CommittedLog(br.B, p.topic, p.id)
 		if err != nil {
-			return nil, nil, fmt.Errorf("broker %d: %w", i, err)
+			return nil, nil, 0, fmt.Errorf("broker %d: %w", i, err)
+		}
+		if len(b) >= wire.BatchHeaderSize {
+			start = max(start, wire.BaseOffset(b))
 		}
 		all, who = append(all, b), append(who, i)
 	}
 	if len(all) == 0 {
-		return nil, nil, fmt.Errorf("no replica of %v running", p)
+		return nil, nil, 0, fmt.Errorf("no replica of %v running", p)
+	}
+	for k, b := range all {
+		bi := wire.NewBatchIter(b, 0)
+		skipped := 0
+		for len(b[skipped:]) >= wire.BatchHeaderSize && wire.BaseOffset(b[skipped:]) < start {
+			batch, _, ok := bi.Next()
+			if !ok {
+				return nil, nil, 0, fmt.Errorf("broker %d's log of %v: %v", who[k], p, bi.Err())
+			}
+			skipped += len(batch)
+		}
+		if len(b[skipped:]) >= wire.BatchHeaderSize && wire.BaseOffset(b[skipped:]) != start {
+			return nil, nil, 0, fmt.Errorf("%w: broker %d's log of %v has no batch at offset %d", errDiverged, who[k], p, start)
+		}
+		all[k] = b[skipped:]
 	}
 	long = slices.MaxFunc(all, func(a, b []byte) int { return len(a) - len(b) })
 	for k, b := range all {
@@ -882,18 +935,18 @@ func (r *chaosRun) committedLogs(p chaosPart) (all [][]byte, long []byte, err er
 			for at < len(b) && b[at] == long[at] {
 				at++
 			}
-			return all, long, fmt.Errorf("%w: broker %d's committed log (%d bytes) differs from the longest (%d bytes) at byte %d",
-				errDiverged, who[k], len(b), len(long), at)
+			return all, long, start, fmt.Errorf("%w: broker %d's committed log from offset %d (%d bytes) differs from the longest (%d bytes) at byte %d",
+				errDiverged, who[k], start, len(b), len(long), at)
 		}
 	}
-	return all, long, nil
+	return all, long, start, nil
 }
 
 // checkPrefixes fails when a replica's committed log is not a prefix of
 // another's: committed entries are never rewritten, whatever the lag.
 func (r *chaosRun) checkPrefixes(when string) {
 	for _, p := range r.parts {
-		if _, _, err := r.committedLogs(p); errors.Is(err, errDiverged) {
+		if _, _, _, err := r.committedLogs(p); errors.Is(err, errDiverged) {
 			r.fatalf("%v after %s: %v", p, when, err)
 		}
 	}
