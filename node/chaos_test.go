@@ -2,9 +2,11 @@ package node_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -143,6 +145,7 @@ type chaosRun struct {
 	ctl    *client.Client // for cluster info
 	voters []int          // metadata voters, broker indexes
 	killed map[int]bool   // brokers stopped by the current episode
+	logs   *chaosLogs     // what the brokers logged
 
 	// acked counts acknowledgements per partition, for progress.
 	acked []atomic.Int64
@@ -163,6 +166,7 @@ func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
 	r := &chaosRun{
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x6368616f73)),
 		partIx: map[string]int{}, killed: map[int]bool{},
+		logs: &chaosLogs{counts: map[string]int{}, first: map[string]string{}, start: time.Now()},
 	}
 	// A short rebalance interval moves leaders back to their preferred
 	// replicas while faults move them away: transfers race elections.
@@ -170,6 +174,7 @@ func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
 	r.c = nodetest.NewCluster(t, brokers, nodetest.WithFaultNet(), func(_ int, cfg *node.Config) {
 		cfg.Cluster.LeaderRebalanceInterval = rebalance
 		cfg.RetentionInterval = 200 * time.Millisecond
+		cfg.Logger = slog.New(r.logs)
 	})
 	r.start = time.Now()
 	r.logf("leader rebalance every %v", rebalance)
@@ -841,6 +846,7 @@ func (r *chaosRun) check() {
 	}
 
 	r.checkConsumed(byOffset, starts)
+	r.logs.report(r)
 
 	perPart := make([]int, len(r.parts))
 	for _, a := range acks {
@@ -949,5 +955,55 @@ func (r *chaosRun) checkPrefixes(when string) {
 		if _, _, _, err := r.committedLogs(p); errors.Is(err, errDiverged) {
 			r.fatalf("%v after %s: %v", p, when, err)
 		}
+	}
+}
+
+// chaosLogs counts what the brokers log at Info and above, by level and
+// message, keeping the attributes of the first of each: warnings and
+// errors during a schedule point at what went wrong.
+type chaosLogs struct {
+	// mu guards counts and first.
+	mu     sync.Mutex
+	counts map[string]int
+	first  map[string]string
+	start  time.Time
+}
+
+func (h *chaosLogs) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *chaosLogs) Handle(_ context.Context, rec slog.Record) error {
+	k := rec.Level.String() + " " + rec.Message
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.counts[k]++; h.counts[k] == 1 {
+		var b strings.Builder
+		rec.Attrs(func(a slog.Attr) bool {
+			fmt.Fprintf(&b, " %s", a)
+			return true
+		})
+		h.first[k] = fmt.Sprintf("%.3fs%s", rec.Time.Sub(h.start).Seconds(), b.String())
+	}
+	return nil
+}
+
+func (h *chaosLogs) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *chaosLogs) WithGroup(string) slog.Handler      { return h }
+
+// report logs the counts, warnings and errors first.
+func (h *chaosLogs) report(r *chaosRun) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keys := slices.Sorted(maps.Keys(h.counts))
+	slices.SortStableFunc(keys, func(a, b string) int {
+		info := func(k string) int {
+			if strings.HasPrefix(k, "INFO") {
+				return 1
+			}
+			return 0
+		}
+		return cmp.Compare(info(a), info(b))
+	})
+	for _, k := range keys {
+		r.logf("brokers logged %d× %s (first:%s)", h.counts[k], k, h.first[k])
 	}
 }
