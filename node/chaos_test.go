@@ -557,7 +557,7 @@ func (r *chaosRun) episode(ep int) {
 func (r *chaosRun) drawFault(down []int) (f chaosFault, ok bool) {
 	n := len(r.c.Brokers)
 	for range 20 {
-		switch k := r.rng.IntN(12); {
+		switch k := r.rng.IntN(13); {
 		case k < 2: // kill a partition's leader
 			p := r.parts[r.rng.IntN(len(r.parts))]
 			i := leaderIndex(r.c, p.topic, p.id)
@@ -586,13 +586,16 @@ func (r *chaosRun) drawFault(down []int) (f chaosFault, ok bool) {
 		case k < 8: // cut a minority from the majority
 			minority := r.pickDown((n-1)/2, -1)
 			f = chaosFault{desc: fmt.Sprintf("partition %v | %v", minority, r.others(minority)), down: minority}
+		case k < 12: // restart a broker a few times in quick succession
+			i := r.rng.IntN(n)
+			f = chaosFault{desc: fmt.Sprintf("crash-loop broker %d", i), down: []int{i}}
 		default: // lose datagrams one way between two brokers
 			from := r.rng.IntN(n)
 			to := (from + 1 + r.rng.IntN(n-1)) % n
 			p := []float64{0.3, 0.6, 1}[r.rng.IntN(3)]
 			f = chaosFault{desc: fmt.Sprintf("lose %.0f%% of datagrams %d -> %d", p*100, from, to), down: []int{to}}
 		}
-		if strings.HasPrefix(f.desc, "kill") && r.killed[f.down[0]] {
+		if (strings.HasPrefix(f.desc, "kill") || strings.HasPrefix(f.desc, "crash")) && r.killed[f.down[0]] {
 			continue // already stopped; isolating a stopped broker is fine
 		}
 		if r.allowedDown(append(slices.Clone(down), f.down...)) {
@@ -610,6 +613,18 @@ func (r *chaosRun) apply(f chaosFault) chaosFault {
 	switch {
 	case strings.HasPrefix(f.desc, "kill"):
 		i = f.down[0]
+		r.kill(i)
+		f.lift = func() { r.restart(i) }
+	case strings.HasPrefix(f.desc, "crash-loop"):
+		// Stopped and started again 2 or 3 times, each time up for less
+		// than an election timeout or so; it stays stopped until lifted.
+		i = f.down[0]
+		for range 1 + r.rng.IntN(2) {
+			r.kill(i)
+			r.hold(time.Duration(100+r.rng.IntN(700)) * time.Millisecond)
+			r.restart(i)
+			r.hold(time.Duration(100+r.rng.IntN(1500)) * time.Millisecond)
+		}
 		r.kill(i)
 		f.lift = func() { r.restart(i) }
 	case strings.HasPrefix(f.desc, "isolate"):
