@@ -28,27 +28,32 @@ import (
 // cluster under a steady acks=all produce load, then heals everything and
 // checks what the producers were told against what the replicas hold:
 //
-//   - every acknowledged record is in its partition at the offset its ack
-//     named (copies of it at other offsets come from retries whose answers
-//     were lost: counted, not failed);
+//   - every acknowledged record still above the log start is in its
+//     partition at the offset its ack named (copies of it at other offsets
+//     come from retries whose answers were lost: counted, not failed);
 //   - a producer's acknowledged records of one partition (so of one key)
 //     are in the log in the order it produced them;
 //   - every replica of a partition holds the same bytes up to the high
-//     watermark, and at no moment is one replica's committed log anything
-//     but a prefix of another's;
-//   - after each fault is lifted every partition acknowledges writes again
-//     within nodetest.WaitTimeout.
+//     watermark, and after every episode no replica's committed log is
+//     anything but a prefix of another's;
+//   - a consumer reading every partition gets exactly the committed logs'
+//     records;
+//   - after each episode every partition acknowledges writes again within
+//     nodetest.WaitTimeout.
 //
-// Faults, one episode at a time: kill (a partition's leader, the metadata
-// leader or any broker) and restart it, isolate a broker, cut a minority
-// from the majority, lose datagrams one way between two brokers; an episode
-// may add delays and duplication on some links. Brokers a fault takes down
-// or cuts off never hold a majority of any partition's replicas or of the
+// An episode applies one or two overlapping faults: kill a partition's
+// leader, the metadata leader or any broker (restarted when lifted),
+// crash-loop a broker, isolate a broker, cut a minority from the majority,
+// lose datagrams one way between two brokers; it may add delays and
+// duplication on some links. Brokers the faults take down or cut off
+// together never hold a majority of any partition's replicas or of the
 // metadata voters, so writes must keep succeeding once leaders moved.
+// One topic's retention moves its log start under the faults.
 //
 // RAFKA_CHAOS_SEED replays a schedule, RAFKA_CHAOS_DURATION sets how long
 // faults are drawn (default 20s), RAFKA_CHAOS_BROKERS the cluster size (3
-// or 5, default 5). The seed and the schedule are logged with every failure.
+// or 5, default 5). The seed is in every failure message and the schedule
+// is logged with it.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a fault schedule of several seconds")
@@ -131,7 +136,7 @@ type chaosAck struct {
 	key  string
 	part int // index into chaosRun.parts
 	off  int64
-	at   time.Duration
+	at   time.Duration // since the start, when the ack arrived
 }
 
 type chaosRun struct {
@@ -151,7 +156,7 @@ type chaosRun struct {
 	acked  []atomic.Int64
 	stalls atomic.Int64 // long holds with a partition taking no writes
 
-	// mu guards events, acks and produced.
+	// mu guards events, acks, produced and failed.
 	mu       sync.Mutex
 	events   []string
 	acks     []chaosAck
@@ -844,7 +849,7 @@ func (r *chaosRun) check() {
 		if !slices.Contains(at, place{a.part, a.off}) {
 			lost++
 			if lost <= 10 {
-				r.errorf("acknowledged %s (key %s) at %v offset %d, stored at %v", v, a.key, r.parts[a.part], a.off, at)
+				r.errorf("acknowledged %s (key %s) at %v offset %d at %.3fs, stored at %v", v, a.key, r.parts[a.part], a.off, a.at.Seconds(), at)
 			}
 		}
 		dups += len(at) - 1
