@@ -155,13 +155,19 @@ type chaosRun struct {
 	// acked counts acknowledgements per partition, for progress.
 	acked  []atomic.Int64
 	stalls atomic.Int64 // long holds with a partition taking no writes
+	// outOfRange counts live readers' resumptions refused OUT_OF_RANGE.
+	outOfRange atomic.Int64
 
-	// mu guards events, acks, produced and failed.
-	mu       sync.Mutex
-	events   []string
-	acks     []chaosAck
-	produced int64 // records queued by the producers
-	failed   int64 // records whose delivery failed for good
+	// mu guards events, acks, produced, failed, failedErrs, live and
+	// liveErrs.
+	mu         sync.Mutex
+	events     []string
+	acks       []chaosAck
+	produced   int64              // records queued by the producers
+	failed     int64              // records whose delivery failed for good
+	failedErrs []string           // the first few of their errors
+	live       []map[int64]string // per partition: offset -> value read during the run
+	liveErrs   []string           // what the live readers saw that they should not
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -348,6 +354,74 @@ func (r *chaosRun) startProducers(n int) {
 			r.produce(ctx, i, pr, names, rng)
 		}()
 	}
+	// One reader per partition follows the log while the faults go on.
+	cl := r.c.Client(client.WithControlTimeout(5*time.Second), client.WithDialTimeout(5*time.Second))
+	r.live = make([]map[int64]string, len(r.parts))
+	for pi := range r.parts {
+		r.live[pi] = map[int64]string{}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.readLive(ctx, cl, pi)
+		}()
+	}
+}
+
+// readLive reads partition pi from its start for as long as ctx lasts,
+// recording each record's offset and value: a consumer reads below the
+// high watermark only, so whatever it got must be in the final log. A
+// consumer that fails is replaced by one resuming after the last record.
+func (r *chaosRun) readLive(ctx context.Context, cl *client.Client, pi int) {
+	p := r.parts[pi]
+	start := client.Earliest()
+	next := int64(-1)
+	for ctx.Err() == nil {
+		cs, err := cl.NewConsumer(client.WithResubscribeRetries(1000))
+		if err != nil {
+			r.mu.Lock()
+			r.liveErrs = append(r.liveErrs, fmt.Sprintf("%v: consumer: %v", p, err))
+			r.mu.Unlock()
+			return
+		}
+		err = cs.Assign(ctx, client.Assignment{Topic: p.topic, Partition: p.id, Start: start})
+		if errors.Is(err, client.ErrOffsetOutOfRange) {
+			// Retention moved the log start past it, or a new leader's
+			// high watermark is still behind what the old one served
+			// (it learns the commit with its first entry): retry, from
+			// the log start only in the first case.
+			r.outOfRange.Add(1)
+			if ls, lerr := cl.ListOffset(ctx, p.topic, p.id, wire.OffsetEarliest); lerr == nil && ls > next+1 {
+				start = client.AtOffset(ls)
+			}
+		}
+		for err == nil {
+			var recs []*client.Record
+			if recs, err = cs.Poll(ctx); err != nil {
+				break
+			}
+			r.mu.Lock()
+			for _, rec := range recs {
+				v, _, _ := bytes.Cut(rec.Value, []byte{'|'})
+				if old, ok := r.live[pi][rec.Offset]; ok && old != string(v) {
+					r.liveErrs = append(r.liveErrs, fmt.Sprintf("%v offset %d: read %q, earlier %q", p, rec.Offset, v, old))
+				}
+				if rec.Offset <= next {
+					r.liveErrs = append(r.liveErrs, fmt.Sprintf("%v: offset %d read after %d", p, rec.Offset, next))
+				}
+				r.live[pi][rec.Offset] = string(v)
+				next = rec.Offset
+			}
+			r.mu.Unlock()
+			if len(recs) > 0 {
+				start = client.AtOffset(next + 1)
+			}
+		}
+		cs.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond): // backoff before the next consumer
+		}
+	}
 }
 
 func (r *chaosRun) produce(ctx context.Context, prod int, pr *client.Producer, topics []string, rng *rand.Rand) {
@@ -380,7 +454,9 @@ func (r *chaosRun) produce(ctx context.Context, prod int, pr *client.Producer, t
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			if err != nil {
-				r.failed++
+				if r.failed++; r.failed <= 5 {
+					r.failedErrs = append(r.failedErrs, fmt.Sprintf("%.3fs %s/%d: %v", time.Since(r.start).Seconds(), rec.Topic, rec.Partition, err))
+				}
 				return
 			}
 			pi, ok := r.partIx[rec.Topic+"/"+strconv.Itoa(int(rec.Partition))]
@@ -762,9 +838,12 @@ func (r *chaosRun) restoreAll() {
 func (r *chaosRun) check() {
 	r.mu.Lock()
 	acks := slices.Clone(r.acks)
-	produced, failed := r.produced, r.failed
+	produced, failed, failedErrs := r.produced, r.failed, slices.Clone(r.failedErrs)
 	r.mu.Unlock()
 	r.logf("%d records queued, %d acknowledged, %d failed for good", produced, len(acks), failed)
+	for _, e := range failedErrs {
+		r.logf("delivery failed: %s", e)
+	}
 	if len(acks) == 0 {
 		r.fatalf("nothing acknowledged")
 	}
@@ -891,6 +970,7 @@ func (r *chaosRun) check() {
 	}
 
 	r.checkConsumed(byOffset, starts)
+	r.checkLive(byOffset, starts)
 	if n := r.stalls.Load(); n > 0 {
 		r.logf("%d long holds had a partition take no writes in their second half (see above)", n)
 	}
@@ -905,6 +985,35 @@ func (r *chaosRun) check() {
 }
 
 var errDiverged = errors.New("diverged")
+
+// checkLive compares what the live readers got during the run with the
+// final committed logs.
+func (r *chaosRun) checkLive(byOffset []map[int64]string, starts []int64) {
+	r.mu.Lock()
+	live, liveErrs := r.live, r.liveErrs // the readers have stopped
+	r.mu.Unlock()
+	for k, e := range liveErrs {
+		if k < 10 {
+			r.errorf("live reader: %s", e)
+		}
+	}
+	read, bad := 0, 0
+	for pi, m := range live {
+		for off, v := range m {
+			if off < starts[pi] {
+				continue
+			}
+			read++
+			if byOffset[pi][off] != v {
+				if bad++; bad <= 10 {
+					r.errorf("%v offset %d: read %q during the run, the committed log holds %q", r.parts[pi], off, v, byOffset[pi][off])
+				}
+			}
+		}
+	}
+	r.logf("live readers: %d records read during the run checked against the committed logs, %d differ, %d errors, %d resumptions refused OUT_OF_RANGE",
+		read, bad, len(liveErrs), r.outOfRange.Load())
+}
 
 // checkConsumed reads every partition from the start with a consumer and
 // compares what it gets with the records of the committed log.
