@@ -84,12 +84,18 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos seed %d (RAFKA_CHAOS_SEED=%d to replay), %d brokers, faults for %v", seed, seed, brokers, dur)
 
-	r := newChaosRun(t, seed, brokers)
+	r := &chaosRun{
+		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x6368616f73)),
+		partIx: map[string]int{}, killed: map[int]bool{},
+		logs: &chaosLogs{counts: map[string]int{}, first: map[string]string{}, start: time.Now()},
+	}
 	defer func() {
 		if t.Failed() {
 			t.Logf("seed %d; schedule:\n%s", seed, r.schedule())
+			r.logs.report(r)
 		}
 	}()
+	r.setUp(brokers)
 	r.startProducers(chaosProducers)
 	defer r.stopProducers()
 
@@ -174,12 +180,9 @@ type chaosRun struct {
 	stop   sync.Once
 }
 
-func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
-	r := &chaosRun{
-		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x6368616f73)),
-		partIx: map[string]int{}, killed: map[int]bool{},
-		logs: &chaosLogs{counts: map[string]int{}, first: map[string]string{}, start: time.Now()},
-	}
+// setUp starts the cluster and creates the topics.
+func (r *chaosRun) setUp(brokers int) {
+	t := r.t
 	// A short rebalance interval moves leaders back to their preferred
 	// replicas while faults move them away: transfers race elections.
 	rebalance := []time.Duration{time.Second, 3 * time.Second, 30 * time.Second}[r.rng.IntN(3)]
@@ -233,7 +236,6 @@ func newChaosRun(t *testing.T, seed uint64, brokers int) *chaosRun {
 		r.logf("%v on brokers %v", p, p.replicas)
 	}
 	r.logf("metadata voters %v", r.voters)
-	return r
 }
 
 // refreshVoters reads the metadata voters: they move when a voter's broker
