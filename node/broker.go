@@ -275,6 +275,9 @@ func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 			return nil, &wire.Error{Code: wire.ErrNotLeader, Message: fmt.Sprintf(
 				"topic %q is being created or deleted on this broker; retry", topicName)}
 		}
+		if e := b.cluster.behind(); e != nil {
+			return nil, e
+		}
 		return nil, unknownPartition(topicName, id)
 	}
 	p := t.partition(id)

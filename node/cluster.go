@@ -422,6 +422,17 @@ func (c *cluster) ready() (bool, string) {
 	return true, ""
 }
 
+// behind is the retriable answer for a topic this broker does not know
+// while its copy of the metadata may not be complete (starting, joining,
+// catching up): the topic may exist. Nil once it is caught up, when an
+// unknown topic is really unknown.
+func (c *cluster) behind() *wire.Error {
+	if ok, why := c.ready(); !ok {
+		return &wire.Error{Code: wire.ErrMetadataUnavailable, Message: "this broker's metadata is not caught up (" + why + "); retry"}
+	}
+	return nil
+}
+
 // propose commits a metadata command and returns its result once this
 // broker has applied it. No leader (or no quorum) is METADATA_UNAVAILABLE,
 // which clients retry.

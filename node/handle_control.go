@@ -137,8 +137,11 @@ func (b *Broker) metadata(names []string) *wire.MetadataResponse {
 		}
 		info, ok := b.catalog.Get(name)
 		if !ok {
-			resp.Topics = append(resp.Topics, wire.TopicMetadata{
-				Name: name, Error: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)})
+			tm := wire.TopicMetadata{Name: name, Error: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
+			if e := b.cluster.behind(); e != nil {
+				tm.Error, tm.Message = e.Code, e.Message
+			}
+			resp.Topics = append(resp.Topics, tm)
 			continue
 		}
 		infos = append(infos, info)
