@@ -201,6 +201,9 @@ func TestTruncateFromViews(t *testing.T) {
 // once TruncateFrom returned and every acknowledged new batch.
 func TestTruncateFromCrash(t *testing.T) {
 	for _, mode := range []FsyncMode{FsyncAlways, FsyncNever} {
+		if testing.Short() && mode == FsyncNever {
+			continue
+		}
 		o := Options{SegmentBytes: 16 << 10, IndexIntervalBytes: 1024, Fsync: FsyncPolicy{Mode: mode}}
 		probe, _, pbases := truncLog(t, t.TempDir(), o, rand.New(rand.NewPCG(1, 2)), 40)
 		points := truncPoints(t, probe, pbases)

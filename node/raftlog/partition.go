@@ -71,12 +71,15 @@ type PartitionStorage struct {
 	// segs is the segment count when the side index was last fsynced: it
 	// is fsynced at every roll, so that the records of a sealed segment's
 	// entries are durable before retention can delete the segment.
-	segs    int
-	failed  error
-	closed  bool
-	scratch []byte
-	spans   []segment.Span
-	recBuf  []byte
+	segs int
+	// baseDirty: retention moved the base in memory and the state file
+	// does not have it yet (written by the next Save).
+	baseDirty bool
+	failed    error
+	closed    bool
+	scratch   []byte
+	spans     []segment.Span
+	recBuf    []byte
 }
 
 // OpenPartition opens (recovering) the segment log in dir and the raft state
@@ -378,6 +381,7 @@ func (s *PartitionStorage) writeStateLocked() error {
 		return fmt.Errorf("raftlog: fsync %s: %w", s.dir, err)
 	}
 	s.st = st
+	s.baseDirty = false
 	return nil
 }
 
@@ -398,6 +402,7 @@ func (s *PartitionStorage) syncStartLocked() bool {
 	s.st.baseOffset = start
 	s.recs = slices.Clone(s.recs[k:])
 	s.commit = max(s.commit, s.st.baseIndex)
+	s.baseDirty = true
 	return true
 }
 
@@ -568,7 +573,8 @@ func (s *PartitionStorage) Save(hs *pb.HardState, ents []*pb.Entry, snap *pb.Sna
 	if s.failed != nil {
 		return s.failed
 	}
-	moved := s.syncStartLocked()
+	s.syncStartLocked()
+	moved := s.baseDirty
 	if !raft.IsEmptySnap(snap) {
 		if err := s.resetLocked(snap); err != nil {
 			return s.failSave(err)
