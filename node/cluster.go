@@ -107,6 +107,8 @@ type cluster struct {
 	next     atomic.Uint64 // round robin over candidates
 	lastWarn atomic.Int64  // unix ns of the last failed-heartbeat warning
 
+	regMu sync.Mutex // serialises registrations in handleHeartbeat
+
 	// mu guards the leader's bookkeeping.
 	mu         sync.Mutex
 	leases     *meta.Leases
@@ -630,13 +632,25 @@ func (c *cluster) handleHeartbeat(ctx context.Context, req *wire.BrokerHeartbeat
 			return fail(wire.ErrDuplicateBrokerID, "broker id %s is already in the cluster, held by another data directory at %s; give this broker another --broker-id, or wait until the other is declared dead", req.BrokerID, br.Addr)
 		}
 	}
-	if !known || br.State != meta.BrokerAlive || br.Instance != req.Instance || br.Addr != req.Addr || br.Zone != req.Zone {
+	needsRegistration := func() bool {
+		br, known = c.state.Broker(req.BrokerID)
+		return !known || br.State != meta.BrokerAlive || br.Instance != req.Instance || br.Addr != req.Addr || br.Zone != req.Zone
+	}
+	if needsRegistration() {
+		// One registration at a time, checked again under the lock: two
+		// heartbeats of one broker in flight (a retried join, the first
+		// heartbeat racing the loop's) must not register it twice. Lease
+		// renewals of registered brokers do not wait for it.
+		c.regMu.Lock()
+		defer c.regMu.Unlock()
+	}
+	if needsRegistration() {
 		cmd := meta.RegisterBroker{ID: req.BrokerID, RaftID: req.RaftID, Instance: req.Instance, Addr: req.Addr, Zone: req.Zone}
 		if err := c.propose(ctx, cmd); err != nil {
 			return errHeartbeat(resp, err)
 		}
 		br, _ = c.state.Broker(req.BrokerID)
-		c.b.log.Info("broker registered", "broker", br.ID, "addr", br.Addr, "zone", br.Zone, "epoch", br.Epoch)
+		c.b.log.Info("broker registered", "registered", br.ID, "addr", br.Addr, "zone", br.Zone, "epoch", br.Epoch)
 	}
 	c.peers.setAddr(req.RaftID, req.Addr)
 	if st, ok := c.status(); ok && !slices.Contains(st.Voters, req.RaftID) && !slices.Contains(st.Learners, req.RaftID) {

@@ -293,17 +293,25 @@ func (b *Broker) drainLeadership(ctx context.Context) {
 	if c.driver == nil {
 		return
 	}
+	// led lists the groups this broker leads that have another voter to
+	// take over (a group of one, like the metadata group of a cluster of
+	// one, has nobody to hand to).
 	led := func() []uint64 {
 		var out []uint64
+		consider := func(g uint64) {
+			if st, ok := c.driver.Status(g); ok && st.Leader == c.raftID && len(st.Voters) > 1 {
+				out = append(out, g)
+			}
+		}
 		for _, t := range b.topics() {
 			for _, rp := range t.rafts {
 				if rp != nil && rp.leader.Load() == c.raftID {
-					out = append(out, rp.group)
+					consider(rp.group)
 				}
 			}
 		}
 		if c.isLeader() {
-			out = append(out, metaGroup)
+			consider(metaGroup)
 		}
 		return out
 	}
