@@ -162,6 +162,20 @@ func readAll(t *testing.T, cl *client.Client, topic string, parts int32, want in
 	return seen
 }
 
+// waitBrokerState waits until the cluster, as cl is told, has broker id in
+// state.
+func waitBrokerState(t *testing.T, c *nodetest.Cluster, cl *client.Client, id, state string) {
+	t.Helper()
+	c.WaitFor(fmt.Sprintf("broker %s %s", id, state), func() error {
+		for _, b := range clusterInfo(t, c, cl).Brokers {
+			if b.ID == id && b.State != state {
+				return fmt.Errorf("%s is %s", id, b.State)
+			}
+		}
+		return nil
+	})
+}
+
 func TestClusterDeadBrokerIsFencedAndRejoins(t *testing.T) {
 	c := nodetest.NewCluster(t, 3)
 	ctx := ctxT(t)
@@ -185,15 +199,7 @@ func TestClusterDeadBrokerIsFencedAndRejoins(t *testing.T) {
 	}
 
 	c.Kill(2)
-	c.WaitFor("broker b2 fenced", func() error {
-		info := clusterInfo(t, c, cl)
-		for _, b := range info.Brokers {
-			if b.ID == "b2" && b.State != "fenced" {
-				return fmt.Errorf("b2 is %s", b.State)
-			}
-		}
-		return nil
-	})
+	waitBrokerState(t, c, cl, "b2", "fenced")
 	// Its partitions are offline, the others served; topics can still be
 	// created (two voters of three are up).
 	tms, err := cl.ListTopics(ctx)
@@ -217,15 +223,7 @@ func TestClusterDeadBrokerIsFencedAndRejoins(t *testing.T) {
 
 	c.Restart(2)
 	c.WaitReady()
-	c.WaitFor("b2 alive again", func() error {
-		info := clusterInfo(t, c, cl)
-		for _, b := range info.Brokers {
-			if b.ID == "b2" && b.State != "alive" {
-				return fmt.Errorf("b2 is %s", b.State)
-			}
-		}
-		return nil
-	})
+	waitBrokerState(t, c, cl, "b2", "alive")
 	seen := readAll(t, c.Client(), "dead", 6, n)
 	if len(seen) != n {
 		t.Fatalf("read %d records after restart, want %d", len(seen), n)

@@ -242,11 +242,10 @@ type peerLink struct {
 	id   uint64
 	wake chan struct{}
 
-	mu      sync.Mutex
-	q       []group.Envelope
-	sizes   []int // proto size of each queued message
-	qBytes  int   // sum of sizes
-	dropped uint64
+	mu     sync.Mutex
+	q      []group.Envelope
+	sizes  []int // proto size of each queued message
+	qBytes int   // sum of sizes
 }
 
 // enqueue queues msgs, dropping those past the queue's bounds in count and
@@ -257,7 +256,6 @@ func (l *peerLink) enqueue(msgs []group.Envelope) {
 	for _, m := range msgs {
 		n := proto.Size(m.Msg)
 		if len(l.q) >= linkQueueMsgs || l.qBytes+n > linkQueueBytes && len(l.q) > 0 {
-			l.dropped++
 			l.p.c.metrics.raftDropped.Inc()
 			continue
 		}

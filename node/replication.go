@@ -200,7 +200,7 @@ func (b *Broker) leaderHint(topic string, id int32, rp *raftPart) *wire.Error {
 // partition's group, in order, and returns the ack waiter of the request.
 // The batches are checked first: a request with one bad batch stores none.
 func (b *Broker) proposeBatches(topic string, id int32, rp *raftPart, payload []byte, maxBatch int, acks int8) (replica.AckWaiter, int64, *wire.Error) {
-	var props []*group.Proposal
+	var lens []int
 	var records int64
 	for rest := payload; len(rest) > 0; {
 		h, n, err := wire.VerifyBatch(rest, maxBatch)
@@ -211,14 +211,15 @@ func (b *Broker) proposeBatches(topic string, id int32, rp *raftPart, payload []
 			return replica.AckWaiter{}, 0, &wire.Error{Code: wire.ErrInvalidRequest, Message: "control batches are the brokers' own"}
 		}
 		records += int64(h.RecordCount)
+		lens = append(lens, n)
 		rest = rest[n:]
 	}
-	for rest := payload; len(rest) > 0; {
-		_, n, _ := wire.ParseBatchHeader(rest, maxBatch)
+	props := make([]*group.Proposal, 0, len(lens))
+	for _, n := range lens {
 		// raft keeps the entry until it is saved and applied: it gets its
 		// own copy, as the request buffer is reused.
-		props = append(props, b.cluster.driver.ProposeAsync(rp.group, append([]byte(nil), rest[:n]...)))
-		rest = rest[n:]
+		props = append(props, b.cluster.driver.ProposeAsync(rp.group, append([]byte(nil), payload[:n]...)))
+		payload = payload[n:]
 	}
 	return replica.ReplicatedWaiter(&batchAck{b: b, topic: topic, id: id, rp: rp, props: props, all: acks == wire.AcksAll}), records, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -91,10 +90,8 @@ type Partition struct {
 // Open opens (and recovers) the partition's log and starts with an empty
 // ring.
 func Open(cfg Config) (*Partition, error) {
-	if cfg.MustExist {
-		if _, err := os.Stat(cfg.Dir); err != nil {
-			return nil, fmt.Errorf("replica: open partition %s/%d: its directory is missing (%w); restore it, or delete and recreate the topic", cfg.Topic, cfg.Partition, err)
-		}
+	if err := CheckDir(cfg); err != nil {
+		return nil, err
 	}
 	l, err := segment.Open(cfg.Dir, cfg.Log)
 	if err != nil {
