@@ -361,7 +361,7 @@ func (m *brokerMetrics) refused() uint64 {
 func (b *Broker) hotstoreHitRatio() float64 {
 	var hits, misses uint64
 	for _, t := range b.topics() {
-		for _, p := range t.parts {
+		for _, p := range t.hosted() {
 			if st, ok := p.RingStats(); ok {
 				hits += st.Hits
 				misses += st.Misses
