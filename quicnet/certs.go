@@ -539,10 +539,12 @@ func IsBrokerCert(cert *x509.Certificate) bool {
 // trusted. The server side requires a client certificate that chains to
 // the CA and is a broker certificate (IsBrokerCert), so a client
 // certificate cannot pose as a broker. The client side presents the
-// broker certificate and verifies the peer's against the CA, for
-// f.ServerName or, when that is empty, the host of the address given to
-// Dial. The broker's own certificate is checked up front: it must chain to
-// the CA and be a broker certificate (ErrBadTLSFiles otherwise).
+// broker certificate and verifies the peer's: it must chain to the CA and
+// be a broker certificate, and when f.ServerName is set it must hold that
+// name; without one no host name is checked (brokers are dialed at
+// resolved or changing addresses, see verifyBrokerPeer). The broker's own
+// certificate is checked up front: it must chain to the CA and be a broker
+// certificate (ErrBadTLSFiles otherwise).
 func PeerTLSConfigs(f TLSFiles) (server, client *tls.Config, err error) {
 	if f.CertFile == "" || f.KeyFile == "" || f.CAFile == "" {
 		return nil, nil, fmt.Errorf("%w: broker-to-broker TLS needs CertFile, KeyFile and CAFile", ErrBadTLSFiles)
@@ -594,6 +596,45 @@ func PeerTLSConfigs(f TLSFiles) (server, client *tls.Config, err error) {
 		Certificates: []tls.Certificate{cert},
 		RootCAs:      pool,
 		ServerName:   f.ServerName,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 || !IsBrokerCert(cs.PeerCertificates[0]) {
+				return errors.New("quicnet: peer certificate is not a broker certificate")
+			}
+			return nil
+		},
+	}
+	if f.ServerName == "" {
+		// Brokers are dialed at addresses (a join name resolves to the IPs
+		// behind it, a Kubernetes pod's IP changes with every restart), so
+		// the name a certificate holds cannot be what is checked: a peer is
+		// a broker when its certificate chains to the cluster CA and is a
+		// broker certificate. The standard verification is switched off
+		// only to be done here without the host name.
+		client.InsecureSkipVerify = true
+		client.VerifyConnection = func(cs tls.ConnectionState) error {
+			return verifyBrokerPeer(cs, pool)
+		}
 	}
 	return server, client, nil
+}
+
+// verifyBrokerPeer checks the certificate a dialed broker presented: it
+// chains to the cluster CA (roots) for serverAuth and is a broker
+// certificate. Host names are not checked (PeerTLSConfigs).
+func verifyBrokerPeer(cs tls.ConnectionState, roots *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("quicnet: the peer presented no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fmt.Errorf("quicnet: failed to verify the peer's certificate: %w", err)
+	}
+	if !IsBrokerCert(leaf) {
+		return errors.New("quicnet: peer certificate is not a broker certificate")
+	}
+	return nil
 }

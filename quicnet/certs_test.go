@@ -515,12 +515,29 @@ func TestPeerTLSConfigs(t *testing.T) {
 	if err := handshake(t, srv.Addr().String(), c2); err != nil {
 		t.Fatalf("broker to broker: %v", err)
 	}
-	// The rogue broker trusts our CA, so that the server side is what refuses.
+	// The rogue broker accepts any server, so that the server side is what
+	// refuses.
 	rc = rc.Clone()
-	rc.RootCAs = x509.NewCertPool()
-	rc.RootCAs.AddCert(ca.Cert)
+	rc.InsecureSkipVerify, rc.VerifyConnection = true, nil
 	wantRefused(t, "broker of another CA dialing in", handshake(t, srv.Addr().String(), presenting(t, rc, rb)), "(remote): tls: unknown certificate authority")
-	wantRefused(t, "dialing a broker of another CA", handshake(t, rogueSrv.Addr().String(), c2), "(local): tls: failed to verify certificate: x509: certificate signed by unknown authority")
+	wantRefused(t, "dialing a broker of another CA", handshake(t, rogueSrv.Addr().String(), c2), "failed to verify the peer's certificate: x509: certificate signed by unknown authority")
+	// A broker is dialed at an address its certificate need not name (a
+	// join name resolved to pod IPs): the CA and the broker usages decide.
+	p, err = ca.IssueBroker(CertOptions{Hosts: []string{"rafka-0.rafka-headless.example"}})
+	unnamed := writeTo(t, dir, "unnamed", p, err)
+	us, _ := peer(unnamed, caFile)
+	unnamedSrv := startServer(t, us, Config{}, echo)
+	if err := handshake(t, unnamedSrv.Addr().String(), c2); err != nil {
+		t.Fatalf("broker whose certificate does not name the dialed address: %v", err)
+	}
+	// A server certificate of the same CA (serverAuth only) is no broker.
+	p, err = ca.issue(&x509.Certificate{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}, CertOptions{Name: "server-only"})
+	server := writeTo(t, dir, "server-only", p, err)
+	ss, err := ServerTLSConfig(TLSFiles{CertFile: server.cert, KeyFile: server.key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, "dialing a server that is not a broker", handshake(t, startServer(t, ss, Config{}, echo).Addr().String(), c2), "peer certificate is not a broker certificate")
 	// A client certificate of the same CA cannot pose as a broker.
 	aliceConf, err := ClientTLSConfig(TLSFiles{CAFile: caFile, CertFile: alice.cert, KeyFile: alice.key})
 	if err != nil {
