@@ -836,8 +836,14 @@ func (c *cluster) startDHT(id string) {
 	}
 	_, portStr, _ := net.SplitHostPort(c.b.advertised())
 	port, _ := strconv.Atoi(portStr)
+	// The DHT speaks UDP to the Join addresses itself, so it needs them
+	// where this broker reaches them (PeerConnectTo), as peers.conn does.
+	join := make([]string, len(c.cfg.Join))
+	for i, j := range c.cfg.Join {
+		join[i] = c.cfg.peerDialAddr(j)
+	}
 	n, err := discovery.New(quicnet.NewSharedPacketConn(tr), discovery.Config{
-		ClusterID: id, Port: port, Join: c.cfg.Join, Logger: c.b.log.With("component", "dht"),
+		ClusterID: id, Port: port, Join: join, Logger: c.b.log.With("component", "dht"),
 	})
 	if err != nil {
 		c.b.log.Warn("DHT discovery not started; brokers are found through --join and metadata only", "err", err)

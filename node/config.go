@@ -212,6 +212,14 @@ type ClusterConfig struct {
 	// cluster on first start. Joining needs TLS files with a CA (brokers
 	// authenticate each other by mTLS).
 	Join []string
+	// PeerConnectTo maps the address another broker advertises to the
+	// address this broker dials to reach it, both host:port. Default: none,
+	// other brokers are dialled at their advertised address. It is for
+	// brokers behind address translation, whose advertised address is the
+	// one clients reach (a port published on the host) but not one the
+	// brokers reach each other at (a container network): see
+	// docs/deployment.md, "Compose cluster".
+	PeerConnectTo map[string]string
 	// Zone names the failure domain (rack, availability zone) of this
 	// broker; replicas and metadata voters are spread over distinct zones
 	// first. Default "" (no zone).
@@ -266,6 +274,14 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	return c
 }
 
+// peerDialAddr is the address to dial for the broker advertised at addr.
+func (c ClusterConfig) peerDialAddr(addr string) string {
+	if to, ok := c.PeerConnectTo[addr]; ok {
+		return to
+	}
+	return addr
+}
+
 func (c ClusterConfig) validate(tls quicnet.TLSFiles) []error {
 	var errs []error
 	if c.MetadataVoters != 3 && c.MetadataVoters != 5 {
@@ -286,6 +302,13 @@ func (c ClusterConfig) validate(tls quicnet.TLSFiles) []error {
 	for _, j := range c.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			errs = append(errs, fmt.Errorf("join address %q: want host:port", j))
+		}
+	}
+	for from, to := range c.PeerConnectTo {
+		_, _, ferr := net.SplitHostPort(from)
+		_, _, terr := net.SplitHostPort(to)
+		if ferr != nil || terr != nil {
+			errs = append(errs, fmt.Errorf("peer connect-to %q=%q: want host:port=host:port", from, to))
 		}
 	}
 	if len(c.Join) > 0 && tls.CAFile == "" {

@@ -120,7 +120,7 @@ func (p *peers) conn(ctx context.Context, addr string) (*quic.Conn, error) {
 			p.conns[addr] = pc
 			p.mu.Unlock()
 			dctx, cancel := context.WithTimeout(p.ctx, peerDialTimeout)
-			pc.conn, pc.err = quicnet.Dial(dctx, addr, p.tls, p.b.cfg.QUIC)
+			pc.conn, pc.err = quicnet.Dial(dctx, p.b.cfg.Cluster.peerDialAddr(addr), p.tls, p.b.cfg.QUIC)
 			cancel()
 			close(pc.ready)
 			if pc.err != nil {

@@ -117,6 +117,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often expired segments are deleted")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long shutdown waits for in-flight requests")
 	f.StringSliceVar(&cfg.Cluster.Join, "join", nil, "host:port of brokers of the cluster to join (repeatable or comma separated; needs --tls-ca, --tls-cert, --tls-key); none forms a new cluster on first start")
+	f.StringToStringVar(&cfg.Cluster.PeerConnectTo, "peer-connect-to", nil, "ADVERTISED=ADDR: dial the broker advertised at ADVERTISED at ADDR instead (repeatable or comma separated; for brokers behind address translation, such as containers publishing their port)")
 	f.StringVar(&cfg.Cluster.Zone, "zone", cfg.Cluster.Zone, "failure domain of this broker (rack, availability zone): replicas and metadata voters are spread over zones first")
 	f.IntVar(&cfg.Cluster.MetadataVoters, "metadata-voters", cfg.Cluster.MetadataVoters, "voters of the cluster's metadata group: 3 (tolerates one broker down) or 5 (two)")
 	f.DurationVar(&cfg.Cluster.LeaseTimeout, "lease-timeout", cfg.Cluster.LeaseTimeout, "how long a broker stays alive in the cluster's view without a heartbeat (shorter detects failures sooner but fences brokers on a long pause)")
