@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,21 +20,22 @@ import (
 )
 
 // produceValues produces n uncompressed records of about size bytes each to
-// partition 0 with acks=all; each value starts with its number.
-func produceValues(t *testing.T, cl *client.Client, topic string, n, size int) {
+// partition 0 with acks=all; each value starts with its number, from from.
+func produceValues(t *testing.T, cl *client.Client, topic string, from, n, size int) {
 	t.Helper()
 	ctx := ctxT(t)
 	pr, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(100), client.WithCompression(wire.CodecNone),
-		client.WithLinger(time.Millisecond))
+		client.WithLinger(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var failed atomic.Int64
 	pad := strings.Repeat("x", size)
-	for i := range n {
+	for i := from; i < from+n; i++ {
 		v := fmt.Sprintf("v%06d-%s", i, pad)
 		if err := pr.Produce(ctx, &client.Record{Topic: topic, Partition: 0, Value: []byte(v)}, func(_ *client.Record, err error) {
 			if err != nil {
-				t.Errorf("produce: %v", err)
+				failed.Add(1)
 			}
 		}); err != nil {
 			t.Fatal(err)
@@ -41,6 +43,9 @@ func produceValues(t *testing.T, cl *client.Client, topic string, n, size int) {
 	}
 	if err := pr.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d records failed", f, n)
 	}
 }
 
@@ -95,12 +100,25 @@ func TestVerifyFindsDivergentReplica(t *testing.T) {
 	})
 	ctx := ctxT(t)
 	cl := c.Client()
-	if err := cl.CreateTopic(ctx, "ver", 1, map[string]string{node.ConfigSegmentBytes: "1048576"}, client.WithReplicationFactor(3)); err != nil {
+	// Segments roll after a second: a few seconds of writes make several.
+	cfg := map[string]string{node.ConfigSegmentMs: "1000", node.ConfigFsync: "never"}
+	if err := cl.CreateTopic(ctx, "ver", 1, cfg, client.WithReplicationFactor(3)); err != nil {
 		t.Fatal(err)
 	}
-	produceValues(t, cl, "ver", 3000, 1000)
+	n := 0
+	c.WaitFor("three segments on every replica", func() error {
+		produceValues(t, cl, "ver", n, 20, 100)
+		n += 20
+		for _, br := range c.Running() {
+			if logs, _ := filepath.Glob(filepath.Join(br.Dir, "topics", "ver", "0", "*.log")); len(logs) < 3 {
+				return fmt.Errorf("broker %d: %d segments", br.Index, len(logs))
+			}
+		}
+		return nil
+	})
 	waitReplicasIdentical(t, c, "ver", 0)
 	lead := leaderOf(t, c, cl, "ver", 0)
+	ctx = ctxT(t)
 
 	checks, err := cl.Verify(ctx, "ver")
 	if err != nil {
@@ -110,11 +128,11 @@ func TestVerifyFindsDivergentReplica(t *testing.T) {
 		t.Fatalf("identical replicas: %+v", checks)
 	}
 	pc := checks[0]
-	if pc.From != 0 || pc.To < 3000 || pc.Leader != c.Brokers[lead].B.ID() {
+	if pc.From != 0 || pc.To < int64(n) || pc.Leader != c.Brokers[lead].B.ID() {
 		t.Fatalf("window [%d, %d) compared by %s", pc.From, pc.To, pc.Leader)
 	}
 	for _, r := range pc.Replicas {
-		if r.Ranges < 3 || r.Bytes < 3_000_000 || r.FirstFrom != -1 {
+		if r.Ranges < 3 || r.Bytes < int64(n*100) || r.FirstFrom != -1 {
 			t.Fatalf("replica %s: %+v", r.Broker, r)
 		}
 	}
@@ -139,10 +157,11 @@ func TestVerifyFindsDivergentReplica(t *testing.T) {
 	bad := corruptFirstSegment(t, filepath.Join(c.Brokers[follower].Dir, "topics", "ver", "0"))
 	c.Restart(follower)
 	c.WaitReady()
-	lead = leaderOf(t, c, c.Client(), "ver", 0)
+	cl = c.Client()
+	lead = leaderOf(t, c, cl, "ver", 0)
 	var got client.PartitionCheck
 	c.WaitFor("the divergence reported", func() error {
-		checks, err := c.Client().Verify(ctx, "ver", 0)
+		checks, err := cl.Verify(ctxT(t), "ver", 0)
 		if err != nil {
 			return err
 		}
@@ -184,7 +203,7 @@ func TestVerifySingleReplica(t *testing.T) {
 	if err := cl.CreateTopic(ctx, "solo", 2, nil, client.WithReplicationFactor(1)); err != nil {
 		t.Fatal(err)
 	}
-	produceValues(t, cl, "solo", 100, 100)
+	produceValues(t, cl, "solo", 0, 100, 100)
 	checks, err := cl.Verify(ctx, "solo")
 	if err != nil {
 		t.Fatal(err)
