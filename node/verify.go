@@ -43,10 +43,21 @@ const (
 	// call's duration stays bounded at the paced rate.
 	digestRangesPerCall = 64
 	digestBytesPerCall  = 2 << 30
-	// verifyCallTimeout bounds one peer call of a check (digests of up to
-	// digestBytesPerCall at the paced rate, or a forwarded verify).
-	verifyCallTimeout = 30 * time.Minute
+	// verifyCallTimeout bounds a forwarded verify (the leader reads every
+	// replica's log at the paced rate).
+	verifyCallTimeout = time.Hour
 )
+
+// digestCallTimeout bounds an APIReplicaDigests call asking for bytes of
+// digests: the peer call timeout plus twice the time reading them at rate
+// takes (the replica paces at its own rate, normally the same).
+func digestCallTimeout(bytes, rate int64) time.Duration {
+	d := peerCallTimeout
+	if rate > 0 {
+		d += 2 * time.Duration(float64(bytes)/float64(rate)*float64(time.Second))
+	}
+	return d
+}
 
 // verifier holds the consistency checks' state and metrics.
 type verifier struct {
@@ -153,11 +164,10 @@ func (b *Broker) handleVerify(ctx context.Context, req *wire.VerifyRequest) *wir
 	resp := &wire.VerifyResponse{}
 	t, ok := b.cluster.state.Topic(req.Topic)
 	if !ok {
-		e := unknownPartition(req.Topic, 0)
+		resp.Error, resp.Message = wire.ErrUnknownTopicOrPartition, fmt.Sprintf("topic %q does not exist", req.Topic)
 		if be := b.cluster.behind(); be != nil {
-			e = be
+			resp.Error, resp.Message = be.Code, be.Message
 		}
-		resp.Error, resp.Message = e.Code, fmt.Sprintf("topic %q: %s", req.Topic, e.Message)
 		return resp
 	}
 	ids := req.Partitions
@@ -325,7 +335,7 @@ func (v *verifier) check(ctx context.Context, topic string, id int32, p *partiti
 	}
 	from, to := p.LogStartOffset(), p.HighWatermark()
 	for _, pr := range peers {
-		resp, err := v.askDigests(ctx, topic, id, rp, pr, nil)
+		resp, err := v.askDigests(ctx, topic, id, rp, pr, nil, peerCallTimeout)
 		if err != nil {
 			pr.res.Error, pr.res.Message = digestErrorCode(err), err.Error()
 			continue
@@ -359,11 +369,18 @@ func (v *verifier) check(ctx context.Context, topic string, id int32, p *partiti
 		}
 		res.Replicas = append(res.Replicas, pr.res)
 	}
-	n := 0
+	n, unchecked := 0, false
 	for _, r := range res.Replicas {
 		n += int(r.Divergent)
+		unchecked = unchecked || r.Error != wire.ErrNone && r.Divergent == 0
 	}
 	v.mu.Lock()
+	if unchecked {
+		// A replica that could not be compared this time keeps what the
+		// previous check found: the gauge does not clear while the
+		// divergent replica is, say, down.
+		n = max(n, v.divergent[partKey(topic, id)])
+	}
 	v.divergent[partKey(topic, id)] = n
 	v.mu.Unlock()
 	return res
@@ -381,7 +398,7 @@ func (v *verifier) compare(ctx context.Context, topic string, id int32, rp *raft
 			bytes += digests[end].Bytes
 			end++
 		}
-		resp, err := v.askDigests(ctx, topic, id, rp, pr, ranges[start:end])
+		resp, err := v.askDigests(ctx, topic, id, rp, pr, ranges[start:end], digestCallTimeout(bytes, v.b.cfg.VerifyBytesPerSecond))
 		if err == nil && len(resp.Digests) != end-start {
 			err = fmt.Errorf("node: broker %s answered %d digests for %d ranges", pr.id, len(resp.Digests), end-start)
 		}
@@ -419,7 +436,7 @@ func (v *verifier) compare(ctx context.Context, topic string, id int32, rp *raft
 }
 
 // askDigests calls APIReplicaDigests on pr.
-func (v *verifier) askDigests(ctx context.Context, topic string, id int32, rp *raftPart, pr *peerReplica, ranges []replica.Range) (*wire.ReplicaDigestsResponse, error) {
+func (v *verifier) askDigests(ctx context.Context, topic string, id int32, rp *raftPart, pr *peerReplica, ranges []replica.Range, timeout time.Duration) (*wire.ReplicaDigestsResponse, error) {
 	if pr.addr == "" {
 		return nil, fmt.Errorf("node: replica %s: address unknown", pr.id)
 	}
@@ -428,7 +445,7 @@ func (v *verifier) askDigests(ctx context.Context, topic string, id int32, rp *r
 		req.Ranges = append(req.Ranges, wire.DigestRange{From: r.From, To: r.To})
 	}
 	resp := &wire.ReplicaDigestsResponse{}
-	if err := v.b.cluster.peers.callWithin(ctx, verifyCallTimeout, pr.addr, wire.APIReplicaDigests, req, resp); err != nil {
+	if err := v.b.cluster.peers.callWithin(ctx, timeout, pr.addr, wire.APIReplicaDigests, req, resp); err != nil {
 		return nil, err
 	}
 	if resp.Error != wire.ErrNone {
