@@ -44,6 +44,8 @@ type Broker struct {
 	catalog meta.Catalog
 	// cluster is this broker's membership (cluster.go).
 	cluster *cluster
+	// verify runs the replica consistency checks (verify.go).
+	verify *verifier
 	// topicMap is replaced (copy on write, under adminMu) on every topic
 	// change, so request handlers look topics up without a lock.
 	topicMap atomic.Pointer[map[string]*topic]
@@ -118,6 +120,7 @@ func newLocked(cfg Config, lock *dirLock) (*Broker, error) {
 	b.log = b.log.With("broker", id)
 	b.budget = newFrameBudget(cfg.MaxFrameMemory, cfg.MaxConnFrameMemory)
 	b.metrics = newBrokerMetrics(b)
+	b.verify = newVerifier(b)
 	b.ctx, b.cancel = context.WithCancelCause(context.Background())
 	b.topicMap.Store(&map[string]*topic{})
 	if b.cluster, err = newCluster(b); err != nil {
@@ -224,6 +227,7 @@ func (b *Broker) Start() error {
 	b.wg.Go(b.reconcileLoop)
 	b.wg.Go(b.rebalanceLoop)
 	b.wg.Go(b.retentionLoop)
+	b.wg.Go(b.verifyLoop)
 	b.ready.Store(true)
 	b.log.Info("broker started", "listen", b.addr, "admin", b.AdminAddr(), "data_dir", b.cfg.DataDir)
 	return nil

@@ -97,6 +97,19 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful part of Shutdown when its context
 	// has no deadline. Default 10 s.
 	ShutdownTimeout time.Duration
+	// VerifyInterval is how often the leader of each replicated partition
+	// compares its replicas' committed logs in the background
+	// (docs/replication.md, "Consistency checks"). Default 5 minutes;
+	// negative disables the background check (rafka verify still works).
+	// A check reads only what changed since the last one (digests of
+	// sealed segments are cached), so shorter finds divergence sooner for
+	// little cost.
+	VerifyInterval time.Duration
+	// VerifyBytesPerSecond paces the reads of consistency checks on this
+	// broker, background and on demand, as leader and as replica. Default
+	// 64 MiB/s; negative does not pace. Faster checks big logs sooner but
+	// competes with consumers for disk and page cache.
+	VerifyBytesPerSecond int64
 
 	// Cluster configures membership: how this broker joins others, its
 	// failure domain, and the metadata group's timing (cluster.go).
@@ -158,6 +171,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.VerifyInterval == 0 {
+		c.VerifyInterval = 5 * time.Minute
+	}
+	if c.VerifyBytesPerSecond == 0 {
+		c.VerifyBytesPerSecond = 64 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

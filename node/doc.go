@@ -55,6 +55,10 @@
 //     broker-wide (budget.go); a stream whose next frame does not fit gets
 //     THROTTLED and is closed. A panic in a stream's goroutines resets that
 //     stream only (quicnet.StreamCodeInternal) and is counted.
+//   - The leader of each replicated partition compares its replicas'
+//     committed logs by digests of offset ranges, in the background and on
+//     demand (APIVerify), and reports divergent ranges (verify.go,
+//     docs/replication.md "Consistency checks").
 //   - Shutdown returns within its context whatever clients do: see
 //     Broker.Shutdown.
 //
@@ -64,16 +68,18 @@
 // partitions), which publishes a new topic map through an atomic pointer;
 // request handlers read it without locks. Topic changes are proposed without
 // it and reconciled after. cluster.mu guards the metadata leader's
-// bookkeeping; peers.mu its maps (a link's queue has its own lock). Each
-// partition's locks are its own (see package node/replica).
+// bookkeeping; peers.mu its maps (a link's queue has its own lock);
+// verifier.mu the divergence counts (a leaf; the checks themselves are
+// serialised by semaphores, see verify.go). Each partition's locks are its
+// own (see package node/replica).
 //
 // # Goroutines
 //
 // Per stream: the quicnet handler goroutine reads requests, one writer
 // goroutine writes responses; a subscription adds a pusher. Each recovers
 // its own panics (stream.go); a raft stream from a peer is read by its
-// handler goroutine. The broker owns a retention loop, a reconcile loop and
-// the admin HTTP server; the cluster owns the raft driver's goroutine, the
+// handler goroutine. The broker owns a retention loop, a reconcile loop, the
+// consistency check loop (verify.go) and the admin HTTP server; the cluster owns the raft driver's goroutine, the
 // heartbeat and leader loops, one link goroutine per peer and the DHT node's.
 // Shutdown waits for all of them.
 package node

@@ -64,6 +64,18 @@ func (st *stream) handleControl(f *wire.Frame, r *response) {
 			r.hdr = b.cluster.handleHeartbeat(st.ctx, &req)
 			st.send(r)
 		}
+	case wire.APIVerify:
+		var req wire.VerifyRequest
+		if st.decode(f, r, &req) {
+			r.hdr = b.handleVerify(st.ctx, &req)
+			st.send(r)
+		}
+	case wire.APIReplicaDigests:
+		var req wire.ReplicaDigestsRequest
+		if st.decode(f, r, &req) {
+			r.hdr = b.replicaDigests(st.ctx, &req)
+			st.send(r)
+		}
 	default:
 		panic(fmt.Sprintf("BUG: handleControl called for api %d", f.API))
 	}

@@ -157,7 +157,13 @@ func (p *peers) dropConn(addr string, conn *quic.Conn) {
 // call sends one request to addr on a stream of its own and decodes the
 // response header into resp.
 func (p *peers) call(ctx context.Context, addr string, api wire.API, req, resp any) error {
-	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
+	return p.callWithin(ctx, peerCallTimeout, addr, api, req, resp)
+}
+
+// callWithin is call bounded by timeout rather than peerCallTimeout, for
+// requests that take long by nature (a consistency check reads logs).
+func (p *peers) callWithin(ctx context.Context, timeout time.Duration, addr string, api wire.API, req, resp any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if p.tls == nil {
 		return errNoPeerTLS

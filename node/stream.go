@@ -240,7 +240,7 @@ func (st *stream) handle(f *wire.Frame) bool {
 	case wire.APISubscribeCredit:
 		r.hdr = &wire.ErrorResponse{Error: wire.ErrInvalidRequest, Message: "subscribe_credit outside a subscription"}
 		st.send(r)
-	case wire.APIRaft, wire.APIBrokerHeartbeat:
+	case wire.APIRaft, wire.APIBrokerHeartbeat, wire.APIReplicaDigests:
 		if !peerAuthorized(st.conn) {
 			r.hdr = &wire.ErrorResponse{Error: wire.ErrNotAuthorized, Message: f.API.String() + " is for brokers: it needs a broker certificate of the cluster CA"}
 			st.send(r)

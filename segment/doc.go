@@ -13,6 +13,10 @@
 //     pwrite. It does not wait for fsync.
 //   - A reader never sees a half-written batch: reads stop at the published
 //     write position, an atomic stored after the pwrite.
+//   - Digest summarises the batches of an offset range (xxhash64 of each
+//     batch's first DigestPrefix bytes: base offset, length, term and
+//     checksum) for comparing replicas whatever their segment boundaries;
+//     it reads through Read, so it verifies what it covers.
 //   - Read returns whole batches of one segment as a zero-copy View of the
 //     read-only mapping. Every batch served is verified (header, checksum,
 //     offset continuity) on each read; corrupt bytes are never returned

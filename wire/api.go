@@ -16,6 +16,8 @@ const (
 	APIBrokerHeartbeat  API = 12 // control, broker -> broker, broker certificate only
 	APIRaft             API = 13 // long-lived stream broker -> broker, no responses
 	APIClusterInfo      API = 14 // control
+	APIVerify           API = 16 // control: compare a topic's replicas now
+	APIReplicaDigests   API = 17 // control, broker -> broker, broker certificate only
 )
 
 // Version is the only version of every API this release speaks.
@@ -27,6 +29,7 @@ var apiNames = map[API]string{
 	APIDescribeTopic: "describe_topic", APIAlterTopicConfig: "alter_topic_config",
 	APISubscribe: "subscribe", APISubscribeCredit: "subscribe_credit", APISubscribeData: "subscribe_data",
 	APIBrokerHeartbeat: "broker_heartbeat", APIRaft: "raft", APIClusterInfo: "cluster_info",
+	APIVerify: "verify", APIReplicaDigests: "replica_digests",
 }
 
 // String returns the API's name as used in metrics and logs.
@@ -55,4 +58,4 @@ const (
 
 // The request and response headers, one file per API family, each type with
 // its codec (see msgpack.go): produce.go, fetch.go, offsets.go, metadata.go,
-// topic_admin.go, subscribe.go, cluster.go, raft.go.
+// topic_admin.go, subscribe.go, cluster.go, raft.go, verify.go.

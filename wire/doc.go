@@ -117,7 +117,8 @@
 // by the bytes present and by MaxListLen, MaxConfigEntries and
 // MaxHeaderElements before allocating. The types live by API family:
 // produce.go, fetch.go, offsets.go, metadata.go, topic_admin.go,
-// subscribe.go, cluster.go (broker heartbeat, cluster info) and raft.go.
+// subscribe.go, cluster.go (broker heartbeat, cluster info), raft.go and
+// verify.go (verify, replica digests).
 //
 // # Broker-to-broker APIs
 //
@@ -126,7 +127,9 @@
 // way, and carry raft messages as an opaque payload whose encoding belongs to
 // the broker's raft transport: this package bounds their count by
 // MaxRaftBatch (format) and their size by the frame limit
-// (RaftMessages.CheckFrame). Who may call them is the broker's business.
+// (RaftMessages.CheckFrame). APIReplicaDigests is a control request a
+// partition leader sends each replica during a consistency check. Who may
+// call them is the broker's business.
 //
 // # Frame memory
 //

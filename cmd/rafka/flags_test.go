@@ -6,7 +6,7 @@ import "testing"
 // talks to a broker shares (rafka-bench and the examples use the same).
 func TestConnectionFlagNames(t *testing.T) {
 	root := newRoot()
-	for _, path := range [][]string{{"topic"}, {"produce"}, {"consume"}, {"cluster"}} {
+	for _, path := range [][]string{{"topic"}, {"produce"}, {"consume"}, {"cluster"}, {"verify"}} {
 		cmd, _, err := root.Find(path)
 		if err != nil {
 			t.Fatal(err)

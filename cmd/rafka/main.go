@@ -72,7 +72,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newHealthCmd(), newCertsCmd(), newClusterCmd(), newDevCmd())
+	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newHealthCmd(), newCertsCmd(), newClusterCmd(), newDevCmd(), newVerifyCmd())
 	buildinfo.AddTo(root)
 	return root
 }

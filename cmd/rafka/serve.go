@@ -86,6 +86,9 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 			if cfg.TopicDefaults.Fsync, err = node.ParseFsyncPolicy(fsync); err != nil {
 				return usageError{err}
 			}
+			if cfg.VerifyInterval == 0 {
+				cfg.VerifyInterval = -1 // the flag's 0 is "off"; the node's zero is its default
+			}
 			return serve(cmd.Context(), cfg, logger)
 		},
 	}
@@ -115,6 +118,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 	f.DurationVar(&cfg.Cluster.LeaderRebalanceInterval, "leader-rebalance-interval", cfg.Cluster.LeaderRebalanceInterval, "how often partition leadership returns to each partition's preferred replica")
 	f.StringVar(&fsync, "default-fsync", fsync, "fsync policy of topics created without one: always | interval:<ms> | never")
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often expired segments are deleted")
+	f.DurationVar(&cfg.VerifyInterval, "verify-interval", cfg.VerifyInterval, "how often each partition leader compares its replicas' committed logs in the background (0 disables; rafka verify still works)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long shutdown waits for in-flight requests")
 	f.StringSliceVar(&cfg.Cluster.Join, "join", nil, "host:port of brokers of the cluster to join (repeatable or comma separated; needs --tls-ca, --tls-cert, --tls-key); none forms a new cluster on first start")
 	f.StringToStringVar(&cfg.Cluster.PeerConnectTo, "peer-connect-to", nil, "ADVERTISED=ADDR: dial the broker advertised at ADVERTISED at ADDR instead (repeatable or comma separated; for brokers behind address translation, such as containers publishing their port)")

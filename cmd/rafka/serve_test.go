@@ -32,6 +32,7 @@ func TestServeFlagDefaults(t *testing.T) {
 		"max-frame-bytes":       d.MaxFrameBytes,
 		"default-fsync":         d.TopicDefaults.Fsync,
 		"retention-interval":    d.RetentionInterval,
+		"verify-interval":       d.VerifyInterval,
 		"shutdown-timeout":      d.ShutdownTimeout,
 		"join":                  "[]",
 		"peer-connect-to":       "[]",

@@ -22,6 +22,9 @@
 //     append that moves the high watermark and when the partition closes.
 //   - A partition whose log could not be opened is Offline: every operation
 //     fails with an error wrapping ErrOffline and the reason.
+//   - Digest returns the digest of a committed offset range (see
+//     segment.Digest) for comparing replicas; ranges within sealed
+//     segments are cached until the log is replaced (digest.go).
 //   - StorageError reports whether the latest append failed for lack of
 //     disk space or a failed fsync (the partition is "storage failing") until
 //     an append succeeds again. Transitions are logged: ERROR on failure,

@@ -85,6 +85,8 @@ type Partition struct {
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{} // guarded by waitMu
+
+	digests digestCache // digests of committed ranges in sealed segments (digest.go)
 }
 
 // Open opens (and recovers) the partition's log and starts with an empty
