@@ -38,8 +38,8 @@ import (
 // protocol: a broker may remember more.
 const (
 	// MaxProducers is the number of producers a partition remembers. At
-	// about 300 bytes each, a partition's producer state stays under
-	// 320 KiB.
+	// about 400 bytes each, a partition's producer state stays under
+	// 400 KiB.
 	MaxProducers = 1024
 	// ProducerBatches is the number of a producer's latest batches a
 	// partition remembers with their offsets: a retry of one of them is
