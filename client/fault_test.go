@@ -284,6 +284,9 @@ type fakeBroker struct {
 	// subscribe returns the result for a partition subscribed at offset and
 	// the data frames' payloads to push after it.
 	subscribe func(partition int32, offset int64) (wire.SubscribePartitionResult, [][]byte)
+	// produce, when set, answers produce requests instead of produceErr;
+	// payload is the request's (a copy).
+	produce func(req *wire.ProduceRequest, payload []byte) *wire.ProduceResponse
 }
 
 func startFakeBroker(t *testing.T, fb *fakeBroker) *fakeBroker {
@@ -338,6 +341,12 @@ func (fb *fakeBroker) serve(ctx context.Context, _ *quic.Conn, st *quic.Stream) 
 				return
 			}
 			fb.produceCalls.Add(1)
+			if fb.produce != nil {
+				if resp := fb.produce(&req, append([]byte(nil), f.Payload...)); resp != nil && req.Acks != wire.AcksNone {
+					fw.WriteFrame(fh, resp)
+				}
+				continue
+			}
 			if req.Acks != wire.AcksNone {
 				fw.WriteFrame(fh, &wire.ProduceResponse{Error: fb.produceErr, Message: fb.produceMsg,
 					LeaderID: fb.produceHintID, LeaderAddr: fb.produceHintAddr, BaseOffset: -1, LastOffset: -1})
