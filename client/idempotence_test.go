@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rafka/rafka/client"
 	"github.com/rafka/rafka/wire"
@@ -153,4 +154,60 @@ func newFakeClient(t *testing.T, fb *fakeBroker) *client.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestLeaderProbeFailsOver: a leader that stops answering (its broker
+// hangs or died) is noticed by the leader probe once another broker names
+// a new leader in a higher term: the outstanding batch is sent there well
+// before the request timeout, with the same bytes.
+func TestLeaderProbeFailsOver(t *testing.T) {
+	var mu sync.Mutex
+	var atOld, atNew [][]byte
+	var moved bool
+	// The new leader answers produce; both brokers' metadata name the old
+	// leader (term 1) until moved, then the new one (term 2).
+	newLead := &fakeBroker{topic: "idem", parts: 1}
+	oldLead := &fakeBroker{topic: "idem", parts: 1}
+	leader := func() (string, string, uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if moved {
+			return "new", newLead.addr, 2
+		}
+		return "old", oldLead.addr, 1
+	}
+	newLead.leader, oldLead.leader = leader, leader
+	newLead.produce = func(_ *wire.ProduceRequest, payload []byte) *wire.ProduceResponse {
+		mu.Lock()
+		defer mu.Unlock()
+		atNew = append(atNew, payload)
+		return &wire.ProduceResponse{BaseOffset: 0, LastOffset: 0}
+	}
+	oldLead.produce = func(_ *wire.ProduceRequest, payload []byte) *wire.ProduceResponse {
+		mu.Lock()
+		defer mu.Unlock()
+		atOld = append(atOld, payload)
+		moved = true // the next metadata answer names the new leader
+		return nil   // no answer: the broker hangs
+	}
+	startFakeBroker(t, newLead)
+	startFakeBroker(t, oldLead)
+	c, err := client.New(testCtx(t), client.WithBrokers(oldLead.addr, newLead.addr), client.WithInsecureSkipVerify())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := newProducer(t, c, client.WithLinger(0), client.WithRequestTimeout(time.Hour),
+		client.WithLeaderProbe(50*time.Millisecond), client.WithRetryBackoff(time.Millisecond, 10*time.Millisecond))
+	// Bounded by the test's context, far below the request timeout: only
+	// the probe can deliver it.
+	if err := p.ProduceSync(testCtx(t), &client.Record{Topic: "idem", Partition: 0, Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(atOld) != 1 || len(atNew) != 1 || !bytes.Equal(atOld[0][20:], atNew[0][20:]) {
+		t.Fatalf("sent %d to the old leader, %d to the new one (same batch: %v)", len(atOld), len(atNew),
+			len(atOld) == 1 && len(atNew) == 1 && bytes.Equal(atOld[0][20:], atNew[0][20:]))
+	}
 }
