@@ -56,7 +56,8 @@ func scriptedBroker(t *testing.T, fail map[int]bool) (*fakeBroker, func() []sent
 func TestIdempotentSequences(t *testing.T) {
 	fb, seen := scriptedBroker(t, map[int]bool{1: true})
 	c := newFakeClient(t, fb)
-	p := newProducer(t, c, client.WithLinger(0), client.WithMaxInFlight(1), client.WithRetryBackoff(1e6, 1e7))
+	// A long linger: ProduceSync sends each call's records as one batch.
+	p := newProducer(t, c, client.WithLinger(time.Hour), client.WithMaxInFlight(1), client.WithRetryBackoff(1e6, 1e7))
 	ctx := testCtx(t)
 	for _, n := range []int{2, 3, 1} {
 		var rs []*client.Record
@@ -164,6 +165,7 @@ func TestLeaderProbeFailsOver(t *testing.T) {
 	var mu sync.Mutex
 	var atOld, atNew [][]byte
 	var moved bool
+	var oldAddr, newAddr string
 	// The new leader answers produce; both brokers' metadata name the old
 	// leader (term 1) until moved, then the new one (term 2).
 	newLead := &fakeBroker{topic: "idem", parts: 1}
@@ -172,9 +174,9 @@ func TestLeaderProbeFailsOver(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if moved {
-			return "new", newLead.addr, 2
+			return "new", newAddr, 2
 		}
-		return "old", oldLead.addr, 1
+		return "old", oldAddr, 1
 	}
 	newLead.leader, oldLead.leader = leader, leader
 	newLead.produce = func(_ *wire.ProduceRequest, payload []byte) *wire.ProduceResponse {
@@ -192,6 +194,9 @@ func TestLeaderProbeFailsOver(t *testing.T) {
 	}
 	startFakeBroker(t, newLead)
 	startFakeBroker(t, oldLead)
+	mu.Lock()
+	oldAddr, newAddr = oldLead.addr, newLead.addr
+	mu.Unlock()
 	c, err := client.New(testCtx(t), client.WithBrokers(oldLead.addr, newLead.addr), client.WithInsecureSkipVerify())
 	if err != nil {
 		t.Fatal(err)
