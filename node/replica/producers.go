@@ -44,8 +44,9 @@ const (
 	// ProducerBatches is the number of a producer's latest batches a
 	// partition remembers with their offsets: a retry of one of them is
 	// answered with its offsets. A client keeps at most this many produce
-	// requests in flight per partition for its retries to be recognised.
-	ProducerBatches = 5
+	// requests in flight per partition for its retries to be recognised
+	// (the Go client's MaxIdempotentInFlight).
+	ProducerBatches = 8
 	// ProducerScanBytes bounds the tail of the log read on open to rebuild
 	// the producer state of an unreplicated partition: producers whose last
 	// batch is older are forgotten by a restart.
