@@ -247,9 +247,8 @@ func (s *sink) probeLoop(ctx context.Context) {
 		}
 		p.c.log.Debug("partition leaders moved while answers were outstanding: sending again",
 			"broker", s.addr, "partitions", len(moved))
-		if slot := s.slot; slot != nil {
-			p.c.markSuspect(slot)
-		}
+		// The broker is not marked suspect: it may be alive and still lead
+		// other partitions of this sink, which go back to it at once.
 		s.fail(transport(fmt.Errorf("produce stream to %s: %d partitions it leads moved to another broker while answers were outstanding", s.addr, len(moved))))
 		return
 	}
@@ -265,19 +264,19 @@ func (s *sink) waiting() map[topicPartition]uint64 {
 	if len(s.fifo) == 0 || time.Since(s.fifo[0].sentAt) < p.cfg.probeInterval {
 		return nil
 	}
+	// Partitions whose metadata is not cached are left out: without a
+	// known term, any answer would look like a new leader.
 	out := make(map[topicPartition]uint64)
-	for _, b := range s.fifo {
-		out[b.part.tp] = 0
-	}
 	p.c.meta.mu.Lock()
-	for tp := range out {
+	defer p.c.meta.mu.Unlock()
+	for _, b := range s.fifo {
+		tp := b.part.tp
 		if tm := p.c.meta.topics[tp.topic]; tm != nil {
 			if pm := tm.partition(tp.partition); pm != nil {
 				out[tp] = pm.Term
 			}
 		}
 	}
-	p.c.meta.mu.Unlock()
 	return out
 }
 
