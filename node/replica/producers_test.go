@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"testing"
@@ -270,4 +271,36 @@ func FuzzSequencer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAppendIdempotentRequests: requests of several batches on an
+// unreplicated partition: batches stored before are answered with their
+// offsets and not stored again when they lead the request, later batches
+// of the same producer must follow the ones before them, and a duplicate
+// after a new batch refuses the request.
+func TestAppendIdempotentRequests(t *testing.T) {
+	p := open(t, Config{Topic: "t"})
+	b0, b1, b2 := mustBatch(t, 4, 0, 0, 2), mustBatch(t, 4, 0, 2, 3), mustBatch(t, 4, 0, 5, 1)
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	res, _, err := p.Append(cat(b0, b1), wire.AcksLeader)
+	if err != nil || res.BaseOffset != 0 || res.LastOffset != 4 {
+		t.Fatalf("two new batches: %+v %v", res, err)
+	}
+	res, _, err = p.Append(cat(b0, b1), wire.AcksLeader)
+	if err != nil || res.BaseOffset != 0 || res.LastOffset != 4 || p.HighWatermark() != 5 {
+		t.Fatalf("both again: %+v %v, log end %d", res, err, p.HighWatermark())
+	}
+	res, _, err = p.Append(cat(b1, b2), wire.AcksLeader)
+	if err != nil || res.BaseOffset != 2 || res.LastOffset != 5 || p.HighWatermark() != 6 {
+		t.Fatalf("a stored batch then a new one: %+v %v, log end %d", res, err, p.HighWatermark())
+	}
+	if _, _, err := p.Append(cat(mustBatch(t, 4, 0, 6, 1), mustBatch(t, 4, 0, 9, 1)), wire.AcksLeader); !errors.Is(err, wire.ErrOutOfOrderSequence) {
+		t.Fatalf("a gap inside a request: %v", err)
+	}
+	if _, _, err := p.Append(cat(mustBatch(t, 5, 0, 0, 1), b2), wire.AcksLeader); !errors.Is(err, wire.ErrInvalidRequest) {
+		t.Fatalf("a stored batch after a new one: %v", err)
+	}
+	if p.HighWatermark() != 6 {
+		t.Fatalf("refused requests stored something: log end %d", p.HighWatermark())
+	}
 }

@@ -279,10 +279,12 @@ func (p *Partition) checkSequencesLocked(batches []byte) (int, AppendResult, err
 	prefix := true
 	// nexts: sequences expected next from producers with a batch earlier
 	// in this request (a request may carry several batches of one).
-	var nextsBuf [4]struct {
+	type expect struct {
 		id   int64
 		next int32
+		seen bool // a batch of the producer came earlier in the request
 	}
+	var nextsBuf [4]expect
 	nexts := nextsBuf[:0]
 	for rest := batches; len(rest) > 0; {
 		h, n, err := wire.ParseBatchHeader(rest, len(rest))
@@ -300,25 +302,13 @@ func (p *Partition) checkSequencesLocked(batches []byte) (int, AppendResult, err
 				seen = i
 			}
 		}
-		if seen >= 0 {
-			if err := checkFields(&h); err != nil {
-				return 0, res, err
-			}
-			if want := nexts[seen].next; h.BaseSequence != want {
-				if seqAhead(h.BaseSequence, want) {
-					return 0, res, outOfOrder(&h, want)
-				}
-				return 0, res, duplicateSeq(&h, want)
-			}
-			nexts[seen].next = NextSequence(h.BaseSequence, h.RecordCount)
-			prefix = false
-			continue
+		if seen < 0 {
+			nexts = append(nexts, expect{id: h.ProducerID})
+			seen = len(nexts) - 1
 		}
-		c, err := p.producers.Check(&h)
-		if err != nil {
-			return 0, res, err
-		}
-		if c.Verdict == SeqDuplicate {
+		c, cerr := p.producers.Check(&h)
+		switch {
+		case cerr == nil && c.Verdict == SeqDuplicate:
 			if !prefix {
 				return 0, res, &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf(
 					"producer %d: batch at sequence %d was stored before, after new batches in the same request", h.ProducerID, h.BaseSequence)}
@@ -328,13 +318,25 @@ func (p *Partition) checkSequencesLocked(batches []byte) (int, AppendResult, err
 			}
 			res.LastOffset, res.NextOffset = c.Last, c.Last+1
 			dupBytes += n
-		} else {
+		case nexts[seen].seen:
+			// Not the producer's first batch in the request: it must
+			// follow the one before it.
+			prefix = false
+			if err := checkFields(&h); err != nil {
+				return 0, res, err
+			}
+			if want := nexts[seen].next; h.BaseSequence != want {
+				if seqAhead(h.BaseSequence, want) {
+					return 0, res, outOfOrder(&h, want)
+				}
+				return 0, res, duplicateSeq(&h, want)
+			}
+		case cerr != nil:
+			return 0, res, cerr
+		default:
 			prefix = false
 		}
-		nexts = append(nexts, struct {
-			id   int64
-			next int32
-		}{h.ProducerID, NextSequence(h.BaseSequence, h.RecordCount)})
+		nexts[seen].next, nexts[seen].seen = NextSequence(h.BaseSequence, h.RecordCount), true
 	}
 	return dupBytes, res, nil
 }
