@@ -206,7 +206,7 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 	}
 	if cfg.idempotent {
 		// Random among 2^63: two producers of one partition share an id
-		// with probability about n^2/2^64 for n producers (1e-7 for a
+		// with probability about n^2/2^64 for n producers (5e-8 for a
 		// million). Taking ids from the cluster would cost a round trip
 		// and a replicated counter for no practical gain.
 		p.id = rand.Int64()
