@@ -143,6 +143,10 @@ type batch struct {
 	sequenced bool
 	epoch     int16
 	seq       int32
+	// stored: a broker answered success for it, but it waits in redo
+	// behind a failed batch (to keep produce order): a new epoch leaves
+	// it as it is, and its resend is answered as a duplicate.
+	stored bool
 }
 
 // partState is one partition's queues; guarded by Producer.mu.
@@ -815,12 +819,18 @@ func (p *Producer) resequenceLocked(ps *partState) {
 	ps.seqHole = false
 	ps.epoch = (ps.epoch + 1) & math.MaxInt16
 	ps.nextSeq = 0
+	renumbered := false
 	for _, q := range [][]*batch{ps.redo, ps.ready} {
 		for _, b := range q {
-			if b.sequenced {
-				b.sequenced, b.data = false, nil
-				p.sequenceLocked(ps, b)
+			if !b.sequenced || b.stored && !renumbered {
+				// Stored under the old epoch, ahead of every batch
+				// renumbered: sent again as it was, it is answered
+				// with its offsets before the new epoch begins.
+				continue
 			}
+			b.sequenced, b.stored, b.data = false, false, nil
+			p.sequenceLocked(ps, b)
+			renumbered = true
 		}
 	}
 }

@@ -569,6 +569,15 @@ func (s *sink) handle(corr uint32, resp *wire.ProduceResponse) ([]completion, er
 	case err == nil || resp.Error.Retriable():
 		// Stored or not, it is sent again after the batch that failed
 		// before it, so that the partition keeps produce order.
+		if err == nil {
+			b.stored = true
+		} else if errors.Is(err, wire.ErrOutOfOrderSequence) && b.sequenced && len(ps.redo) == 0 {
+			// Refused for a gap although every batch before it was
+			// acknowledged: the partition does not know this producer
+			// (it forgot it, or never stored its first batch). Start a
+			// new epoch at sequence 0 once nothing is in flight.
+			ps.seqHole = true
+		}
 		ps.redo = append(ps.redo, b)
 		if err != nil {
 			if p.c.meta.leaderHint(ps.tp.topic, ps.tp.partition, err) {

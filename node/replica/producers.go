@@ -17,8 +17,9 @@ import (
 // (first sequence, record count, offsets), and checks every batch against
 // them before storing it:
 //
-//   - the next sequence (the last batch's first sequence plus its count), or
-//     a producer it does not know: stored;
+//   - the next sequence (the last batch's first sequence plus its count),
+//     or sequence 0 from a producer it does not know or in a higher epoch:
+//     stored;
 //   - a batch it remembers (same first sequence and count): not stored
 //     again, answered with the offsets it was stored at;
 //   - a sequence beyond the next: OUT_OF_ORDER_SEQUENCE (retriable), as an
@@ -30,9 +31,10 @@ import (
 // replica), and rebuilt on open from the log's tail. It is bounded: at most
 // MaxProducers producers per partition (the one whose last batch is oldest
 // in the log is forgotten first) and ProducerBatches batches each. A
-// forgotten producer is an unknown one: its next batch is stored whatever
-// its sequence, so a retry of a batch older than what is remembered is not
-// recognised.
+// forgotten producer is an unknown one: its next batch is refused
+// (OUT_OF_ORDER_SEQUENCE) unless at sequence 0, and its client then starts
+// a new epoch at 0, so a retry of a batch stored before the producer was
+// forgotten is stored again.
 
 // Bounds of a partition's producer state. They are not part of the
 // protocol: a broker may remember more.
@@ -160,7 +162,14 @@ func (ps *Producers) Check(h *wire.BatchHeader) (SeqCheck, error) {
 	}
 	s := ps.m[h.ProducerID]
 	if s == nil || h.ProducerEpoch > s.epoch {
-		return SeqCheck{}, nil // unknown, or a new epoch: a fresh start
+		// Unknown, or a new epoch: a fresh start, which begins at
+		// sequence 0. Anything else follows a batch this partition did
+		// not store (refused, or in flight elsewhere): storing it would
+		// leave a hole before it.
+		if h.BaseSequence != 0 {
+			return SeqCheck{}, outOfOrder(h, 0)
+		}
+		return SeqCheck{}, nil
 	}
 	if h.ProducerEpoch < s.epoch {
 		return SeqCheck{}, &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf(

@@ -35,10 +35,12 @@ func TestProducersCheck(t *testing.T) {
 		{"gap", hdr(1, 0, 7, 1), SeqCheck{}, wire.ErrOutOfOrderSequence},
 		{"same sequence, other count", hdr(1, 0, 3, 1), SeqCheck{}, wire.ErrDuplicateSequence},
 		{"new epoch", hdr(1, 1, 0, 1), SeqCheck{}, 0},
+		{"new epoch, not at 0", hdr(1, 1, 4, 1), SeqCheck{}, wire.ErrOutOfOrderSequence},
 		{"old epoch", hdr(1, -1, 0, 1), SeqCheck{}, wire.ErrInvalidRequest},
 		{"negative sequence", hdr(1, 0, -4, 1), SeqCheck{}, wire.ErrInvalidRequest},
 		{"no producer", hdr(-1, -1, -1, 5), SeqCheck{}, 0},
-		{"another producer", hdr(2, 0, 77, 1), SeqCheck{}, 0},
+		{"another producer", hdr(2, 0, 0, 1), SeqCheck{}, 0},
+		{"another producer, not at 0", hdr(2, 0, 77, 1), SeqCheck{}, wire.ErrOutOfOrderSequence},
 	}
 	for _, tc := range cases {
 		c, err := ps.Check(&tc.h)
@@ -214,7 +216,7 @@ func TestSequencerFailedBeforeLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	flights[0].failed = true
-	if _, err := s.Propose(1, []wire.BatchHeader{hdr(8, 0, 0, 1)}, propose); !errors.Is(err, wire.ErrOutOfOrderSequence) {
+	if _, err := s.Propose(1, []wire.BatchHeader{hdr(8, 0, 0, 1)}, propose); !errors.Is(err, wire.ErrThrottled) {
 		t.Fatalf("retry before a later batch in flight: %v", err)
 	}
 	flights[1].failed = true

@@ -285,7 +285,11 @@ func (s *Sequencer) checkLocked(h *wire.BatchHeader) (slot Slot, fresh bool, err
 				"producer %d: epoch %d is older than the one in flight (%d)", h.ProducerID, h.ProducerEpoch, q[len(q)-1].epoch)}
 		}
 		if len(q) > 0 {
-			return Slot{}, true, nil // a new epoch starts afresh
+			// A new epoch starts afresh, at sequence 0.
+			if h.BaseSequence != 0 {
+				return Slot{}, false, outOfOrder(h, 0)
+			}
+			return Slot{}, true, nil
 		}
 		return Slot{}, cerr == nil, cerr
 	}
@@ -300,8 +304,10 @@ func (s *Sequencer) checkLocked(h *wire.BatchHeader) (slot Slot, fresh bool, err
 	case seqAhead(q[0].first, h.BaseSequence) && (cerr == nil || errors.Is(cerr, wire.ErrOutOfOrderSequence)):
 		// Before the batches in flight but not stored: an earlier
 		// proposal failed while later ones are still in flight. Their
-		// fate decides; the retry is refused meanwhile.
-		return Slot{}, false, &wire.Error{Code: wire.ErrOutOfOrderSequence, Message: fmt.Sprintf(
+		// fate decides; the retry is refused meanwhile (THROTTLED, not
+		// OUT_OF_ORDER_SEQUENCE: the producer must not take it for a
+		// partition that forgot it).
+		return Slot{}, false, &wire.Error{Code: wire.ErrThrottled, Message: fmt.Sprintf(
 			"producer %d: batch at sequence %d while later batches (from %d) are in flight: retry once they are answered",
 			h.ProducerID, h.BaseSequence, q[0].first)}
 	}
