@@ -45,11 +45,20 @@ type Client struct {
 	rr        int                  // round-robin cursor for control calls
 	producers map[*Producer]struct{}
 	consumers map[*Consumer]struct{}
+	// down: brokers that recently gave no answer (a dial or a request
+	// timed out), by address, with when that stops counting. Requests any
+	// broker can answer go elsewhere meanwhile, and producers do not route
+	// to them: a killed broker costs one timeout, not one per attempt.
+	down map[string]time.Time
 }
+
+// downFor is how long a broker that gave no answer is avoided.
+const downFor = time.Second
 
 // connSlot is one broker connection, dialed once by the first caller; the
 // others wait for done.
 type connSlot struct {
+	addr string        // the broker address dialed
 	done chan struct{} // closed when the dial finished
 	conn *quic.Conn    // set before done is closed, nil on error
 	err  error
@@ -100,6 +109,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 		conns:     make(map[string]*connSlot),
 		producers: make(map[*Producer]struct{}),
 		consumers: make(map[*Consumer]struct{}),
+		down:      make(map[string]time.Time),
 	}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.meta.init(cfg.brokers)
@@ -218,7 +228,7 @@ func (c *Client) acquire(ctx context.Context, addr string) (*connSlot, error) {
 			}
 		}
 		if s == nil {
-			s = &connSlot{done: make(chan struct{})}
+			s = &connSlot{addr: addr, done: make(chan struct{})}
 			c.conns[addr] = s
 			c.mu.Unlock()
 			c.dial(ctx, addr, s)
@@ -281,10 +291,30 @@ func (c *Client) markSuspect(s *connSlot) {
 	c.mu.Lock()
 	first := !s.suspect
 	s.suspect = true
+	c.markDownLocked(s.addr)
 	c.mu.Unlock()
 	if first {
 		c.log.Debug("connection suspect: a request got no answer in time", "broker", s.conn.RemoteAddr().String())
 	}
+}
+
+// markDownLocked records that the broker at addr gave no answer.
+func (c *Client) markDownLocked(addr string) { c.down[addr] = time.Now().Add(downFor) }
+
+// isDown reports whether the broker at addr recently gave no answer.
+func (c *Client) isDown(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.isDownLocked(addr)
+}
+
+func (c *Client) isDownLocked(addr string) bool {
+	until, ok := c.down[addr]
+	if ok && time.Now().After(until) {
+		delete(c.down, addr)
+		return false
+	}
+	return ok
 }
 
 // dial fills s. The dial is bounded by the dial timeout, the caller's context
@@ -314,10 +344,16 @@ func (c *Client) dial(ctx context.Context, addr string, s *connSlot) {
 		// No answer: nothing listens there, or packets are lost. (A
 		// closed UDP port gives no error the dialer sees.)
 		s.err = transport(&noAnswerError{what: "dial " + addr, d: time.Since(start), hint: "is a broker running?"})
+		c.mu.Lock()
+		c.markDownLocked(addr)
+		c.mu.Unlock()
 	case err != nil:
 		s.err = transport(err) // quicnet's error names the address
 	default:
 		s.conn = conn
+		c.mu.Lock()
+		delete(c.down, addr)
+		c.mu.Unlock()
 		c.log.Debug("connected", "broker", addr)
 		c.wg.Go(func() {
 			// A broker going away answers what it has read and closes
@@ -510,19 +546,41 @@ func (c *Client) callContext(ctx context.Context) (context.Context, context.Canc
 }
 
 // anyBroker picks a broker for a request any broker can answer, moving to
-// the next known broker on every attempt.
+// the next known broker on every attempt, and passing over brokers that
+// recently gave no answer while others are known.
 func (c *Client) anyBroker(_ context.Context, attempt int) (string, error) {
+	return c.pickBroker(attempt, "")
+}
+
+// otherBroker is anyBroker avoiding the broker at avoid when another is
+// known.
+func (c *Client) otherBroker(avoid string) func(context.Context, int) (string, error) {
+	return func(_ context.Context, attempt int) (string, error) { return c.pickBroker(attempt, avoid) }
+}
+
+func (c *Client) pickBroker(attempt int, avoid string) (string, error) {
 	addrs := c.meta.brokerAddrs()
 	if len(addrs) == 0 {
 		return "", &detailError{sentinel: ErrNoBrokers, msg: "no broker known"}
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if attempt == 0 {
 		c.rr++
 	}
-	i := c.rr
-	c.mu.Unlock()
-	return addrs[(i+attempt)%len(addrs)], nil
+	i := c.rr + attempt
+	for k := range addrs {
+		a := addrs[(i+k)%len(addrs)]
+		if a != avoid && !c.isDownLocked(a) {
+			return a, nil
+		}
+	}
+	for k := range addrs {
+		if a := addrs[(i+k)%len(addrs)]; a != avoid {
+			return a, nil
+		}
+	}
+	return addrs[i%len(addrs)], nil
 }
 
 // register records a producer or consumer so Close can close it; it fails

@@ -26,7 +26,13 @@
 //     one request timeout, not the connection's idle timeout.
 //   - A Producer batches per partition (linger, max batch bytes), pipelines
 //     requests on one stream per broker and keeps produce order per
-//     partition through retries (see Producer). Delivery is at least once.
+//     partition through retries (see Producer). It is idempotent by default
+//     (WithIdempotence): batches carry a random producer id and
+//     per-partition sequence numbers, a retry resends the same bytes, and
+//     the leader stores each batch once, so an acknowledged record is
+//     stored exactly once; without idempotence delivery is at least once.
+//     While answers are late (WithLeaderProbe) it asks another broker who
+//     leads, and sends what is outstanding to a new leader at once.
 //     Producer.Close sends everything it holds and, whatever the acks level,
 //     returns nil only once each broker has read its stream to the end.
 //   - A Consumer reads assigned partitions over subscribe streams with byte

@@ -72,6 +72,16 @@ var (
 	// ErrDuplicateBrokerID: another live broker instance holds the broker id
 	// (broker-to-broker calls).
 	ErrDuplicateBrokerID = wire.ErrDuplicateBrokerID
+	// ErrOutOfOrderSequence: an idempotent producer's batch did not carry
+	// the sequence the partition expected next (an earlier batch failed, or
+	// is still in flight). Retried internally: the producer sends its
+	// batches again in order.
+	ErrOutOfOrderSequence = wire.ErrOutOfOrderSequence
+	// ErrDuplicateSequence: an idempotent producer's batch repeated a
+	// sequence older than what the partition remembers of the producer; it
+	// was probably stored before, at offsets the broker no longer knows. The
+	// batch's records fail with it, without being stored again.
+	ErrDuplicateSequence = wire.ErrDuplicateSequence
 )
 
 // Client-side errors.

@@ -284,6 +284,12 @@ type fakeBroker struct {
 	// subscribe returns the result for a partition subscribed at offset and
 	// the data frames' payloads to push after it.
 	subscribe func(partition int32, offset int64) (wire.SubscribePartitionResult, [][]byte)
+	// leader, when set, names the partitions' leader (broker id, address,
+	// term) in metadata answers, which then list it among the brokers.
+	leader func() (id, addr string, term uint64)
+	// produce, when set, answers produce requests instead of produceErr;
+	// payload is the request's (a copy).
+	produce func(req *wire.ProduceRequest, payload []byte) *wire.ProduceResponse
 }
 
 func startFakeBroker(t *testing.T, fb *fakeBroker) *fakeBroker {
@@ -322,22 +328,34 @@ func (fb *fakeBroker) serve(ctx context.Context, _ *quic.Conn, st *quic.Stream) 
 		case wire.APIMetadata:
 			fb.metadataCalls.Add(1)
 			tm := wire.TopicMetadata{Name: fb.topic}
+			brokers := []wire.BrokerInfo{{ID: "fake", Addr: fb.addr, Zone: fb.zone}}
+			leader, term := "fake", uint64(0)
+			if fb.leader != nil {
+				var addr string
+				leader, addr, term = fb.leader()
+				brokers = append(brokers, wire.BrokerInfo{ID: leader, Addr: addr})
+			}
 			for i := range fb.parts {
 				start, end := wire.PartitionRange(i, fb.parts)
-				pm := wire.PartitionMetadata{Partition: i, Leader: "fake", HashStart: start, HashEnd: end}
+				pm := wire.PartitionMetadata{Partition: i, Leader: leader, Term: term, HashStart: start, HashEnd: end}
 				if fb.offline.Load() {
 					pm.Error = wire.ErrPartitionOffline
 				}
 				tm.Partitions = append(tm.Partitions, pm)
 			}
-			fw.WriteFrame(fh, &wire.MetadataResponse{Brokers: []wire.BrokerInfo{{ID: "fake", Addr: fb.addr, Zone: fb.zone}},
-				Topics: []wire.TopicMetadata{tm}})
+			fw.WriteFrame(fh, &wire.MetadataResponse{Brokers: brokers, Topics: []wire.TopicMetadata{tm}})
 		case wire.APIProduce:
 			var req wire.ProduceRequest
 			if fr.DecodeHeader(&f, &req) != nil {
 				return
 			}
 			fb.produceCalls.Add(1)
+			if fb.produce != nil {
+				if resp := fb.produce(&req, append([]byte(nil), f.Payload...)); resp != nil && req.Acks != wire.AcksNone {
+					fw.WriteFrame(fh, resp)
+				}
+				continue
+			}
 			if req.Acks != wire.AcksNone {
 				fw.WriteFrame(fh, &wire.ProduceResponse{Error: fb.produceErr, Message: fb.produceMsg,
 					LeaderID: fb.produceHintID, LeaderAddr: fb.produceHintAddr, BaseOffset: -1, LastOffset: -1})

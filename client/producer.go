@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -16,12 +18,23 @@ import (
 //
 // # Delivery and order
 //
-// Delivery is at least once. Each record produced without error gets exactly
-// one delivery callback: with its offset once the broker acknowledged its
-// batch, or with the error that made the producer give up (a non-retriable
-// broker error, WithRetries exhausted, or the producer closed first).
-// Timeouts and broken connections are retried like retriable broker errors,
-// within WithRetries; only a definite answer (the topic or partition does not
+// Delivery is exactly once per acknowledged record when the producer is
+// idempotent (the default, WithIdempotence): every batch carries the
+// producer's id and the sequence number of its first record in its
+// partition, a batch sent again carries the same ones, and the partition's
+// leader stores a batch at most once, answering a retry of one it stored
+// with the offsets of that first copy. Within the bounds brokers keep (the
+// last MaxIdempotentInFlight batches of each producer per partition, at
+// most 1024 producers per partition, docs/replication.md), no record is
+// stored twice, whatever leader changes and retries happen. Without
+// idempotence delivery is at least once: a retry may store a batch twice.
+//
+// Each record produced without error gets exactly one delivery callback:
+// with its offset once the broker acknowledged its batch, or with the
+// error that made the producer give up (a non-retriable broker error,
+// WithRetries exhausted, or the producer closed first). Timeouts and
+// broken connections are retried like retriable broker errors, within
+// WithRetries; only a definite answer (the topic or partition does not
 // exist, the partition is offline, the batch is rejected) fails records
 // without retrying.
 //
@@ -38,10 +51,17 @@ import (
 // requests in flight and retries: when a request fails with a retriable error
 // (or its stream breaks), the producer stops sending on that partition, waits
 // for the answers to the requests sent after it, and sends all of them again
-// in their original order, whatever their own answers were. A request the
-// broker had stored before the failure is therefore stored twice, the second
-// copy in order; no record is ever stored before one produced earlier on its
-// partition except as such a duplicate.
+// in their original order, whatever their own answers were. An idempotent
+// producer's leader refuses a batch whose predecessor it has not stored
+// (OUT_OF_ORDER_SEQUENCE, retried) and answers the repeated ones with
+// their offsets; without idempotence a request the broker had stored
+// before the failure is stored twice, the second copy in order.
+//
+// A producer waiting for answers from a broker asks another broker, every
+// WithLeaderProbe, who leads the partitions it waits for; when the leader
+// moved (its broker died, or lost an election), it sends what is
+// outstanding to the new leader at once rather than after
+// WithRequestTimeout.
 //
 // # Internals
 //
@@ -57,6 +77,9 @@ import (
 type Producer struct {
 	c   *Client
 	cfg producerConfig
+	// id is the producer id of an idempotent producer (random, >= 0), -1
+	// otherwise.
+	id int64
 
 	// ctx ends the producer's goroutines; abort cancels it.
 	ctx    context.Context
@@ -114,6 +137,16 @@ type batch struct {
 	attempts int       // times sent, plus failed attempts to route it
 	corr     uint32
 	sentAt   time.Time
+	// Idempotence: the epoch and first sequence the batch was built with,
+	// set once (sequenced) when first taken to be sent; a retry sends the
+	// same bytes.
+	sequenced bool
+	epoch     int16
+	seq       int32
+	// stored: a broker answered success for it, but it waits in redo
+	// behind a failed batch (to keep produce order): a new epoch leaves
+	// it as it is, and its resend is answered as a duplicate.
+	stored bool
 }
 
 // partState is one partition's queues; guarded by Producer.mu.
@@ -136,6 +169,14 @@ type partState struct {
 	// will likely fill too and gets a full-size buffer up front instead of
 	// growing it step by step (idle partitions keep small buffers).
 	busy bool
+	// Idempotence: the epoch and sequence of the partition's next batch.
+	// seqHole: a sequenced batch failed for good, so the partition's
+	// sequence has a hole the broker would refuse every later batch for;
+	// once nothing is in flight the partition starts a new epoch
+	// (resequenceLocked).
+	epoch   int16
+	nextSeq int32
+	seqHole bool
 }
 
 func (ps *partState) hasWork() bool {
@@ -161,10 +202,18 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 	p := &Producer{
 		c:          c,
 		cfg:        cfg,
+		id:         -1,
 		parts:      make(map[topicPartition]*partState),
 		sinks:      make(map[string]*sink),
 		spaceFreed: make(chan struct{}),
 		idle:       make(chan struct{}),
+	}
+	if cfg.idempotent {
+		// Random among 2^63: two producers of one partition share an id
+		// with probability about n^2/2^64 for n producers (5e-8 for a
+		// million). Taking ids from the cluster would cost a round trip
+		// and a replicated counter for no practical gain.
+		p.id = rand.Int64()
 	}
 	p.ctx, p.cancel = context.WithCancelCause(c.ctx)
 	if err := c.register(p, nil); err != nil {
@@ -656,6 +705,13 @@ func (p *Producer) recover(ps *partState) {
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
 		addr, err := p.c.leaderAddr(ctx, ps.tp.topic, ps.tp.partition, refresh)
 		cancel()
+		if err == nil && p.c.isDown(addr) {
+			// The metadata still names a leader that just gave no
+			// answer (its broker died and no election has finished
+			// yet, or the answer is stale): look again after the
+			// backoff rather than wait out a dial.
+			err = &wire.Error{Code: wire.ErrNotLeader, Message: "the leader named, " + addr + ", gave no answer recently"}
+		}
 
 		p.mu.Lock()
 		if p.abortErr != nil {
@@ -668,6 +724,7 @@ func (p *Producer) recover(ps *partState) {
 		switch {
 		case err == nil:
 			done = p.dropExhaustedLocked(ps)
+			p.resequenceLocked(ps)
 			ps.recovering, ps.recoveryRunning = false, false
 			if ps.hasWork() {
 				p.attachLocked(ps, addr)
@@ -679,6 +736,7 @@ func (p *Producer) recover(ps *partState) {
 			// The topic or partition is gone: nothing queued can succeed.
 			err = recordError(ps, err)
 			for _, b := range ps.ready {
+				ps.seqHole = ps.seqHole || b.sequenced
 				done = append(done, completion{b: b, err: err, base: -1})
 			}
 			if ps.open != nil {
@@ -716,6 +774,9 @@ func (p *Producer) dropExhaustedLocked(ps *partState) []completion {
 	kept := ps.ready[:0]
 	for _, b := range ps.ready {
 		if b.attempts > p.cfg.retries {
+			if b.sequenced {
+				ps.seqHole = true
+			}
 			err := fmt.Errorf("client: produce to %s/%d: gave up after %d attempts, the last: %w",
 				ps.tp.topic, ps.tp.partition, b.attempts, ps.lastErr)
 			done = append(done, completion{b: b, err: err, base: -1})
@@ -726,6 +787,52 @@ func (p *Producer) dropExhaustedLocked(ps *partState) []completion {
 	clear(ps.ready[len(kept):])
 	ps.ready = kept
 	return done
+}
+
+// nextSequence is the sequence after a batch of count records from first;
+// sequences wrap from math.MaxInt32 to 0, as brokers expect.
+func nextSequence(first int32, count int) int32 {
+	return int32((int64(first) + int64(count)) % (math.MaxInt32 + 1))
+}
+
+// sequenceLocked gives b, about to be sent for the first time, the next
+// sequence of its partition. Sequences are given in send order, which is
+// produce order.
+func (p *Producer) sequenceLocked(ps *partState, b *batch) {
+	if p.id < 0 || b.sequenced {
+		return
+	}
+	b.sequenced, b.epoch, b.seq = true, ps.epoch, ps.nextSeq
+	ps.nextSeq = nextSequence(b.seq, len(b.recs))
+}
+
+// resequenceLocked starts a new epoch of ps's sequences after a hole (a
+// sequenced batch failed for good), when nothing is in flight: the
+// batches waiting to be sent again were refused (or are retried
+// duplicates, which a new epoch stores once more only if their first
+// copy's answer was lost as well), and are rebuilt with sequences from 0
+// under the new epoch, which brokers take as a fresh start.
+func (p *Producer) resequenceLocked(ps *partState) {
+	if !ps.seqHole || len(ps.inflight) > 0 {
+		return
+	}
+	ps.seqHole = false
+	ps.epoch = (ps.epoch + 1) & math.MaxInt16
+	ps.nextSeq = 0
+	renumbered := false
+	for _, q := range [][]*batch{ps.redo, ps.ready} {
+		for _, b := range q {
+			if !b.sequenced || b.stored && !renumbered {
+				// Stored under the old epoch, ahead of every batch
+				// renumbered: sent again as it was, it is answered
+				// with its offsets before the new epoch begins.
+				continue
+			}
+			b.sequenced, b.stored, b.data = false, false, nil
+			p.sequenceLocked(ps, b)
+			renumbered = true
+		}
+	}
 }
 
 // recordError is the error a record of ps's gets for err.

@@ -24,6 +24,8 @@ type producerConfig struct {
 	backoffMax     time.Duration
 	requestTimeout time.Duration
 	partitioner    Partitioner
+	idempotent     bool
+	probeInterval  time.Duration
 }
 
 func defaultProducerConfig() producerConfig {
@@ -38,8 +40,16 @@ func defaultProducerConfig() producerConfig {
 		backoffBase:    100 * time.Millisecond,
 		backoffMax:     5 * time.Second,
 		requestTimeout: 30 * time.Second,
+		idempotent:     true,
+		probeInterval:  250 * time.Millisecond,
 	}
 }
+
+// MaxIdempotentInFlight is the largest WithMaxInFlight an idempotent
+// producer accepts: brokers remember the last 8 batches of each producer
+// per partition with their offsets, so a retry of any request in flight is
+// recognised (docs/replication.md, "Idempotent producers").
+const MaxIdempotentInFlight = 8
 
 // WithLinger sets how long a partition's batch waits for more records before
 // it is sent (default 5ms). Zero sends as soon as the previous requests allow;
@@ -101,6 +111,28 @@ func WithRequestTimeout(d time.Duration) ProducerOption {
 	return func(c *producerConfig) { c.requestTimeout = d }
 }
 
+// WithIdempotence turns idempotent production on (the default) or off.
+// An idempotent producer has a random producer id and numbers the records
+// it sends to each partition; a batch sent again after a failure carries
+// the same numbers, so the partition's leader stores it at most once and
+// answers a retry with the offsets of the first copy. Without it a retry
+// may store a batch twice. Brokers of this version always honour it;
+// turning it off only matters to a peer that does not.
+func WithIdempotence(on bool) ProducerOption {
+	return func(c *producerConfig) { c.idempotent = on }
+}
+
+// WithLeaderProbe sets how long produce answers may be outstanding on a
+// broker before the producer asks another broker who leads the partitions
+// it waits for (default 250ms; 0 turns probing off). When the answer names
+// another leader the producer sends what is outstanding there at once,
+// instead of waiting out WithRequestTimeout on a broker that may be dead.
+// It asks again every interval while answers are outstanding: one small
+// metadata request per interval and broker stream.
+func WithLeaderProbe(d time.Duration) ProducerOption {
+	return func(c *producerConfig) { c.probeInterval = d }
+}
+
 // WithPartitioner sets the partitioner of records produced with AnyPartition
 // (default NewHashPartitioner()).
 func WithPartitioner(p Partitioner) ProducerOption {
@@ -133,6 +165,12 @@ func (c *producerConfig) validate() error {
 	errs = append(errs, validateBackoff(c.backoffBase, c.backoffMax)...)
 	if c.requestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("request timeout %v must be positive", c.requestTimeout))
+	}
+	if c.idempotent && c.maxInFlight > MaxIdempotentInFlight {
+		errs = append(errs, fmt.Errorf("max in flight %d: an idempotent producer allows at most %d", c.maxInFlight, MaxIdempotentInFlight))
+	}
+	if c.probeInterval < 0 {
+		errs = append(errs, fmt.Errorf("leader probe interval %v must be >= 0", c.probeInterval))
 	}
 	if c.partitioner == nil {
 		errs = append(errs, errors.New("nil partitioner"))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,7 +84,11 @@ func (s *sink) run() {
 	p := s.p
 	defer p.wg.Done()
 	defer close(s.done)
-	ctx, cancel := context.WithTimeout(p.ctx, p.c.cfg.dialTimeout)
+	// A leader that does not answer costs at most a request timeout here
+	// too: the dial timeout (10s by default) is for bootstrapping, and a
+	// producer that failed over to a broker just killed would otherwise
+	// stall for it before trying the next leader.
+	ctx, cancel := context.WithTimeout(p.ctx, min(p.c.cfg.dialTimeout, p.cfg.requestTimeout))
 	st, slot, err := p.c.openStream(ctx, s.addr)
 	cancel()
 	if err != nil {
@@ -107,7 +112,17 @@ func (s *sink) run() {
 			defer close(readerDone)
 			s.readLoop()
 		}()
+		probeCtx, stopProbe := context.WithCancel(p.ctx)
+		probeDone := make(chan struct{})
+		go func() {
+			defer close(probeDone)
+			if p.cfg.acks != AcksNone && p.cfg.probeInterval > 0 {
+				s.probeLoop(probeCtx)
+			}
+		}()
 		err = s.writeLoop()
+		stopProbe()
+		<-probeDone
 		switch {
 		case err == errDrained:
 			// Everything is written: end the stream and let the reader
@@ -191,6 +206,108 @@ func (s *sink) writeLoop() error {
 	}
 }
 
+// probeLoop asks another broker who leads the partitions this sink waits
+// for, whenever an answer is outstanding for longer than the probe
+// interval, and fails the sink when one of them has a new leader (a higher
+// term at another broker): its partitions then recover at once, routed
+// from the fresh metadata, and send what is outstanding to the new leader.
+// With idempotence that resend stores nothing twice.
+func (s *sink) probeLoop(ctx context.Context) {
+	p := s.p
+	t := time.NewTicker(p.cfg.probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.failed:
+			return
+		case <-t.C:
+		}
+		waiting := s.waiting()
+		if len(waiting) == 0 {
+			continue
+		}
+		topics := make([]string, 0, len(waiting))
+		for tp := range waiting {
+			if !slices.Contains(topics, tp.topic) {
+				topics = append(topics, tp.topic)
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, min(4*p.cfg.probeInterval, p.cfg.requestTimeout))
+		resp, err := controlCall(pctx, p.c, wire.APIMetadata, &wire.MetadataRequest{Topics: topics}, p.c.otherBroker(s.addr), "",
+			func(r *wire.MetadataResponse) error { return wire.AsError(r.Error, r.Message) })
+		cancel()
+		if err != nil {
+			continue // no other broker answered: the request timeout decides
+		}
+		moved := s.movedLeaders(resp, waiting)
+		if len(moved) == 0 {
+			continue
+		}
+		p.c.log.Debug("partition leaders moved while answers were outstanding: sending again",
+			"broker", s.addr, "partitions", len(moved))
+		// The broker is not marked suspect: it may be alive and still lead
+		// other partitions of this sink, which go back to it at once.
+		s.fail(transport(fmt.Errorf("produce stream to %s: %d partitions it leads moved to another broker while answers were outstanding", s.addr, len(moved))))
+		return
+	}
+}
+
+// waiting returns, for the partitions with an answer outstanding on s for
+// longer than the probe interval, the term the client last knew of their
+// leader.
+func (s *sink) waiting() map[topicPartition]uint64 {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(s.fifo) == 0 || time.Since(s.fifo[0].sentAt) < p.cfg.probeInterval {
+		return nil
+	}
+	// Partitions whose metadata is not cached are left out: without a
+	// known term, any answer would look like a new leader.
+	out := make(map[topicPartition]uint64)
+	p.c.meta.mu.Lock()
+	defer p.c.meta.mu.Unlock()
+	for _, b := range s.fifo {
+		tp := b.part.tp
+		if tm := p.c.meta.topics[tp.topic]; tm != nil {
+			if pm := tm.partition(tp.partition); pm != nil {
+				out[tp] = pm.Term
+			}
+		}
+	}
+	return out
+}
+
+// movedLeaders applies a probe's metadata answer and returns the waiting
+// partitions it names a new leader of: another broker, in a higher term
+// than the one known before (a broker that hosts no replica names the
+// preferred one in term 1, which never counts). They are marked hinted, so
+// that recovery routes them from the cache.
+func (s *sink) movedLeaders(resp *wire.MetadataResponse, waiting map[topicPartition]uint64) []topicPartition {
+	p := s.p
+	tms, _ := p.c.meta.update(resp)
+	var moved []topicPartition
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for tp, term := range waiting {
+		tm := tms[tp.topic]
+		if tm == nil {
+			continue
+		}
+		pm := tm.partition(tp.partition)
+		if pm == nil || pm.LeaderAddr == "" || pm.LeaderAddr == s.addr || pm.Term <= term {
+			continue
+		}
+		moved = append(moved, tp)
+		if ps := p.parts[tp]; ps != nil {
+			ps.hinted = true
+		}
+	}
+	return moved
+}
+
 // collect seals the batches whose linger expired (all of them while
 // flushing) and takes the ready batches the in-flight bounds allow. It
 // returns the earliest linger deadline still pending.
@@ -224,11 +341,15 @@ func (s *sink) collect(take []*batch, sealed []topicPartition) ([]*batch, []topi
 				next = ob.deadline
 			}
 		}
+		if ps.seqHole && len(ps.inflight) == 0 {
+			p.resequenceLocked(ps)
+		}
 		for len(ps.ready) > 0 && len(ps.inflight) < p.cfg.maxInFlight {
 			b := ps.ready[0]
 			if s.inflightBytes > 0 && s.inflightBytes+b.bytes > s.maxBytes {
 				break
 			}
+			p.sequenceLocked(ps, b)
 			ps.ready[0] = nil
 			ps.ready = ps.ready[1:]
 			b.attempts++
@@ -260,6 +381,9 @@ func (s *sink) send(fw *wire.FrameWriter, take []*batch) error {
 		if b.data != nil {
 			continue // a retry: built before
 		}
+		if b.sequenced {
+			b.builder.SetProducer(p.id, b.epoch, b.seq)
+		}
 		// Finish builds in place: the batch stays in its builder, which
 		// goes back to the pool when the batch completes.
 		data, err := b.builder.Finish(p.cfg.codec)
@@ -280,6 +404,9 @@ func (s *sink) send(fw *wire.FrameWriter, take []*batch) error {
 	out := take[:0]
 	for _, b := range take {
 		if err := buildErrs[b]; err != nil {
+			if b.sequenced {
+				b.part.seqHole = true
+			}
 			b.part.inflight = removeBatch(b.part.inflight, b)
 			s.inflightBytes -= b.bytes
 			done = append(done, completion{b: b, base: -1, err: recordError(b.part, err)})
@@ -442,6 +569,15 @@ func (s *sink) handle(corr uint32, resp *wire.ProduceResponse) ([]completion, er
 	case err == nil || resp.Error.Retriable():
 		// Stored or not, it is sent again after the batch that failed
 		// before it, so that the partition keeps produce order.
+		if err == nil {
+			b.stored = true
+		} else if errors.Is(err, wire.ErrOutOfOrderSequence) && b.sequenced && len(ps.redo) == 0 {
+			// Refused for a gap although every batch before it was
+			// acknowledged: the partition does not know this producer
+			// (it forgot it, or never stored its first batch). Start a
+			// new epoch at sequence 0 once nothing is in flight.
+			ps.seqHole = true
+		}
 		ps.redo = append(ps.redo, b)
 		if err != nil {
 			if p.c.meta.leaderHint(ps.tp.topic, ps.tp.partition, err) {
@@ -450,6 +586,9 @@ func (s *sink) handle(corr uint32, resp *wire.ProduceResponse) ([]completion, er
 			p.startRecoveryLocked(ps, fmt.Errorf("via %s: %w", s.addr, err))
 		}
 	default:
+		if b.sequenced {
+			ps.seqHole = true
+		}
 		done = append(done, completion{b: b, base: -1, err: recordError(ps, err)})
 	}
 	if ps.recovering && len(ps.inflight) == 0 {

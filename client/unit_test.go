@@ -174,7 +174,7 @@ func TestProducerOptionValidation(t *testing.T) {
 	for _, o := range []ProducerOption{
 		WithLinger(-1), WithMaxBatchBytes(10), WithCompression(7), WithAcks(5),
 		WithBufferBytes(1), WithMaxInFlight(0), WithRetries(-1), WithRetryBackoff(0, 0),
-		WithRequestTimeout(0), WithPartitioner(nil),
+		WithRequestTimeout(0), WithPartitioner(nil), WithLeaderProbe(-1),
 	} {
 		o(&cfg)
 	}
@@ -182,8 +182,19 @@ func TestProducerOptionValidation(t *testing.T) {
 	if !errors.Is(err, ErrInvalidOption) {
 		t.Fatalf("validate = %v, want ErrInvalidOption", err)
 	}
-	if got := strings.Count(err.Error(), "\n") + 1; got != 10 {
-		t.Fatalf("validate reported %d problems, want 10:\n%v", got, err)
+	if got := strings.Count(err.Error(), "\n") + 1; got != 11 {
+		t.Fatalf("validate reported %d problems, want 11:\n%v", got, err)
+	}
+	// Idempotence bounds the requests in flight by what brokers remember.
+	cfg = defaultProducerConfig()
+	cfg.partitioner = NewHashPartitioner()
+	WithMaxInFlight(MaxIdempotentInFlight + 1)(&cfg)
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "idempotent") {
+		t.Fatalf("idempotent with %d in flight: %v", MaxIdempotentInFlight+1, err)
+	}
+	WithIdempotence(false)(&cfg)
+	if err := cfg.validate(); err != nil {
+		t.Fatalf("not idempotent with %d in flight: %v", MaxIdempotentInFlight+1, err)
 	}
 	// A combination: the buffer must hold one batch.
 	cfg = defaultProducerConfig()

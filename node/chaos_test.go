@@ -29,8 +29,9 @@ import (
 // checks what the producers were told against what the replicas hold:
 //
 //   - every acknowledged record still above the log start is in its
-//     partition at the offset its ack named (copies of it at other offsets
-//     come from retries whose answers were lost: counted, not failed);
+//     partition at the offset its ack named, and no record is stored twice
+//     (the producers are idempotent: a retry whose answer was lost is not
+//     stored again);
 //   - a producer's acknowledged records of one partition (so of one key)
 //     are in the log in the order it produced them;
 //   - every replica of a partition holds the same bytes up to the high
@@ -938,12 +939,23 @@ func (r *chaosRun) check() {
 	if lost > 0 {
 		r.errorf("%d of %d acknowledged records are not where their acks said", lost, len(acks))
 	}
+	// The producers are idempotent: no record is stored twice, however
+	// often it was sent (acknowledged or not).
+	stored2 := 0
 	for v, at := range stored {
 		var prod int
 		var seq int64
 		if _, err := fmt.Sscanf(v, "p%d-s%d", &prod, &seq); err != nil || prod >= chaosProducers {
 			r.errorf("a record no producer wrote: %q at %v", v, at)
 		}
+		if len(at) > 1 {
+			if stored2++; stored2 <= 10 {
+				r.errorf("%s is stored %d times: %v", v, len(at), at)
+			}
+		}
+	}
+	if stored2 > 0 {
+		r.errorf("%d records stored more than once by idempotent producers", stored2)
 	}
 
 	// Per producer and partition (so per key), acknowledged records are
@@ -982,7 +994,7 @@ func (r *chaosRun) check() {
 	for _, a := range acks {
 		perPart[a.part]++
 	}
-	r.logf("checked: %d records stored, %d acknowledged (per partition %v), %d below the log start, %d stored copies beyond the first (retries), %d lost, %d out of order",
+	r.logf("checked: %d records stored, %d acknowledged (per partition %v), %d below the log start, %d stored copies beyond the first, %d lost, %d out of order",
 		records, len(acks), perPart, expired, dups, lost, inversions)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -46,22 +47,26 @@ type raftPart struct {
 	store  *raftlog.PartitionStorage
 	leader atomic.Uint64 // raft id of the leader, 0 when unknown
 	term   atomic.Uint64
+	// seq is the idempotent producers' state, kept by every replica as
+	// entries apply, and the leader's proposals in flight.
+	seq *replica.Sequencer
 }
 
 // replicaSM applies a partition group's committed entries: the log already
 // holds them (the storage wrote them when they were saved), so applying
-// only moves the high watermark.
+// moves the high watermark and records the batch's producer sequence.
 type replicaSM struct {
 	p  *replica.Partition
 	rp *raftPart
 }
 
 // Apply returns the offsets of the batch at index ([2]int64{base, next}).
-func (sm replicaSM) Apply(index uint64, _ []byte) any {
+func (sm replicaSM) Apply(index uint64, data []byte) any {
 	base, next, err := sm.rp.store.EntryOffset(index)
 	if err != nil {
 		return err
 	}
+	sm.rp.seq.Applied(index, data, base, next-1)
 	sm.p.Committed(next)
 	return [2]int64{base, next}
 }
@@ -74,6 +79,7 @@ func (sm replicaSM) Snapshot() ([]byte, error) {
 // leader's log start): the high watermark moves to its log start.
 func (sm replicaSM) Restore([]byte) error {
 	l := sm.rp.store.Log()
+	sm.rp.seq.Reset()
 	sm.p.ReplaceLog(l)
 	sm.p.Committed(l.StartOffset())
 	return nil
@@ -92,7 +98,7 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
 	}
 	p := replica.OpenOn(rc, st.Log())
-	rp := &raftPart{group: partitionGroupID(topicID, id), store: st}
+	rp := &raftPart{group: partitionGroupID(topicID, id), store: st, seq: replica.NewSequencer(0)}
 	voters := make([]uint64, len(replicas))
 	for i, r := range replicas {
 		voters[i] = raftIDOf(r)
@@ -101,6 +107,18 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 		Group: rp.group, Storage: st, SM: replicaSM{p: p, rp: rp}, Bootstrap: voters,
 		Untagged: true, NoSnapshots: true,
 		OnLeaderChange: func(leader, term uint64) {
+			if leader == b.cluster.raftID {
+				// Produce waits until the log is applied up to this
+				// term's first entry (saved by now): every batch of
+				// earlier terms that commits is then known.
+				last, err := st.LastIndex()
+				if err != nil {
+					last = math.MaxUint64 // never ready: the storage failed
+				}
+				rp.seq.Lead(term, last)
+			} else {
+				rp.seq.Follow()
+			}
 			rp.leader.Store(leader)
 			rp.term.Store(term)
 		},
@@ -108,6 +126,7 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 		// (a leader's no-op, configuration changes) included: they take
 		// an offset too.
 		OnApplied: func(index uint64) {
+			rp.seq.AppliedIndex(index)
 			if next, err := st.NextOffsetAfter(index); err == nil {
 				p.Committed(next)
 			}
@@ -199,7 +218,13 @@ func (b *Broker) leaderHint(topic string, id int32, rp *raftPart) *wire.Error {
 // proposeBatches proposes each batch of a produce payload to the
 // partition's group, in order, and returns the ack waiter of the request.
 // The batches are checked first: a request with one bad batch stores none.
+// Batches of idempotent producers go through the partition's sequencer: a
+// batch already committed is answered with its offsets, one already in
+// flight waits for that proposal, and one out of sequence refuses the
+// request; the leader takes none until it has applied its log up to its
+// term's first entry.
 func (b *Broker) proposeBatches(topic string, id int32, rp *raftPart, payload []byte, maxBatch int, acks int8) (replica.AckWaiter, int64, *wire.Error) {
+	var hs []wire.BatchHeader
 	var lens []int
 	var records int64
 	for rest := payload; len(rest) > 0; {
@@ -211,17 +236,44 @@ func (b *Broker) proposeBatches(topic string, id int32, rp *raftPart, payload []
 			return replica.AckWaiter{}, 0, &wire.Error{Code: wire.ErrInvalidRequest, Message: "control batches are the brokers' own"}
 		}
 		records += int64(h.RecordCount)
+		hs = append(hs, h)
 		lens = append(lens, n)
 		rest = rest[n:]
 	}
-	props := make([]*group.Proposal, 0, len(lens))
-	for _, n := range lens {
+	starts := make([]int, len(lens))
+	for i := 1; i < len(lens); i++ {
+		starts[i] = starts[i-1] + lens[i-1]
+	}
+	slots, err := rp.seq.Propose(rp.term.Load(), hs, func(i int) replica.InFlight {
 		// raft keeps the entry until it is saved and applied: it gets its
 		// own copy, as the request buffer is reused.
-		props = append(props, b.cluster.driver.ProposeAsync(rp.group, append([]byte(nil), payload[:n]...)))
-		payload = payload[n:]
+		data := append([]byte(nil), payload[starts[i]:starts[i]+lens[i]]...)
+		return proposal{b.cluster.driver.ProposeAsync(rp.group, data)}
+	})
+	switch {
+	case errors.Is(err, replica.ErrNotReady):
+		e := b.leaderHint(topic, id, rp)
+		e.Message = fmt.Sprintf("partition %s/%d: the new leader is still applying its log; retry", topic, id)
+		return replica.AckWaiter{}, 0, e
+	case err != nil:
+		return replica.AckWaiter{}, 0, &wire.Error{Code: errorCode(err), Message: err.Error()}
 	}
-	return replica.ReplicatedWaiter(&batchAck{b: b, topic: topic, id: id, rp: rp, props: props, all: acks == wire.AcksAll}), records, nil
+	return replica.ReplicatedWaiter(&batchAck{b: b, topic: topic, id: id, rp: rp, slots: slots, all: acks == wire.AcksAll}), records, nil
+}
+
+// proposal is a batch's raft proposal as the sequencer sees it.
+type proposal struct{ *group.Proposal }
+
+// Failed reports whether the proposal failed before its entry was saved:
+// it will not be in the log in the term it was made in.
+func (p proposal) Failed() bool {
+	select {
+	case <-p.Persisted():
+		_, err := p.Saved()
+		return err != nil
+	default:
+		return false
+	}
 }
 
 // batchAck waits for a produce request's proposals.
@@ -230,39 +282,21 @@ type batchAck struct {
 	topic string
 	id    int32
 	rp    *raftPart
-	props []*group.Proposal
+	slots []replica.Slot
 	all   bool // acks=all: wait until committed, not only saved
 }
 
 func (a *batchAck) WaitAck(ctx context.Context) (base, next int64, err error) {
-	for i, p := range a.props {
-		if a.all {
-			v, _, err := p.Wait(ctx)
+	for i, s := range a.slots {
+		var b, n int64
+		if s.Duplicate {
+			// Committed before, under an earlier request.
+			b, n = s.Base, s.Last+1
+		} else {
+			b, n, err = a.waitProposal(ctx, s.InFlight.(proposal).Proposal)
 			if err != nil {
-				return 0, 0, a.mapErr(err)
+				return 0, 0, err
 			}
-			off, ok := v.([2]int64)
-			if !ok {
-				return 0, 0, fmt.Errorf("node: applying a batch: %v", v)
-			}
-			if i == 0 {
-				base = off[0]
-			}
-			next = off[1]
-			continue
-		}
-		select {
-		case <-p.Persisted():
-		case <-ctx.Done():
-			return 0, 0, context.Cause(ctx)
-		}
-		index, err := p.Saved()
-		if err != nil {
-			return 0, 0, a.mapErr(err)
-		}
-		b, n, err := a.rp.store.EntryOffset(index)
-		if err != nil {
-			return 0, 0, err
 		}
 		if i == 0 {
 			base = b
@@ -270,6 +304,32 @@ func (a *batchAck) WaitAck(ctx context.Context) (base, next int64, err error) {
 		next = n
 	}
 	return base, next, nil
+}
+
+// waitProposal waits for one batch's proposal: applied (acks=all) or saved
+// on the leader.
+func (a *batchAck) waitProposal(ctx context.Context, p *group.Proposal) (base, next int64, err error) {
+	if a.all {
+		v, _, err := p.Wait(ctx)
+		if err != nil {
+			return 0, 0, a.mapErr(err)
+		}
+		off, ok := v.([2]int64)
+		if !ok {
+			return 0, 0, fmt.Errorf("node: applying a batch: %v", v)
+		}
+		return off[0], off[1], nil
+	}
+	select {
+	case <-p.Persisted():
+	case <-ctx.Done():
+		return 0, 0, context.Cause(ctx)
+	}
+	index, err := p.Saved()
+	if err != nil {
+		return 0, 0, a.mapErr(err)
+	}
+	return a.rp.store.EntryOffset(index)
 }
 
 // mapErr turns a proposal's failure into the protocol's answer: a leader

@@ -33,6 +33,8 @@ const (
 	ErrMetadataUnavailable     ErrorCode = 23
 	ErrNotAuthorized           ErrorCode = 24
 	ErrDuplicateBrokerID       ErrorCode = 25
+	ErrOutOfOrderSequence      ErrorCode = 26
+	ErrDuplicateSequence       ErrorCode = 27
 )
 
 // CodeInfo describes one error code.
@@ -71,6 +73,8 @@ var Codes = [...]CodeInfo{
 	{ErrMetadataUnavailable, "METADATA_UNAVAILABLE", "the metadata group has no leader or no quorum: reads still work, topic changes wait and then fail with this", true},
 	{ErrNotAuthorized, "NOT_AUTHORIZED", "a broker-only API was called without a broker certificate from the cluster CA", false},
 	{ErrDuplicateBrokerID, "DUPLICATE_BROKER_ID", "another live broker instance holds this broker id", false},
+	{ErrOutOfOrderSequence, "OUT_OF_ORDER_SEQUENCE", "a batch's base sequence is not the next one the partition expects from its producer (an earlier batch was not stored, or is still in flight): nothing of the request was stored; send the producer's batches again from the first unacknowledged one", true},
+	{ErrDuplicateSequence, "DUPLICATE_SEQUENCE", "a batch repeats a sequence older than the batches the partition remembers for its producer: it was probably stored, at offsets the broker no longer knows; nothing of the request was stored", false},
 }
 
 // Info returns the table entry of c; unknown codes get a synthetic entry.

@@ -28,6 +28,7 @@ func TestCodesTable(t *testing.T) {
 	retriable := map[ErrorCode]bool{
 		ErrNotLeader: true, ErrRequestTimedOut: true, ErrBrokerShuttingDown: true,
 		ErrStorage: true, ErrNotEnoughReplicas: true, ErrThrottled: true, ErrMetadataUnavailable: true,
+		ErrOutOfOrderSequence: true,
 	}
 	for _, c := range Codes {
 		if c.Code.Retriable() != retriable[c.Code] {

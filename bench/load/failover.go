@@ -122,6 +122,11 @@ func (c FailoverConfig) describe(brokers int) map[string]any {
 // back.
 var ErrLost = errors.New("load: acknowledged records lost")
 
+// ErrDuplicates is returned (wrapped) when a record was read back more
+// than once: the producer is idempotent, so a retry must not store a
+// record again.
+var ErrDuplicates = errors.New("load: records stored more than once")
+
 // failoverRun is the shared state of a failover run.
 type failoverRun struct {
 	cfg FailoverConfig
@@ -150,7 +155,7 @@ type sample struct {
 
 // RunFailover runs cfg against c, a local cluster whose brokers it kills
 // and restarts. The result is returned even with an error: lost records
-// give an error wrapping ErrLost.
+// give an error wrapping ErrLost, duplicates one wrapping ErrDuplicates.
 func RunFailover(ctx context.Context, c *bench.LocalCluster, cfg FailoverConfig, o Options) (*bench.FailoverResult, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(c.Size()); err != nil {
@@ -215,6 +220,9 @@ func RunFailover(ctx context.Context, c *bench.LocalCluster, cfg FailoverConfig,
 	if res.Lost > 0 {
 		err = errors.Join(fmt.Errorf("%w: %d of %d", ErrLost, res.Lost, res.Acked), err)
 	}
+	if res.Duplicates > 0 {
+		err = errors.Join(fmt.Errorf("%w: %d of %d read", ErrDuplicates, res.Duplicates, res.Read), err)
+	}
 	return res, err
 }
 
@@ -243,7 +251,8 @@ func (fr *failoverRun) produce(pctx, ctx context.Context, t Target) (int64, erro
 	}
 	defer cl.Close()
 	// Retries without end but for the run's bound: a record must outlive
-	// the election and the client's metadata refresh.
+	// the election and the client's metadata refresh. The producer is
+	// idempotent (the default): its retries store nothing twice.
 	p, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithLinger(cfg.Linger),
 		client.WithRetries(1<<20), client.WithRetryBackoff(20*time.Millisecond, 200*time.Millisecond),
 		client.WithRequestTimeout(cfg.RequestTimeout))

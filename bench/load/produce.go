@@ -24,6 +24,11 @@ func produceAll(ctx context.Context, t Target, cfg Config, c *bench.Counters, ac
 	if cfg.MaxInFlight > 0 {
 		popts = append(popts, client.WithMaxInFlight(cfg.MaxInFlight))
 	}
+	if cfg.MaxInFlight > client.MaxIdempotentInFlight {
+		// More in flight than brokers remember per producer: measured
+		// without idempotence, as the client allows it only so.
+		popts = append(popts, client.WithIdempotence(false))
+	}
 	var keys [][]byte
 	for i := range cfg.Keys {
 		keys = append(keys, fmt.Appendf(nil, "key-%08d", i))

@@ -31,9 +31,10 @@ Per kill it reports the time from the kill to the first acknowledgement of
 a record scheduled after it, and the ack latency (p99, max) of the records
 scheduled from %v before the kill to %v after that acknowledgement;
 then p50 and max over the kills. At the end it reads the partition back and
-reports records acknowledged but absent (lost), duplicates (the producer
-retries: a write whose answer was lost is written again) and records out of
-order. It exits 1 when an acknowledged record is lost.`, failoverBrokers, bench.SpikeMargin, bench.SpikeMargin),
+reports records acknowledged but absent (lost), records read more than once
+(duplicates: the producer is idempotent, so a retried write whose answer was
+lost must not be stored again) and records out of order. It exits 1 when an
+acknowledged record is lost or a record is stored twice.`, failoverBrokers, bench.SpikeMargin, bench.SpikeMargin),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(g.brokers) > 0 {

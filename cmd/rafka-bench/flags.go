@@ -180,7 +180,7 @@ func workloadFlags(f *pflag.FlagSet, c *load.Config) {
 	f.StringVar(&c.Fsync, "fsync", "", "topic fsync policy: always | interval:<ms> | never (default: the broker's, always for rafka serve)")
 	f.DurationVar(&c.Linger, "linger", 5*time.Millisecond, "producer linger: how long a batch waits for more records (0: none)")
 	f.IntVar(&c.BatchBytes, "batch-bytes", 0, "producer max batch bytes (default the client's 1 MiB)")
-	f.IntVar(&c.MaxInFlight, "max-in-flight", 0, "produce requests in flight per partition (default the client's 8)")
+	f.IntVar(&c.MaxInFlight, "max-in-flight", 0, "produce requests in flight per partition (default the client's 8; above 8 the producer is not idempotent)")
 	f.StringVar(&c.Compression, "compression", "none", "none | lz4")
 	f.Float64Var(&c.Compressibility, "compressibility", 0, "fraction of each value lz4 can remove, 0 (random) to 1")
 	f.IntVar(&c.Keys, "keys", 0, "distinct keys cycled through (0: unkeyed records)")

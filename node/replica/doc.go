@@ -15,6 +15,11 @@
 //     (immediately unless fsync=always). A replicated partition will move
 //     the high watermark when a quorum has the batches and make Wait for
 //     acks=all wait for that commit.
+//   - Batches of idempotent producers (a producer id in the header) are
+//     stored at most once per partition: Append answers a batch stored
+//     before with its offsets and refuses one out of sequence; a replicated
+//     partition does the same through its Sequencer, kept by every replica
+//     as committed entries apply (producers.go, sequencer.go).
 //   - Read never returns data at or beyond the high watermark, and always
 //     whole batches: from the ring when it holds the offset, else a zero-copy
 //     view of a segment. Release every ReadResult.
@@ -32,8 +37,10 @@
 //
 // # Locks
 //
-// appendMu serialises appends (log, then ring, then high watermark); waitMu
-// guards the set of watchers. appendMu is taken before waitMu, never the
+// appendMu serialises appends (log, then ring, then high watermark) and
+// guards an unreplicated partition's producer state; waitMu guards the set
+// of watchers. A Sequencer has its own mutex, a leaf but for the propose
+// function it calls (which must not block). appendMu is taken before waitMu, never the
 // reverse. Readers take neither: the high watermark is an atomic, the ring
 // and the log have lock-free readers.
 package replica

@@ -74,6 +74,10 @@ type Partition struct {
 	// batches in log order.
 	appendMu sync.Mutex
 	spans    []segment.Span // scratch of one append; guarded by appendMu
+	// producers is the idempotent producers' state of an unreplicated
+	// partition (producers.go); guarded by appendMu. A replicated one
+	// keeps its own in its Sequencer.
+	producers *Producers
 
 	// hwm is the offset after the last record readers may see. With one
 	// replica it is the log end after each append.
@@ -101,6 +105,11 @@ func Open(cfg Config) (*Partition, error) {
 	}
 	p := newPartition(cfg.Topic, cfg.Partition, cfg.Logger)
 	p.logp.Store(l)
+	p.producers = NewProducers(0)
+	if err := p.producers.Rebuild(l, ProducerScanBytes); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("replica: open partition %s/%d: %w", cfg.Topic, cfg.Partition, err)
+	}
 	switch {
 	case cfg.HotstoreBytes <= 0:
 	case cfg.LockFreeRing:
@@ -196,6 +205,13 @@ func (w AckWaiter) Wait(ctx context.Context) error {
 // does not wait: the caller calls Wait where it can block. Errors: ErrClosed,
 // ErrOffline, and the log's (wire.ErrCorruptBatch, wire.ErrBatchTooLarge,
 // segment.ErrDiskFull, segment.ErrSyncFailed, ...).
+//
+// Batches of idempotent producers are checked against the partition's
+// producer state first (producers.go): batches stored before are not
+// stored again (they must come first in the request) and the offsets
+// returned are the ones they were stored at; a batch out of sequence
+// refuses the whole request with a *wire.Error (OUT_OF_ORDER_SEQUENCE,
+// DUPLICATE_SEQUENCE, INVALID_REQUEST).
 func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, error) {
 	if p.replicated {
 		panic("BUG: replica: Append on a replicated partition: batches go through its raft group")
@@ -205,17 +221,39 @@ func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, 
 		p.appendMu.Unlock()
 		return AppendResult{}, AckWaiter{}, err
 	}
-	res, err := p.seg().AppendSpans(batches, Term, p.spans)
+	dups, dupRes, err := p.checkSequencesLocked(batches)
+	if err != nil {
+		p.appendMu.Unlock()
+		return AppendResult{}, AckWaiter{}, err
+	}
+	if dups == len(batches) {
+		// Every batch was stored before: answer with its offsets, once
+		// they are durable as the first answer would have been.
+		p.appendMu.Unlock()
+		var w AckWaiter
+		if acks != wire.AcksNone {
+			w = AckWaiter{p: p, next: dupRes.NextOffset}
+		}
+		return dupRes, w, nil
+	}
+	fresh := batches[dups:]
+	res, err := p.seg().AppendSpans(fresh, Term, p.spans)
 	if err != nil {
 		p.appendMu.Unlock()
 		p.storageFailed(err)
 		return AppendResult{}, AckWaiter{}, err
 	}
+	for _, sp := range res.Spans {
+		b := fresh[sp.Start : sp.Start+sp.Len]
+		if h, _, err := wire.ParseBatchHeader(b, len(b)); err == nil {
+			p.producers.Record(&h, sp.BaseOffset, sp.NextOffset-1)
+		}
+	}
 	if p.ring != nil {
 		// One ring entry per batch, so a tail read starts at the batch
 		// holding its offset, not at the start of the request.
 		for _, sp := range res.Spans {
-			p.ring.Append(sp.BaseOffset, sp.NextOffset, batches[sp.Start:sp.Start+sp.Len])
+			p.ring.Append(sp.BaseOffset, sp.NextOffset, fresh[sp.Start:sp.Start+sp.Len])
 		}
 	}
 	p.spans = res.Spans[:0]
@@ -227,7 +265,82 @@ func (p *Partition) Append(batches []byte, acks int8) (AppendResult, AckWaiter, 
 	if acks != wire.AcksNone {
 		w = AckWaiter{p: p, next: res.NextOffset}
 	}
-	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, NextOffset: res.NextOffset}, w, nil
+	out := AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, NextOffset: res.NextOffset}
+	if dups > 0 {
+		out.BaseOffset = dupRes.BaseOffset
+	}
+	return out, w, nil
+}
+
+// checkSequencesLocked checks the producer fields of the request's batches
+// and returns the byte length of its leading duplicates (batches stored
+// before) with their offsets (NextOffset: the offset after the last of
+// them). A batch whose header cannot be read is left to the log's checks.
+func (p *Partition) checkSequencesLocked(batches []byte) (int, AppendResult, error) {
+	dupBytes, res := 0, AppendResult{BaseOffset: -1, LastOffset: -1}
+	prefix := true
+	// nexts: sequences expected next from producers with a batch earlier
+	// in this request (a request may carry several batches of one).
+	type expect struct {
+		id   int64
+		next int32
+		seen bool // a batch of the producer came earlier in the request
+	}
+	var nextsBuf [4]expect
+	nexts := nextsBuf[:0]
+	for rest := batches; len(rest) > 0; {
+		h, n, err := wire.ParseBatchHeader(rest, len(rest))
+		if err != nil {
+			return 0, AppendResult{BaseOffset: -1, LastOffset: -1}, nil // the log refuses it
+		}
+		rest = rest[n:]
+		if h.ProducerID < 0 || h.IsControl() {
+			prefix = false
+			continue
+		}
+		seen := -1
+		for i := range nexts {
+			if nexts[i].id == h.ProducerID {
+				seen = i
+			}
+		}
+		if seen < 0 {
+			nexts = append(nexts, expect{id: h.ProducerID})
+			seen = len(nexts) - 1
+		}
+		c, cerr := p.producers.Check(&h)
+		switch {
+		case cerr == nil && c.Verdict == SeqDuplicate:
+			if !prefix {
+				return 0, res, &wire.Error{Code: wire.ErrInvalidRequest, Message: fmt.Sprintf(
+					"producer %d: batch at sequence %d was stored before, after new batches in the same request", h.ProducerID, h.BaseSequence)}
+			}
+			if res.BaseOffset < 0 {
+				res.BaseOffset = c.Base
+			}
+			res.LastOffset, res.NextOffset = c.Last, c.Last+1
+			dupBytes += n
+		case nexts[seen].seen:
+			// Not the producer's first batch in the request: it must
+			// follow the one before it.
+			prefix = false
+			if err := checkFields(&h); err != nil {
+				return 0, res, err
+			}
+			if want := nexts[seen].next; h.BaseSequence != want {
+				if seqAhead(h.BaseSequence, want) {
+					return 0, res, outOfOrder(&h, want)
+				}
+				return 0, res, duplicateSeq(&h, want)
+			}
+		case cerr != nil:
+			return 0, res, cerr
+		default:
+			prefix = false
+		}
+		nexts[seen].next, nexts[seen].seen = NextSequence(h.BaseSequence, h.RecordCount), true
+	}
+	return dupBytes, res, nil
 }
 
 // storageFailed records a failed append for StorageError when the disk
