@@ -69,7 +69,9 @@ func (g *group) idleTick() bool {
 // flight: no proposal waiting, no leadership transfer, every entry
 // committed and applied, and every member not reported down holding the
 // whole log. A member reported down is not waited for: when it is back
-// (ReportPeerUp) the group wakes and catches it up.
+// (ReportPeerUp) the group wakes and catches it up. But with a quorum of
+// voters reported down the leader stays awake, so that raft's CheckQuorum
+// deposes it if it is the one cut off.
 func (g *group) leaderIdle() bool {
 	if g.lead != g.d.cfg.ID || len(g.pending) > 0 || len(g.fifo) > 0 || len(g.byIndex) > 0 || g.rn.HasReady() {
 		return false
@@ -80,6 +82,15 @@ func (g *group) leaderIdle() bool {
 	}
 	last, err := g.cfg.Storage.LastIndex()
 	if err != nil || last != bs.HardState.GetCommit() {
+		return false
+	}
+	voters, live := g.confState.GetVoters(), 0
+	for _, v := range voters {
+		if !g.d.down[v] {
+			live++
+		}
+	}
+	if live <= len(voters)/2 {
 		return false
 	}
 	idle := true
@@ -159,7 +170,10 @@ func (d *Driver) wakeGroup(g *group) {
 //
 // A wrong suspicion costs little: a member that hears from the leader again
 // follows it, and a campaign needs a quorum of members that also suspect
-// it. Groups led by peer do not quiesce until ReportPeerUp.
+// it. Groups led by peer do not quiesce until ReportPeerUp. Quiesced
+// groups this member leads with peer as a voter wake: a leader with a
+// quorum of its voters down does not quiesce, so that CheckQuorum deposes
+// it if it is the one cut off.
 func (d *Driver) ReportPeerDown(peer uint64) {
 	_ = d.enqueue(func() {
 		if d.down[peer] {
@@ -167,7 +181,18 @@ func (d *Driver) ReportPeerDown(peer uint64) {
 		}
 		d.down[peer] = true
 		for _, g := range d.groups {
-			if g.failed != nil || g.lead != peer || peer == d.cfg.ID {
+			if g.failed != nil || peer == d.cfg.ID {
+				continue
+			}
+			if g.lead == d.cfg.ID {
+				// Awake, the leader finds out whether it still has a
+				// quorum (leaderIdle, CheckQuorum).
+				if g.quiesced && slices.Contains(g.confState.GetVoters(), peer) {
+					d.wakeGroup(g)
+				}
+				continue
+			}
+			if g.lead != peer {
 				continue
 			}
 			d.wakeGroup(g)
