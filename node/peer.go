@@ -50,11 +50,13 @@ const (
 	peerDialTimeout  = 5 * time.Second
 	maxRaftEnvelopes = wire.MaxRaftBatch
 	// peerSuspectTicks: a peer silent on its raft link for this many raft
-	// ticks (three missed liveness frames and a tick of slack) is
-	// suspected down. Shorter fails over sooner; a suspicion only matters
-	// when a quorum of a group's members share it, but then it moves the
-	// group's leadership, so it must outlast a stall of the sender.
-	peerSuspectTicks = 4
+	// ticks (four missed liveness frames and a tick of slack) is suspected
+	// down: 500 ms at the default tick. Shorter fails over sooner; a
+	// suspicion only matters when a quorum of a group's members share it,
+	// but then it moves the group's leadership, so it must outlast the
+	// stalls of a busy broker (under the race detector on 2 cores, gaps of
+	// 250 ms between frames were seen).
+	peerSuspectTicks = 5
 )
 
 // errNoPeerTLS: a broker started without a CA and broker certificate cannot

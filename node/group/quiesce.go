@@ -159,7 +159,7 @@ func (d *Driver) wakeGroup(g *group) {
 
 // ReportPeerDown tells the driver that peer's broker is suspected dead (a
 // broker-level failure detector: the transport heard nothing from it for a
-// while). Every group led by peer wakes and forgets its leader, so that its
+// while). Every Quiesce group led by peer wakes and forgets its leader, so that its
 // members grant votes at once rather than after an election timeout (raft's
 // PreVote and CheckQuorum make a member that heard from a leader lately
 // refuse them), and the preferred surviving voter campaigns, again at each
@@ -170,7 +170,9 @@ func (d *Driver) wakeGroup(g *group) {
 //
 // A wrong suspicion costs little: a member that hears from the leader again
 // follows it, and a campaign needs a quorum of members that also suspect
-// it. Groups led by peer do not quiesce until ReportPeerUp. Quiesced
+// it. Groups without Quiesce (the metadata group) are left to raft's own
+// election timeout: their leadership moving on a wrong suspicion costs
+// more. Groups led by peer do not quiesce until ReportPeerUp. Quiesced
 // groups this member leads with peer as a voter wake: a leader with a
 // quorum of its voters down does not quiesce, so that CheckQuorum deposes
 // it if it is the one cut off.
@@ -192,7 +194,7 @@ func (d *Driver) ReportPeerDown(peer uint64) {
 				}
 				continue
 			}
-			if g.lead != peer {
+			if g.lead != peer || !g.cfg.Quiesce {
 				continue
 			}
 			d.wakeGroup(g)

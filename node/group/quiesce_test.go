@@ -205,32 +205,41 @@ func TestQuiescedLeaderDown(t *testing.T) {
 	c.quiescedAll(groups, survivors...)
 }
 
-// TestLeaderDownActiveGroup: with an election timeout far beyond the
-// test's length, a group that is not quiesced still elects at once when
-// its leader's broker is reported down.
-func TestLeaderDownActiveGroup(t *testing.T) {
-	c := newCluster(t, false)
-	c.gcfg.ElectionTicks = 1 << 20
-	members := ids(3)
+// TestQuiescedLeaderCutOff: a quiesced leader cut off from both
+// followers wakes when they are reported down, and, with a quorum of its
+// voters down, stays awake until CheckQuorum deposes it; the followers
+// elect one of them meanwhile.
+func TestQuiescedLeaderCutOff(t *testing.T) {
+	c, members, groups := quiesceCluster(t, false, 1)
+	g := groups[0]
+	c.quiescedAll(groups, members...)
+	s, _ := c.drivers[1].Status(g)
+	old := s.Leader
+	var others []uint64
 	for _, id := range members {
-		c.startDriver(id)
+		if id != old {
+			others = append(others, id)
+		}
 	}
-	for _, id := range members {
-		c.addGroup(id, 1, members)
+	c.net.setCut(old, true)
+	for _, id := range others {
+		c.drivers[old].ReportPeerDown(id)
+		c.drivers[id].ReportPeerDown(old)
 	}
-	if err := c.drivers[1].Campaign(1); err != nil {
-		t.Fatal(err)
+	lead := c.leader(g, others...)
+	if lead == old {
+		t.Fatalf("the cut off leader %d still leads the others", old)
 	}
-	if lead := c.leader(1, members...); lead != 1 {
-		t.Fatalf("leader %d, want 1", lead)
+	waitFor(t, "the cut off leader to step down", func() bool {
+		s, _ := c.drivers[old].Status(g)
+		return s.State != raft.StateLeader
+	})
+	c.propose(lead, g, "after the cut")
+	c.net.setCut(old, false)
+	for _, id := range others {
+		c.drivers[old].ReportPeerUp(id)
+		c.drivers[id].ReportPeerUp(old)
 	}
-	c.propose(1, 1, "x")
-	c.converged(1, []string{"x"}, members...)
-	c.net.setCut(1, true)
-	c.stopDriver(1)
-	c.drivers[2].ReportPeerDown(1)
-	c.drivers[3].ReportPeerDown(1)
-	lead := c.leader(1, 2, 3)
-	c.propose(lead, 1, "y")
-	c.converged(1, []string{"x", "y"}, 2, 3)
+	c.converged(g, []string{"g1-first", "after the cut"}, members...)
+	c.quiescedAll(groups, members...)
 }
