@@ -158,13 +158,22 @@ func (p *peers) checkLiveness(tick time.Duration) {
 	}
 	p.mu.Unlock()
 	for _, id := range down {
-		p.b.log.Info("peer broker silent; replacing the raft leaders it had", "peer_raft_id", id, "silent_for", time.Duration(peerSuspectTicks)*tick)
+		p.b.log.Info("peer broker silent; replacing the raft leaders it had", "peer", p.brokerName(id), "silent_for", time.Duration(peerSuspectTicks)*tick)
 		p.c.driver.ReportPeerDown(id)
 	}
 	for _, id := range up {
-		p.b.log.Info("peer broker heard from again", "peer_raft_id", id)
+		p.b.log.Info("peer broker heard from again", "peer", p.brokerName(id))
 		p.c.driver.ReportPeerUp(id)
 	}
+}
+
+// brokerName is the broker id of raft id, as the metadata knows it, else
+// the raft id in hex (as raft's own log lines show it).
+func (p *peers) brokerName(id uint64) string {
+	if br, ok := p.c.state.BrokerByRaftID(id); ok {
+		return br.ID
+	}
+	return fmt.Sprintf("%x", id)
 }
 
 // suspected counts the peers reported down now.
