@@ -2,14 +2,17 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rafka/rafka/client"
 	"github.com/rafka/rafka/node"
 	"github.com/rafka/rafka/node/nodetest"
+	"github.com/rafka/rafka/wire"
 )
 
 // BenchmarkPartitionFailover measures how long the partitions of a dead
@@ -103,4 +106,62 @@ func BenchmarkPartitionFailover(b *testing.B) {
 	slices.Sort(times)
 	b.ReportMetric(float64(times[len(times)/2].Milliseconds()), "p50-ms")
 	b.ReportMetric(float64(times[len(times)-1].Milliseconds()), "max-ms")
+}
+
+// BenchmarkIdlePartitions measures what idle replicated partitions cost
+// over the real transport: three in-process brokers at the default raft
+// tick, one topic of that many partitions with 3 replicas (so every broker
+// holds a replica of each), nothing produced. Once every partition group is
+// quiesced, each op is one raft tick of wall time; per-broker-% is the
+// process's user+system CPU time over wall time, divided by 3 (it includes
+// the metadata group, leases, the DHT and the liveness frames).
+func BenchmarkIdlePartitions(b *testing.B) {
+	for _, parts := range []int32{100, 1000} {
+		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
+			c := nodetest.NewCluster(b, 3, func(_ int, cfg *node.Config) {
+				cfg.Cluster.RaftTick = 0 // the default
+			})
+			c.WaitFor("3 metadata voters", func() error { return votersOf(c, 3) })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*nodetest.WaitTimeout)
+			defer cancel()
+			// Creating a thousand partitions can outlast the client's
+			// request timeout; its retry then finds the topic there.
+			var we *wire.Error
+			if err := c.Client().CreateTopic(ctx, "idle", parts, nil, client.WithReplicationFactor(3)); err != nil &&
+				!(errors.As(err, &we) && we.Code == wire.ErrTopicAlreadyExists) {
+				b.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * nodetest.WaitTimeout)
+			for {
+				quiesced := 0
+				for _, br := range c.Running() {
+					quiesced += node.RaftStats(br.B).Quiesced
+				}
+				if quiesced == 3*int(parts) {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("%d of %d partition replicas quiesced", quiesced, 3*parts)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			before := cpuTime()
+			start := time.Now()
+			b.ResetTimer()
+			for b.Loop() {
+				time.Sleep(100 * time.Millisecond)
+			}
+			b.StopTimer()
+			b.ReportMetric(100*float64(cpuTime()-before)/float64(time.Since(start))/3, "per-broker-%")
+		})
+	}
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
