@@ -55,8 +55,8 @@ import (
 //     it and closes those no longer there (reconcile in topic.go).
 //
 // Goroutines (owned by cluster, stopped by stop): the raft driver's, one link
-// per peer (peer.go), the heartbeat loop, the leader loop, the reconcile
-// loop and the DHT node's.
+// per peer (peer.go), the heartbeat loop, the peer liveness loop, the leader
+// loop, the reconcile loop and the DHT node's.
 
 // metaGroup is the raft group id of the cluster metadata.
 const metaGroup uint64 = 1
@@ -259,6 +259,7 @@ func (c *cluster) start(tlsFiles quicnet.TLSFiles) error {
 	c.startDHT(c.clusterID())
 	c.wg.Go(c.heartbeatLoop)
 	c.wg.Go(c.leaderLoop)
+	c.wg.Go(c.livenessLoop)
 	if c.joined.Load() && len(c.cfg.Join) > 0 {
 		c.wg.Go(c.checkJoin)
 	}
@@ -386,6 +387,14 @@ func (c *cluster) status() (group.Status, bool) {
 	return c.driver.Status(metaGroup)
 }
 
+// raftStats are the raft driver's counters; zero before it starts.
+func (b *Broker) raftStats() group.Stats {
+	if b.cluster == nil || b.cluster.driver == nil {
+		return group.Stats{}
+	}
+	return b.cluster.driver.Stats()
+}
+
 func (c *cluster) isLeader() bool {
 	st, ok := c.status()
 	return ok && st.Leader == c.raftID
@@ -459,6 +468,22 @@ func (c *cluster) propose(ctx context.Context, cmd meta.Command) error {
 		return r.Err
 	}
 	return nil
+}
+
+// livenessLoop checks every raft tick which peers went silent on their
+// raft links or were heard from again, and tells the raft driver (see
+// peer.go).
+func (c *cluster) livenessLoop() {
+	t := time.NewTicker(c.cfg.RaftTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.peers.checkLiveness(c.cfg.RaftTick)
+		}
+	}
 }
 
 // heartbeatLoop renews this broker's lease at the metadata leader (and, the

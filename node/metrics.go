@@ -141,6 +141,17 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		}
 		return float64(b.srv.Connections())
 	})
+	m.gauge("rafka_raft_groups", "Raft groups hosted by this broker: the metadata group and one per partition replica.",
+		func() float64 { return float64(b.raftStats().Groups) })
+	m.gauge("rafka_raft_groups_quiesced", "Raft groups hosted here that are quiesced: idle, neither ticking nor heartbeating until a write, a message or their leader's broker going silent wakes them.",
+		func() float64 { return float64(b.raftStats().Quiesced) })
+	m.gauge("rafka_raft_peers_suspected", "Peer brokers silent on their raft link long enough to be reported down to the raft groups (their leaderships are taken over).",
+		func() float64 {
+			if b.cluster == nil || b.cluster.peers == nil {
+				return 0
+			}
+			return float64(b.cluster.peers.suspected())
+		})
 	m.gauge("rafka_hotstore_hit_ratio", "Share of ring reads served from memory (hits / (hits + misses)) over all partitions since start; 0 before the first read.",
 		func() float64 { return b.hotstoreHitRatio() })
 

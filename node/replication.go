@@ -106,6 +106,9 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 	err = b.cluster.driver.AddGroup(group.GroupConfig{
 		Group: rp.group, Storage: st, SM: replicaSM{p: p, rp: rp}, Bootstrap: voters,
 		Untagged: true, NoSnapshots: true,
+		// Idle partitions stop ticking; their followers still elect at
+		// once when the leader's broker goes silent (peer.go liveness).
+		Quiesce: true,
 		OnLeaderChange: func(leader, term uint64) {
 			if leader == b.cluster.raftID {
 				// Produce waits until the log is applied up to this

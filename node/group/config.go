@@ -19,6 +19,7 @@ const (
 	DefaultMaxPendingProposals = 1024
 	DefaultMaxInboundMessages  = 16384
 	DefaultSnapshotEntries     = 1000
+	DefaultQuiesceTicks        = 3
 )
 
 // Config configures a Driver. The zero value of every field but ID and
@@ -56,6 +57,13 @@ type Config struct {
 	// the driver's goroutine; past it Step drops messages, which raft
 	// retransmits. Default 16384.
 	MaxInboundMessages int
+	// QuiesceTicks is how many ticks in a row a Quiesce group's leader
+	// must find it idle (every member's log matches its own, all of it
+	// committed and applied, nothing proposed) before it quiesces: stops
+	// ticking and tells its followers to stop too. Default 3. Shorter saves
+	// a few heartbeats after each burst of writes; longer keeps a group
+	// that is written every few ticks from quiescing and waking each time.
+	QuiesceTicks int
 	// Transport carries messages to other brokers. Required.
 	Transport Transport
 	// Logger gets group failures and raft's own log (raft's info lines at
@@ -87,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInboundMessages == 0 {
 		c.MaxInboundMessages = DefaultMaxInboundMessages
+	}
+	if c.QuiesceTicks == 0 {
+		c.QuiesceTicks = DefaultQuiesceTicks
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -120,6 +131,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInboundMessages < 1 {
 		errs = append(errs, fmt.Errorf("group: MaxInboundMessages %d below 1", c.MaxInboundMessages))
+	}
+	if c.QuiesceTicks < 1 {
+		errs = append(errs, fmt.Errorf("group: QuiesceTicks %d below 1", c.QuiesceTicks))
 	}
 	return errors.Join(errs...)
 }
@@ -161,6 +175,16 @@ type GroupConfig struct {
 	// state machine whose log compacts itself (a partition's retention);
 	// SnapshotEntries and KeepEntries are then ignored.
 	NoSnapshots bool
+	// Quiesce lets the group stop ticking while idle (see the package
+	// documentation, Quiescing): its leader sends no heartbeats and its
+	// followers hold no elections until a proposal, a message or the
+	// leader's broker being reported down (Driver.ReportPeerDown) wakes
+	// it. For groups that are idle most of the time, such as partitions;
+	// the metadata group does not set it.
+	Quiesce bool
+	// ElectionTicks overrides Config.ElectionTicks for this group (0: the
+	// driver's). It must be above Config.HeartbeatTicks.
+	ElectionTicks int
 
 	// OnApplied, if set, is called after each Ready's committed entries
 	// are applied, with the last applied index.
@@ -196,6 +220,9 @@ func (gc GroupConfig) Validate() error {
 	}
 	if gc.SM == nil {
 		errs = append(errs, errors.New("group: SM is required"))
+	}
+	if gc.ElectionTicks < 0 {
+		errs = append(errs, fmt.Errorf("group: ElectionTicks %d below 0", gc.ElectionTicks))
 	}
 	for _, id := range gc.Bootstrap {
 		if id == 0 {

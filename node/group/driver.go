@@ -28,6 +28,8 @@ type Driver struct {
 	seq atomic.Uint64
 
 	sent, received, dropped, proposalsDropped atomic.Uint64
+	ticks, wakes                              atomic.Uint64
+	groupCount, quiescedGroups                atomic.Int64
 
 	// mu guards the inbox, filled by any goroutine and drained by the loop.
 	mu      sync.Mutex
@@ -43,8 +45,12 @@ type Driver struct {
 
 	// Owned by the loop goroutine.
 	groups map[uint64]*group
-	dirty  []*group
-	out    map[uint64][]Envelope
+	// awake are the groups ticked: all but the quiesced ones.
+	awake map[uint64]*group
+	// down are the peers reported down (ReportPeerDown).
+	down  map[uint64]bool
+	dirty []*group
+	out   map[uint64][]Envelope
 }
 
 // inbound is one message received from a peer.
@@ -64,6 +70,14 @@ type Stats struct {
 	MessagesDropped uint64
 	// ProposalsDropped counts proposals failed with ErrProposalDropped.
 	ProposalsDropped uint64
+	// Ticks counts the TickIntervals the loop has handled.
+	Ticks uint64
+	// Wakes counts quiesced groups woken (by a proposal, a message, an
+	// operation or a peer reported down or up).
+	Wakes uint64
+	// Groups is the number of groups hosted now, Quiesced how many of them
+	// are quiesced.
+	Groups, Quiesced int
 }
 
 // New starts a Driver with no groups.
@@ -79,6 +93,8 @@ func New(cfg Config) (*Driver, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		groups: make(map[uint64]*group),
+		awake:  make(map[uint64]*group),
+		down:   make(map[uint64]bool),
 		out:    make(map[uint64][]Envelope),
 	}
 	d.seq.Store(uint64(time.Now().UnixNano()))
@@ -93,6 +109,10 @@ func (d *Driver) Stats() Stats {
 		MessagesReceived: d.received.Load(),
 		MessagesDropped:  d.dropped.Load(),
 		ProposalsDropped: d.proposalsDropped.Load(),
+		Ticks:            d.ticks.Load(),
+		Wakes:            d.wakes.Load(),
+		Groups:           int(d.groupCount.Load()),
+		Quiesced:         int(d.quiescedGroups.Load()),
 	}
 }
 
@@ -197,6 +217,11 @@ func (d *Driver) RemoveGroup(id uint64) error {
 			return
 		}
 		delete(d.groups, id)
+		delete(d.awake, id)
+		d.groupCount.Add(-1)
+		if g.quiesced {
+			d.quiescedGroups.Add(-1)
+		}
 		g.removed = true
 		g.failPending(fmt.Errorf("%w: %d removed", ErrUnknownGroup, id))
 	}); cerr != nil {
@@ -227,6 +252,7 @@ func (d *Driver) Campaign(id uint64) error {
 			err = gerr
 			return
 		}
+		d.wakeGroup(g)
 		err = g.rn.Campaign()
 		d.markDirty(g)
 	}); cerr != nil {
@@ -241,6 +267,7 @@ func (d *Driver) Campaign(id uint64) error {
 func (d *Driver) TransferLeadership(id, to uint64) {
 	_ = d.enqueue(func() {
 		if g, err := d.liveGroup(id); err == nil {
+			d.wakeGroup(g)
 			g.rn.TransferLeader(to)
 			d.markDirty(g)
 		}
@@ -353,6 +380,7 @@ func (d *Driver) propose(id, seq uint64, ch chan result, propose func(*group) er
 		ch <- result{err: fmt.Errorf("%w: group %d has %d", ErrTooManyProposals, id, len(g.pending))}
 		return
 	}
+	d.wakeGroup(g)
 	if err := propose(g); err != nil {
 		d.proposalsDropped.Add(1)
 		ch <- result{err: fmt.Errorf("%w: group %d: %w", ErrProposalDropped, id, err)}
@@ -396,12 +424,7 @@ func (d *Driver) run() {
 			d.shutdown()
 			return
 		case <-ticker.C:
-			for _, g := range d.groups {
-				if g.failed == nil {
-					g.rn.Tick()
-					d.markDirty(g)
-				}
-			}
+			d.tick()
 		case <-d.wake:
 		}
 		d.mu.Lock()
@@ -461,12 +484,18 @@ func (d *Driver) stepOne(in inbound) {
 		d.dropped.Add(1)
 		return
 	}
+	if wakes(m) {
+		d.wakeGroup(g)
+	}
 	if err := g.rn.Step(m); err != nil {
 		d.dropped.Add(1)
 		return
 	}
 	d.received.Add(1)
 	d.markDirty(g)
+	if isQuiesceHeartbeat(m) {
+		g.maybeQuiesceFollower(m)
+	}
 }
 
 // send queues a group's message for its peer until the next flush.

@@ -42,6 +42,15 @@ type group struct {
 	fifoBytes int // bytes of the proposals in fifo
 	byIndex   map[uint64]*Proposal
 
+	// quiesced: not ticked (quiesce.go); idleTicks counts the ticks in a
+	// row at which the leader found the group idle.
+	quiesced  bool
+	idleTicks int
+	// deadLead is the leader whose broker was reported down, while no new
+	// leader is known; campaigns counts the ticks since.
+	deadLead  uint64
+	campaigns int
+
 	dirty   bool
 	removed bool
 	// failed is set (wrapping ErrGroupFailed) when storage or the state
@@ -60,6 +69,9 @@ type pending struct {
 func (d *Driver) addGroup(gc GroupConfig) (err error) {
 	if d.groups[gc.Group] != nil {
 		return fmt.Errorf("%w: %d", ErrGroupExists, gc.Group)
+	}
+	if gc.ElectionTicks != 0 && gc.ElectionTicks <= d.cfg.HeartbeatTicks {
+		return fmt.Errorf("group: %d: ElectionTicks %d not above HeartbeatTicks %d", gc.Group, gc.ElectionTicks, d.cfg.HeartbeatTicks)
 	}
 	st := gc.Storage
 	hs, cs, err := st.InitialState()
@@ -98,7 +110,7 @@ func (d *Driver) addGroup(gc GroupConfig) (err error) {
 	}
 	rc := &raft.Config{
 		ID:              d.cfg.ID,
-		ElectionTick:    d.cfg.ElectionTicks,
+		ElectionTick:    g.electionTicks(),
 		HeartbeatTick:   d.cfg.HeartbeatTicks,
 		Storage:         st,
 		Applied:         si,
@@ -132,6 +144,8 @@ func (d *Driver) addGroup(gc GroupConfig) (err error) {
 	}
 	g.rn = rn
 	d.groups[g.id] = g
+	d.awake[g.id] = g
+	d.groupCount.Add(1)
 	d.markDirty(g)
 	return nil
 }
@@ -398,6 +412,8 @@ type Status struct {
 	Progress map[uint64]uint64
 	// PendingProposals counts this member's proposals waiting.
 	PendingProposals int
+	// Quiesced: the group is not ticked (GroupConfig.Quiesce).
+	Quiesced bool
 	// Err is non-nil once the group failed (wraps ErrGroupFailed).
 	Err error
 }
@@ -432,7 +448,8 @@ func (g *group) status() Status {
 		Applied:          g.applied,
 		Voters:           slices.Clone(g.confState.GetVoters()),
 		Learners:         slices.Clone(g.confState.GetLearners()),
-		PendingProposals: len(g.pending),
+		PendingProposals: len(g.pending) + len(g.fifo) + len(g.byIndex),
+		Quiesced:         g.quiesced,
 		Err:              g.failed,
 	}
 	s.FirstIndex, _ = g.cfg.Storage.FirstIndex()

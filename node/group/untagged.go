@@ -98,6 +98,7 @@ func (d *Driver) proposeUntagged(id uint64, data []byte, p *Proposal) {
 		return
 	}
 	p.term = bs.HardState.GetTerm()
+	d.wakeGroup(g)
 	if err := g.rn.Propose(data); err != nil {
 		d.proposalsDropped.Add(1)
 		p.finish(result{err: fmt.Errorf("%w: group %d: %w", ErrProposalDropped, id, err)})
