@@ -155,6 +155,9 @@ func (s *set) checkStatefulSet(p *problems, ss *appsv1.StatefulSet) {
 	if spec.ServiceAccountName != "" && !slices.ContainsFunc(s.accounts, func(a *corev1.ServiceAccount) bool { return a.Name == spec.ServiceAccountName }) {
 		p.add(name, "serviceAccountName %q names no ServiceAccount of the overlay", spec.ServiceAccountName)
 	}
+	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
+		p.add(name, "enableServiceLinks must be false: each Service of the namespace would appear in the environment as NAME_SERVICE_HOST, NAME_PORT, ... (RAFKA_PORT for the Service rafka), and rafka commands read RAFKA_<FLAG> variables as flags")
+	}
 	checkScheduling(p, name, spec, podLabels)
 
 	c := container(spec, brokerContainer)

@@ -160,6 +160,8 @@ func TestBrokenManifests(t *testing.T) {
 			"violates the restricted Pod Security Standard: runAsNonRoot != true"},
 		{"token mounted", sts, "      automountServiceAccountToken: false", "      automountServiceAccountToken: true", dev,
 			"automountServiceAccountToken must be false"},
+		{"service links", sts, "enableServiceLinks: false", "enableServiceLinks: true", dev,
+			"enableServiceLinks must be false"},
 		{"grace too short", sts, "terminationGracePeriodSeconds: 90", "terminationGracePeriodSeconds: 30", dev,
 			"terminationGracePeriodSeconds 30s is shorter than the preStop drain (1m0s) plus the broker's shutdown (20s)"},
 		{"preStop without timeout", sts, `"--wait", "--timeout", "60s"]`, `"--wait"]`, dev,
