@@ -384,6 +384,10 @@ func checkPreStop(p *problems, name string, spec *corev1.PodSpec, c *corev1.Cont
 		p.add(name, "preStop %q: needs --timeout D (a drain without one could outlast the grace period)", line)
 		return
 	}
+	if _, ok := env["RAFKA_SHUTDOWN_TIMEOUT"]; !ok {
+		p.add(name, "RAFKA_SHUTDOWN_TIMEOUT is not set: the grace period must cover the broker's shutdown, so state it")
+		return
+	}
 	shutdown, err := time.ParseDuration(env["RAFKA_SHUTDOWN_TIMEOUT"])
 	if err != nil {
 		p.add(name, "RAFKA_SHUTDOWN_TIMEOUT %q: %v", env["RAFKA_SHUTDOWN_TIMEOUT"], err)

@@ -90,6 +90,27 @@ func TestUDPBuffersExample(t *testing.T) {
 	}
 }
 
+// cmdDir is cmd/rafka, whose flags the RAFKA_ variables must name.
+const cmdDir = "../../../cmd/rafka"
+
+func TestBrokerEnv(t *testing.T) {
+	flags, err := Flags(cmdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"broker-id", "join", "advertised-addr", "shutdown-timeout", "brokers", "tls-ca"} {
+		if !flags[f] {
+			t.Errorf("flag %s not found in %s", f, cmdDir)
+		}
+	}
+	for _, o := range []string{"dev", "prod"} {
+		objs := checkOverlay(t, filepath.Join(k8sDir, "overlays", o))
+		for _, err := range BrokerEnv(StatefulSetOf(objs), flags) {
+			t.Error(err)
+		}
+	}
+}
+
 // copyManifests copies deploy/k8s, without this module, to a temporary
 // directory.
 func copyManifests(t *testing.T) string {
@@ -162,6 +183,8 @@ func TestBrokenManifests(t *testing.T) {
 			"automountServiceAccountToken must be false"},
 		{"service links", sts, "enableServiceLinks: false", "enableServiceLinks: true", dev,
 			"enableServiceLinks must be false"},
+		{"misspelt variable", sts, "- name: RAFKA_SHUTDOWN_TIMEOUT", "- name: RAFKA_SHUTDOWN_TIMOUT", dev,
+			"env RAFKA_SHUTDOWN_TIMOUT is no flag of rafka"},
 		{"grace too short", sts, "terminationGracePeriodSeconds: 90", "terminationGracePeriodSeconds: 30", dev,
 			"terminationGracePeriodSeconds 30s is shorter than the preStop drain (1m0s) plus the broker's shutdown (20s)"},
 		{"preStop without timeout", sts, `"--wait", "--timeout", "60s"]`, `"--wait"]`, dev,
@@ -258,7 +281,15 @@ func TestBrokenManifests(t *testing.T) {
 					errs = CertificateExample(path, StatefulSetOf(objs), "cluster.local")
 				}
 			default:
-				_, errs = Overlay(filepath.Join(dir, tc.check))
+				var objs []*Object
+				objs, errs = Overlay(filepath.Join(dir, tc.check))
+				if ss := StatefulSetOf(objs); ss != nil {
+					flags, err := Flags(cmdDir)
+					if err != nil {
+						t.Fatal(err)
+					}
+					errs = append(errs, BrokerEnv(ss, flags)...)
+				}
 			}
 			if len(errs) == 0 {
 				t.Fatalf("accepted; want an error with %q", tc.want)
