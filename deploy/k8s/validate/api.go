@@ -37,6 +37,8 @@ type Object struct {
 	// Versioned is the object as written (apps/v1, ...), with the API's
 	// defaults applied.
 	Versioned runtime.Object
+	// Written is the object as written, before defaulting.
+	Written runtime.Object
 }
 
 func init() {
@@ -59,8 +61,9 @@ func Decode(name string, y []byte) (*Object, error) {
 		// manifest is wrong all the same.
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	written := obj.DeepCopyObject()
 	legacyscheme.Scheme.Default(obj)
-	return &Object{Name: name, GVK: *gvk, Versioned: obj}, nil
+	return &Object{Name: name, GVK: *gvk, Versioned: obj, Written: written}, nil
 }
 
 // ValidateAPI runs the API server's validation of o's kind on create,

@@ -23,7 +23,8 @@
 // probe and Service ports exist on the container with the right protocol,
 // the preStop drain fits in the termination grace period, the broker's
 // identity, advertised address and --join come from the pod name through
-// the headless Service, and so on. kind.yaml is decoded strictly into
+// the headless Service, and so on; flags.go checks that every RAFKA_
+// variable of the broker container names a flag of rafka. kind.yaml is decoded strictly into
 // kind's own config types; the cert-manager example is checked against the
 // StatefulSet it serves (cert-manager's schema is not vendored here).
 //

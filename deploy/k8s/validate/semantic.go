@@ -51,6 +51,9 @@ type set struct {
 	pdbs         []*policyv1.PodDisruptionBudget
 	hpas         []*autoscalingv2.HorizontalPodAutoscaler
 	policies     []*networkingv1.NetworkPolicy
+	// writtenReplicas is the StatefulSet's replicas as written (nil when
+	// it names none, before the API's default of 1).
+	writtenReplicas *int32
 }
 
 func newSet(objs []*Object) *set {
@@ -59,6 +62,9 @@ func newSet(objs []*Object) *set {
 		switch v := o.Versioned.(type) {
 		case *appsv1.StatefulSet:
 			s.statefulSets = append(s.statefulSets, v)
+			if w, ok := o.Written.(*appsv1.StatefulSet); ok {
+				s.writtenReplicas = w.Spec.Replicas
+			}
 		case *corev1.Service:
 			s.services = append(s.services, v)
 		case *corev1.ServiceAccount:
@@ -113,6 +119,9 @@ func ValidateSet(objs []*Object) []error {
 	}
 	for _, hpa := range s.hpas {
 		checkHPA(&p, ss, hpa)
+		if s.writtenReplicas != nil {
+			p.add(nameOf("StatefulSet", ss.ObjectMeta), "sets replicas (%d) while %s scales it: every kubectl apply would set the count back, removing brokers without draining them", *s.writtenReplicas, nameOf("HorizontalPodAutoscaler", hpa.ObjectMeta))
+		}
 	}
 	if len(s.policies) == 0 {
 		p.add("overlay", "no NetworkPolicy for the brokers")

@@ -56,8 +56,15 @@ func TestOverlays(t *testing.T) {
 			if ss == nil {
 				t.Fatal("no StatefulSet")
 			}
-			if ss.Namespace != tc.namespace || *ss.Spec.Replicas != tc.replicas {
-				t.Errorf("StatefulSet in %q with %d replicas, want %q and %d", ss.Namespace, *ss.Spec.Replicas, tc.namespace, tc.replicas)
+			replicas := *ss.Spec.Replicas
+			for _, o := range objs {
+				if hpa, ok := o.Versioned.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+					// The autoscaler owns the count, from minReplicas up.
+					replicas = *hpa.Spec.MinReplicas
+				}
+			}
+			if ss.Namespace != tc.namespace || replicas != tc.replicas {
+				t.Errorf("StatefulSet in %q with %d replicas, want %q and %d", ss.Namespace, replicas, tc.namespace, tc.replicas)
 			}
 			aa := ss.Spec.Template.Spec.Affinity.PodAntiAffinity
 			if got := len(aa.RequiredDuringSchedulingIgnoredDuringExecution) > 0; got != tc.required {
@@ -226,6 +233,8 @@ func TestBrokenManifests(t *testing.T) {
 			"spec.maxReplicas: Invalid value: 9: must be greater than or equal to `minReplicas`"},
 		{"hpa scales in", "base/hpa.yaml", "selectPolicy: Disabled", "selectPolicy: Min", "overlays/prod",
 			"scaleDown must be disabled"},
+		{"hpa fights apply", "overlays/prod/kustomization.yaml", "      - op: remove\n        path: /spec/replicas\n", "      - op: replace\n        path: /spec/replicas\n        value: 3\n", "overlays/prod",
+			"sets replicas (3) while HorizontalPodAutoscaler rafka/rafka scales it"},
 		{"hpa target", "base/hpa.yaml", "    name: rafka\n  minReplicas", "    name: rafka-brokers\n  minReplicas", "overlays/prod",
 			"is not the brokers' StatefulSet"},
 		{"networkpolicy selects nothing", "base/networkpolicy.yaml", "  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: rafka", "  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: rafka-broker", dev,
