@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,7 +108,8 @@ type cluster struct {
 	next     atomic.Uint64 // round robin over candidates
 	lastWarn atomic.Int64  // unix ns of the last failed-heartbeat warning
 
-	regMu sync.Mutex // serialises registrations in handleHeartbeat
+	regMu  sync.Mutex // serialises registrations in handleHeartbeat
+	formMu sync.Mutex // a founder forming the cluster vs. a heartbeat answer joining one
 
 	// mu guards the leader's bookkeeping.
 	mu         sync.Mutex
@@ -244,15 +246,12 @@ func (c *cluster) start(tlsFiles quicnet.TLSFiles) error {
 		}
 		c.waitReplay()
 	case len(c.cfg.Join) == 0:
-		id := "c-" + randomHex(8)
-		if err := c.saveFile(clusterFile{ClusterID: id, Instance: c.instance}); err != nil {
+		if err := c.form(); err != nil {
 			return err
 		}
-		c.id.Store(&id)
-		if err := c.addGroup([]uint64{c.raftID}); err != nil {
-			return err
-		}
-		c.b.log.Info("formed a new cluster", "cluster", id)
+	case c.founder():
+		c.b.log.Info("joining a cluster, or forming it if no other --join address answers as a member", "join", c.cfg.Join)
+		c.wg.Go(c.foundUnlessJoined)
 	default:
 		c.b.log.Info("joining a cluster", "join", c.cfg.Join)
 	}
@@ -264,6 +263,85 @@ func (c *cluster) start(tlsFiles quicnet.TLSFiles) error {
 		c.wg.Go(c.checkJoin)
 	}
 	return nil
+}
+
+// form makes this broker a new cluster of one, unless it joined one
+// meanwhile.
+func (c *cluster) form() error {
+	c.formMu.Lock()
+	defer c.formMu.Unlock()
+	if c.joined.Load() {
+		return nil
+	}
+	id := "c-" + randomHex(8)
+	if err := c.saveFile(clusterFile{ClusterID: id, Instance: c.instance}); err != nil {
+		return err
+	}
+	c.id.Store(&id)
+	if err := c.addGroup([]uint64{c.raftID}); err != nil {
+		return err
+	}
+	c.b.log.Info("formed a new cluster", "cluster", id)
+	return nil
+}
+
+// founder tells whether this broker, with no cluster in its data
+// directory, is the one to form the cluster when nobody else has: the
+// broker advertised at the first Join address. Brokers started with the
+// same flags (a StatefulSet's pods) can so agree on one founder without a
+// flag of its own; docs/cluster.md, "Forming a cluster".
+func (c *cluster) founder() bool {
+	return strings.EqualFold(c.cfg.Join[0], c.b.advertised())
+}
+
+// foundWait is how long a founder looks for a cluster at the other Join
+// addresses before it forms one (at least this, and at least three
+// heartbeat intervals).
+const foundWait = 3 * time.Second
+
+// foundUnlessJoined forms the cluster when no other Join address has
+// answered as a member of one for foundWait (the heartbeat loop joins a
+// cluster that answers). A founder whose data directory was lost therefore
+// rejoins its running cluster rather than forming another; only when every
+// other broker is unreachable too does it form a new one, and those
+// brokers then refuse it (CLUSTER_MISMATCH) rather than merge two clusters.
+func (c *cluster) foundUnlessJoined() {
+	deadline := time.Now().Add(max(foundWait, 3*c.cfg.HeartbeatInterval))
+	for !c.joined.Load() {
+		if addr, ok := c.memberAnswers(); ok {
+			c.b.log.Info("a member of a cluster answers at a --join address: joining it rather than forming one", "at", addr)
+			return
+		}
+		if time.Now().After(deadline) {
+			if err := c.form(); err != nil {
+				c.fail(err)
+			}
+			return
+		}
+		t := time.NewTimer(c.cfg.HeartbeatInterval)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// memberAnswers asks the Join addresses (this broker's own excluded) for a
+// heartbeat and reports the first whose answer names a cluster.
+func (c *cluster) memberAnswers() (string, bool) {
+	for _, addr := range c.joinAddrs() {
+		req := c.heartbeatRequest()
+		var resp wire.BrokerHeartbeatResponse
+		if err := c.peers.callWithin(c.ctx, c.cfg.HeartbeatInterval, addr, wire.APIBrokerHeartbeat, &req, &resp); err != nil {
+			continue
+		}
+		if resp.ClusterID != "" {
+			return addr, true
+		}
+	}
+	return "", false
 }
 
 // checkJoin asks the Join brokers, once one answers, whether they belong to
@@ -575,6 +653,11 @@ func (c *cluster) heartbeatRequest() wire.BrokerHeartbeatRequest {
 // broker gives it the cluster id and starts its copy of the metadata.
 func (c *cluster) heartbeatDone(resp *wire.BrokerHeartbeatResponse, from string) {
 	c.epoch.Store(resp.Epoch)
+	if c.joined.Load() {
+		return
+	}
+	c.formMu.Lock() // a founder may be forming the cluster right now
+	defer c.formMu.Unlock()
 	if c.joined.Load() {
 		return
 	}

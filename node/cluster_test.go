@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -584,4 +585,69 @@ func TestClusterMetadataLeaderLoss(t *testing.T) {
 	if err := cl.CreateTopic(ctxT(t), "after-leader-loss", 1, nil, client.WithReplicationFactor(1)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Brokers started with the same flags, as a StatefulSet's pods are: every
+// one has the same --join list. The broker advertised at its first address
+// forms the cluster, the others join it; that broker, its data directory
+// lost, joins the running cluster again rather than forming another.
+func TestClusterFoundedByFirstJoinAddress(t *testing.T) {
+	const n = 3
+	addrs := make([]string, n)
+	for i := range addrs {
+		p, err := nodetest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
+	c := nodetest.NewCluster(t, n, func(i int, cfg *node.Config) {
+		cfg.Listen = addrs[i]
+		cfg.Cluster.Join = addrs
+	})
+	id := c.Brokers[0].B.ClusterID()
+	if id == "" {
+		t.Fatal("no cluster id")
+	}
+	for _, br := range c.Brokers {
+		if got := br.B.ClusterID(); got != id {
+			t.Fatalf("broker %d: cluster %q, want %q (two clusters formed)", br.Index, got, id)
+		}
+	}
+	cl := c.Client(client.WithBrokers(addrs[1]))
+	c.WaitFor("3 alive brokers", func() error {
+		alive := 0
+		for _, b := range clusterInfo(t, c, cl).Brokers {
+			if b.State == "alive" {
+				alive++
+			}
+		}
+		if alive != n {
+			return fmt.Errorf("%d alive", alive)
+		}
+		return nil
+	})
+
+	// The founder loses its data directory (its certificate kept).
+	c.Kill(0)
+	waitBrokerState(t, c, cl, "b0", "fenced")
+	entries, err := os.ReadDir(c.Brokers[0].Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "certs" {
+			if err := os.RemoveAll(filepath.Join(c.Brokers[0].Dir, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.Restart(0)
+	c.WaitFor("the founder back in its cluster", func() error {
+		if got := c.Brokers[0].B.ClusterID(); got != id {
+			return fmt.Errorf("cluster %q, want %q", got, id)
+		}
+		return nil
+	})
+	waitBrokerState(t, c, cl, "b0", "alive")
 }
