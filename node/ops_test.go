@@ -348,6 +348,7 @@ func TestMetricsExposition(t *testing.T) {
 		"rafka_raft_groups ",
 		"rafka_raft_groups_quiesced ",
 		"rafka_raft_peers_suspected 0",
+		"rafka_raft_groups_failed_total 0",
 		"# HELP rafka_segment_rolls_total ",
 		"# TYPE rafka_segment_fsync_duration_seconds histogram",
 		"process_open_fds",

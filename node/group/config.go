@@ -69,6 +69,10 @@ type Config struct {
 	// Logger gets group failures and raft's own log (raft's info lines at
 	// debug level: they are per group). Nil discards.
 	Logger *slog.Logger
+	// OnGroupFailed, when set, is called on the driver's goroutine when a
+	// group fails (its storage or state machine failed, or raft panicked on
+	// its state): the group then does nothing until removed.
+	OnGroupFailed func(group uint64, err error)
 }
 
 func (c Config) withDefaults() Config {

@@ -28,6 +28,7 @@ type Driver struct {
 	seq atomic.Uint64
 
 	sent, received, dropped, proposalsDropped atomic.Uint64
+	panics                                    atomic.Uint64
 	ticks, wakes                              atomic.Uint64
 	groupCount, quiescedGroups                atomic.Int64
 
@@ -72,6 +73,9 @@ type Stats struct {
 	ProposalsDropped uint64
 	// Ticks counts the TickIntervals the loop has handled.
 	Ticks uint64
+	// GroupsFailedByPanic counts groups failed because raft panicked on
+	// their state (group.guard): each is failed, the driver goes on.
+	GroupsFailedByPanic uint64
 	// Wakes counts quiesced groups woken (by a proposal, a message, an
 	// operation or a peer reported down or up).
 	Wakes uint64
@@ -105,14 +109,15 @@ func New(cfg Config) (*Driver, error) {
 // Stats returns the Driver's counters.
 func (d *Driver) Stats() Stats {
 	return Stats{
-		MessagesSent:     d.sent.Load(),
-		MessagesReceived: d.received.Load(),
-		MessagesDropped:  d.dropped.Load(),
-		ProposalsDropped: d.proposalsDropped.Load(),
-		Ticks:            d.ticks.Load(),
-		Wakes:            d.wakes.Load(),
-		Groups:           int(d.groupCount.Load()),
-		Quiesced:         int(d.quiescedGroups.Load()),
+		MessagesSent:        d.sent.Load(),
+		MessagesReceived:    d.received.Load(),
+		MessagesDropped:     d.dropped.Load(),
+		ProposalsDropped:    d.proposalsDropped.Load(),
+		Ticks:               d.ticks.Load(),
+		GroupsFailedByPanic: d.panics.Load(),
+		Wakes:               d.wakes.Load(),
+		Groups:              int(d.groupCount.Load()),
+		Quiesced:            int(d.quiescedGroups.Load()),
 	}
 }
 
@@ -461,7 +466,7 @@ func (d *Driver) handleDirty() {
 		for _, g := range d.dirty[:n] {
 			g.dirty = false
 			if !g.removed && g.failed == nil {
-				g.handleReady()
+				g.guard("ready", g.handleReady)
 			}
 		}
 		// Groups marked again during the pass were appended after n.
@@ -487,7 +492,8 @@ func (d *Driver) stepOne(in inbound) {
 	if wakes(m) {
 		d.wakeGroup(g)
 	}
-	if err := g.rn.Step(m); err != nil {
+	var err error
+	if !g.guard("step", func() { err = g.rn.Step(m) }) || err != nil {
 		d.dropped.Add(1)
 		return
 	}

@@ -352,3 +352,36 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("empty GroupConfig accepted")
 	}
 }
+
+// A message raft cannot take (a heartbeat committing past the follower's
+// log, as a member whose log was lost behind its back receives) makes raft
+// panic: it fails that group only; the driver and its other groups go on.
+func TestRaftPanicFailsOneGroup(t *testing.T) {
+	c := newCluster(t, false)
+	members := ids(3)
+	for _, id := range members {
+		c.startDriver(id)
+	}
+	for _, g := range []uint64{1, 2} {
+		for _, id := range members {
+			c.addGroup(id, g, members)
+		}
+	}
+	lead := c.leader(1, members...)
+	c.propose(lead, 1, "before")
+	c.converged(1, []string{"before"}, members...)
+	f := lead%3 + 1
+	c.drivers[f].Step(lead, []Envelope{{Group: 1, Msg: &pb.Message{
+		Type: pb.MsgHeartbeat.Enum(), From: new(lead), To: new(f), Term: new(uint64(1 << 40)), Commit: new(uint64(1 << 40)),
+	}}})
+	waitFor(t, "the follower's group 1 failed", func() bool {
+		return c.drivers[f].Stats().GroupsFailedByPanic == 1
+	})
+	if _, _, err := c.drivers[f].Propose(context.Background(), 1, []byte("x")); !errors.Is(err, ErrGroupFailed) {
+		t.Fatalf("proposal to the failed group: %v, want ErrGroupFailed", err)
+	}
+	// Group 2 on the same driver, and group 1 on the others, still work.
+	lead2 := c.leader(2, members...)
+	c.propose(lead2, 2, "after")
+	c.converged(2, []string{"after"}, members...)
+}

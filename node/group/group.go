@@ -375,11 +375,31 @@ func (g *group) maybeCampaign() {
 	}
 }
 
+// guard runs f, a step of g's raft state machine, and reports whether it
+// returned. raft panics on what it holds cannot happen: a message whose
+// commit index is beyond the log (a member whose log was lost behind its
+// back, or a peer's bug), a corrupt entry. Such a panic fails this group
+// only (fail): the process and its other groups go on.
+func (g *group) guard(op string, f func()) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.d.panics.Add(1)
+			g.fail(op, fmt.Errorf("raft panicked: %v", r))
+			ok = false
+		}
+	}()
+	f()
+	return true
+}
+
 // fail stops the group after a storage or state machine failure.
 func (g *group) fail(op string, err error) {
 	g.failed = fmt.Errorf("%w: group %d: %s: %w", ErrGroupFailed, g.id, op, err)
 	g.log.Error("group: failed; remove and add it again to recover", "op", op, "err", err)
 	g.failPending(g.failed)
+	if f := g.d.cfg.OnGroupFailed; f != nil {
+		f(g.id, g.failed)
+	}
 }
 
 // failPending fails every pending proposal with err.

@@ -49,8 +49,9 @@ func (d *Driver) tick() {
 			g.quiesceLeader()
 			continue
 		}
-		g.rn.Tick()
-		d.markDirty(g)
+		if g.guard("tick", g.rn.Tick) {
+			d.markDirty(g)
+		}
 	}
 }
 
