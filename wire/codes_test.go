@@ -77,7 +77,7 @@ func TestAPINames(t *testing.T) {
 		}
 		seen[a.String()] = true
 	}
-	if len(seen) != 14 || APISubscribeData.String() != "subscribe_data" || APIRaft.String() != "raft" {
+	if len(seen) != 15 || APISubscribeData.String() != "subscribe_data" || APIRaft.String() != "raft" {
 		t.Fatalf("%d known APIs", len(seen))
 	}
 }
