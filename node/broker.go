@@ -44,6 +44,9 @@ type Broker struct {
 	catalog meta.Catalog
 	// cluster is this broker's membership (cluster.go).
 	cluster *cluster
+	// moves drives the replica moves of partitions this broker leads
+	// (moves.go).
+	moves *mover
 	// topicMap is replaced (copy on write, under adminMu) on every topic
 	// change, so request handlers look topics up without a lock.
 	topicMap atomic.Pointer[map[string]*topic]
@@ -124,6 +127,7 @@ func newLocked(cfg Config, lock *dirLock) (*Broker, error) {
 		b.cancel(err)
 		return nil, err
 	}
+	b.moves = newMover(b)
 	b.catalog = clusterCatalog{b.cluster}
 	return b, nil
 }
@@ -223,6 +227,7 @@ func (b *Broker) Start() error {
 	b.reconcile()
 	b.wg.Go(b.reconcileLoop)
 	b.wg.Go(b.rebalanceLoop)
+	b.wg.Go(b.moveLoop)
 	b.wg.Go(b.retentionLoop)
 	b.ready.Store(true)
 	b.log.Info("broker started", "listen", b.addr, "admin", b.AdminAddr(), "data_dir", b.cfg.DataDir)

@@ -3,6 +3,8 @@ package meta
 import (
 	"fmt"
 	"slices"
+
+	"github.com/rafka/rafka/routing/placement"
 )
 
 // Replica moves and drains (docs/replication.md, "Moves and drains").
@@ -394,4 +396,41 @@ func (n *State) readMoves(d *decoder) error {
 		t.Moves = append(t.Moves, m)
 	}
 	return nil
+}
+
+// DesiredReplicas returns where partition p of topic should live: the top
+// min(rf, eligible brokers) brokers for which eligible holds, by rendezvous
+// hashing with zones honoured, as PlaceTopic places a new topic. The first
+// is the preferred leader.
+func DesiredReplicas(state *State, topic string, p int32, rf int, eligible func(Broker) bool) []string {
+	state.mu.RLock()
+	var l []placement.Broker
+	for _, b := range state.brokers {
+		if eligible(b) {
+			l = append(l, placement.Broker{ID: b.ID, Zone: b.Zone})
+		}
+	}
+	state.mu.RUnlock()
+	return placeAmong(l, topic, p, rf)
+}
+
+// OrderReplicas returns ids (registered brokers) in the preference order
+// placement gives them for partition p of topic: the replica list a
+// finished move records.
+func OrderReplicas(state *State, topic string, p int32, ids []string) []string {
+	state.mu.RLock()
+	l := make([]placement.Broker, 0, len(ids))
+	for _, id := range ids {
+		l = append(l, placement.Broker{ID: id, Zone: state.brokers[id].Zone})
+	}
+	state.mu.RUnlock()
+	return placeAmong(l, topic, p, len(ids))
+}
+
+func placeAmong(l []placement.Broker, topic string, p int32, r int) []string {
+	set, err := placement.NewSet(l)
+	if err != nil {
+		panic(fmt.Sprintf("BUG: meta: brokers are not a placement set: %v", err))
+	}
+	return set.Replicas(topic, p, min(r, set.Len()), nil)
 }
