@@ -285,8 +285,13 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 				}
 				return ps
 			}
+			// The throttle applies from the learner's first append on.
+			ps.learner = raftIDOf(mv.Add)
+			m.mu.Lock()
+			m.learners[rp.group] = ps.learner
+			m.mu.Unlock()
 			log.Info("replica move: adding the target as a learner", "target", mv.Add)
-			change("add learner", confChange(raftpb.ConfChangeAddLearnerNode, raftIDOf(mv.Add)))
+			change("add learner", confChange(raftpb.ConfChangeAddLearnerNode, ps.learner))
 		}
 		return ps
 	}
@@ -429,11 +434,14 @@ func (m *mover) throttle(to uint64, msgs []group.Envelope) []group.Envelope {
 			n += len(ent.GetData())
 		}
 		if rate > 0 && n > 0 {
+			// A message goes while the bucket is not in debt and takes
+			// its size from it, so one larger than the bucket still goes
+			// and the average stays at the rate.
 			now := time.Now()
-			burst := max(rate, float64(moveBurstBytes))
+			burst := max(rate/4, moveBurstBytes)
 			m.tokens = min(burst, m.tokens+rate*now.Sub(m.last).Seconds())
 			m.last = now
-			if m.tokens < float64(n) {
+			if m.tokens <= 0 {
 				m.dropped.Inc()
 				continue
 			}
@@ -446,9 +454,9 @@ func (m *mover) throttle(to uint64, msgs []group.Envelope) []group.Envelope {
 	return out
 }
 
-// moveBurstBytes is the throttle's smallest bucket: one append message of
-// the driver's default size and some, so a message always fits.
-const moveBurstBytes = 2 * group.DefaultMaxSizePerMsg
+// moveBurstBytes is the throttle's smallest bucket (else a quarter
+// second of the rate).
+const moveBurstBytes = 64 << 10
 
 func isCatchUp(msg *raftpb.Message) bool {
 	t := msg.GetType()
