@@ -99,7 +99,9 @@ func TestMoveToJoiningBroker(t *testing.T) {
 		t.Fatal("placement puts nothing on b3: pick another topic name")
 	}
 	c.AddBroker()
+	start := time.Now()
 	waitPlacement(t, c, "mv", want)
+	took := time.Since(start)
 
 	var done, sent uint64
 	for _, br := range c.Running() {
@@ -126,7 +128,7 @@ func TestMoveToJoiningBroker(t *testing.T) {
 		checkAcked(t, acked[p], readOffsets(t, c.Client(), "mv", p, maxOffset(acked[p])))
 		waitReplicasIdenticalOn(t, c, "mv", p, want[p])
 	}
-	t.Logf("%d partitions moved, %d bytes sent to learners", moved, sent)
+	t.Logf("%d partitions moved in %v, %d bytes sent to learners", moved, took.Round(100*time.Millisecond), sent)
 }
 
 // waitReplicasIdenticalOn waits until the replicas of a partition on the
@@ -187,6 +189,7 @@ func TestMoveOffDeadBroker(t *testing.T) {
 		}
 	}
 	c.Kill(victim)
+	killed := time.Now()
 	var alive []string
 	for _, br := range c.Running() {
 		alive = append(alive, br.B.ID())
@@ -206,6 +209,7 @@ func TestMoveOffDeadBroker(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("fully replicated again %v after the kill (dead-after 2s)", time.Since(killed).Round(100*time.Millisecond))
 	for p := range int32(parts) {
 		dups := checkAcked(t, acked[p], readOffsets(t, c.Client(), "dead", p, maxOffset(acked[p])))
 		waitReplicasIdenticalOn(t, c, "dead", p, placed(t, "dead", parts, 3, alive...)[p])
@@ -283,10 +287,13 @@ func TestDrainUnderLoad(t *testing.T) {
 			}
 		}
 	}
+	drainStart, ackedBefore := time.Now(), count()
 	st, err := cl.DrainBroker(ctx, target, client.DrainWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
+	drainTook := time.Since(drainStart)
+	t.Logf("drain of %s took %v; %d records acknowledged meanwhile", target, drainTook.Round(100*time.Millisecond), count()-ackedBefore)
 	if st.Mode != "full" || st.Hosts != 0 || st.Leads > 0 {
 		t.Fatalf("after the drain: %+v", st)
 	}
