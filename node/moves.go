@@ -204,10 +204,17 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 		return partStep{}
 	}
 	mv, moving := mt.MoveOf(p)
-	if len(cs.GetVotersOutgoing()) > 0 {
+	if len(cs.GetVotersOutgoing()) > 0 || len(st.Voters) == 0 {
 		// A joint configuration: raft leaves it by itself (auto leave).
+		// (No voters: the group's first entries are not applied yet.)
 		return partStep{moving: moving}
 	}
+	// settled: every committed entry is applied, so the configuration
+	// seen is the one raft has committed. Metadata records derived from
+	// it wait for that (a new leader may not have applied a committed
+	// change yet); configuration changes need not, raft refuses one
+	// proposed before the previous is applied.
+	settled := st.Applied >= st.Commit
 	voter := func(id string) bool { return slices.Contains(st.Voters, raftIDOf(id)) }
 	learner := func(id string) bool { return slices.Contains(st.Learners, raftIDOf(id)) }
 	ctx, cancel := context.WithTimeout(b.ctx, moveStepTimeout)
@@ -234,7 +241,7 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 		switch {
 		case voter(mv.Add) && !voter(mv.Remove):
 			reps := m.votersOf(mt.Name, p, st.Voters)
-			if reps == nil {
+			if reps == nil || !settled {
 				return ps
 			}
 			if propose("finish", meta.FinishMove{Topic: mt.Name, Partition: p, Replicas: reps}) {
@@ -280,6 +287,9 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 			change("promote and remove", cc)
 		default: // the target is not a member
 			if !eligible(brokerOf(mv.Add)) || !voter(mv.Remove) {
+				if !settled {
+					return ps
+				}
 				if propose("cancel", meta.CancelMove{Topic: mt.Name, Partition: p}) {
 					log.Info("replica move cancelled", "target", mv.Add, "remove", mv.Remove)
 				}
@@ -307,7 +317,7 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 		// The configuration changed without the metadata knowing (a move
 		// finished in raft whose record was lost with its leader):
 		// the metadata follows raft.
-		if vs := m.votersOf(mt.Name, p, st.Voters); vs != nil {
+		if vs := m.votersOf(mt.Name, p, st.Voters); vs != nil && settled {
 			propose("record voters", meta.FinishMove{Topic: mt.Name, Partition: p, Replicas: vs})
 		}
 		return partStep{}
@@ -384,7 +394,7 @@ func (b *Broker) handOffTarget(st group.Status, except uint64) uint64 {
 	var to, best uint64
 	var toDraining bool
 	for _, v := range st.Voters {
-		if v == except || v == b.cluster.raftID && except != b.cluster.raftID {
+		if v == except || v == b.cluster.raftID {
 			continue
 		}
 		br, ok := b.cluster.state.BrokerByRaftID(v)
