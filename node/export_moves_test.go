@@ -23,9 +23,21 @@ func HostsPartition(b *Broker, topic string, id int32) bool {
 	return b.topics()[topic].partition(id) != nil
 }
 
-// MoveLearners returns the group -> learner map the throttle applies to.
+// MoveLearners counts the moves b drives whose learner is catching up.
 func MoveLearners(b *Broker) int {
-	b.moves.mu.Lock()
-	defer b.moves.mu.Unlock()
-	return len(b.moves.learners)
+	n := 0
+	for _, t := range b.topics() {
+		for _, rp := range t.rafts {
+			if rp == nil || rp.leader.Load() != b.cluster.raftID {
+				continue
+			}
+			if st, ok := b.cluster.driver.Status(rp.group); ok && len(st.Learners) > 0 {
+				n++
+			}
+		}
+	}
+	return n
 }
+
+// MoveThrottled counts the appends to learners b's throttle dropped.
+func MoveThrottled(b *Broker) uint64 { return b.moves.dropped.Get() }

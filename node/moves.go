@@ -29,8 +29,8 @@ import (
 //     opens it as an empty learner (no bootstrap).
 //  2. Add the target as a raft learner; raft sends it the log, or a
 //     snapshot and the log from the leader's log start.
-//  3. Once its match index is within moveCatchUpEntries of the leader's
-//     last index: if the leader is the replica to remove it hands its
+//  3. Once it has caught up (its match index at the commit index, or
+//     close to the last index): if the leader is the replica to remove it hands its
 //     leadership to another voter first; the new leader goes on from here.
 //     Otherwise one joint change promotes the target and removes the old
 //     replica (ConfChangeV2, automatic leave).
@@ -53,9 +53,13 @@ import (
 // match index (probing), so the catch-up traffic stays under the rate while
 // heartbeats and the voters' traffic pass untouched.
 
-// moveCatchUpEntries is how close to the leader's last index a learner's
-// match index must be for the learner to be promoted.
-const moveCatchUpEntries = 64
+// A learner is promoted once its match index reaches the commit index, or
+// is within moveCatchUpEntries entries and about moveCatchUpBytes of the
+// leader's last index (a steady load keeps the commit moving).
+const (
+	moveCatchUpEntries = 64
+	moveCatchUpBytes   = 64 << 10
+)
 
 // moveStepTimeout bounds one configuration change or metadata command of a
 // move step.
@@ -71,9 +75,11 @@ type mover struct {
 	// (a broker that leads after a restart starts counting again: the
 	// conservative side of dead-after).
 	fencedSince map[string]time.Time
-	// learners maps a group this broker leads to the learner it is
-	// catching up, for the throttle.
-	learners map[uint64]uint64
+	// learners maps a hosted group to the learners of its configuration
+	// (kept by confChanged as configurations are applied, so a leader
+	// throttles its appends to a learner from the first one on, however
+	// it came to lead).
+	learners map[uint64][]uint64
 	// tokens of the throttle's bucket, as of last.
 	tokens float64
 	last   time.Time
@@ -85,7 +91,7 @@ type mover struct {
 }
 
 func newMover(b *Broker) *mover {
-	m := &mover{b: b, fencedSince: make(map[string]time.Time), learners: make(map[uint64]uint64)}
+	m := &mover{b: b, fencedSince: make(map[string]time.Time), learners: make(map[uint64][]uint64)}
 	bm := b.metrics
 	bm.gauge("rafka_replica_moves_in_progress", "Replica moves in progress of partitions this broker leads.", func() float64 {
 		return float64(m.inProgress.Load())
@@ -157,7 +163,6 @@ func (m *mover) step() {
 		return
 	}
 	eligible := m.eligibleFunc(time.Now())
-	learners := make(map[uint64]uint64)
 	var inProgress, remaining int64
 	for name, t := range b.topics() {
 		mt, ok := c.state.Topic(name)
@@ -172,15 +177,9 @@ func (m *mover) step() {
 			if ps.moving {
 				inProgress++
 			}
-			if ps.learner != 0 {
-				learners[rp.group] = ps.learner
-				remaining += ps.remaining
-			}
+			remaining += ps.remaining
 		}
 	}
-	m.mu.Lock()
-	m.learners = learners
-	m.mu.Unlock()
 	m.inProgress.Store(inProgress)
 	m.remaining.Store(remaining)
 }
@@ -188,8 +187,26 @@ func (m *mover) step() {
 // partStep is what one step saw of a partition.
 type partStep struct {
 	moving    bool
-	learner   uint64 // raft id of the learner being caught up
-	remaining int64  // estimated bytes it lacks
+	remaining int64 // estimated bytes the learner being caught up lacks
+}
+
+// confChanged records the learners of a hosted group's configuration, for
+// the throttle. It runs on the driver's goroutine (OnConfChange).
+func (m *mover) confChanged(group uint64, cs *raftpb.ConfState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := cs.GetLearners(); len(l) > 0 {
+		m.learners[group] = slices.Clone(l)
+	} else {
+		delete(m.learners, group)
+	}
+}
+
+// forget drops a group that is no longer hosted.
+func (m *mover) forget(group uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.learners, group)
 }
 
 func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible func(meta.Broker) bool) partStep {
@@ -257,19 +274,23 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 			}
 			change("remove", confChange(raftpb.ConfChangeRemoveNode, raftIDOf(mv.Remove)))
 		case learner(mv.Add):
-			ps.learner = raftIDOf(mv.Add)
-			ps.remaining = m.bytesBehind(rp, st, ps.learner)
+			target := raftIDOf(mv.Add)
+			ps.remaining = m.bytesBehind(rp, st, target)
 			if !eligible(brokerOf(mv.Add)) {
 				log.Info("replica move: the target is no longer eligible; removing it", "target", mv.Add)
-				change("remove learner", confChange(raftpb.ConfChangeRemoveNode, ps.learner))
+				change("remove learner", confChange(raftpb.ConfChangeRemoveNode, target))
 				return ps
 			}
-			if st.Progress[ps.learner]+moveCatchUpEntries < st.LastIndex {
+			// Caught up: it has everything committed, or is a few
+			// entries and bytes short (a batch is one entry, so entries
+			// alone say little).
+			match := st.Progress[target]
+			if match < st.Commit && (match+moveCatchUpEntries < st.LastIndex || ps.remaining > moveCatchUpBytes) {
 				return ps // catching up
 			}
 			if !voter(mv.Remove) {
 				// The replica to remove left already: promote only.
-				change("promote", confChange(raftpb.ConfChangeAddNode, ps.learner))
+				change("promote", confChange(raftpb.ConfChangeAddNode, target))
 				return ps
 			}
 			if mv.Remove == b.id {
@@ -279,7 +300,7 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 			cc := &raftpb.ConfChangeV2{
 				Transition: raftpb.ConfChangeTransitionJointImplicit.Enum(),
 				Changes: []*raftpb.ConfChangeSingle{
-					{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(ps.learner)},
+					{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(target)},
 					{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(raftIDOf(mv.Remove))},
 				},
 			}
@@ -295,13 +316,8 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 				}
 				return ps
 			}
-			// The throttle applies from the learner's first append on.
-			ps.learner = raftIDOf(mv.Add)
-			m.mu.Lock()
-			m.learners[rp.group] = ps.learner
-			m.mu.Unlock()
 			log.Info("replica move: adding the target as a learner", "target", mv.Add)
-			change("add learner", confChange(raftpb.ConfChangeAddLearnerNode, ps.learner))
+			change("add learner", confChange(raftpb.ConfChangeAddLearnerNode, raftIDOf(mv.Add)))
 		}
 		return ps
 	}
@@ -435,7 +451,7 @@ func (m *mover) throttle(to uint64, msgs []group.Envelope) []group.Envelope {
 	rate := float64(m.b.cfg.Cluster.MoveBytesPerSec)
 	out := msgs[:0]
 	for _, e := range msgs {
-		if l, ok := m.learners[e.Group]; !ok || l != to || !isCatchUp(e.Msg) {
+		if !isCatchUp(e.Msg) || !slices.Contains(m.learners[e.Group], to) {
 			out = append(out, e)
 			continue
 		}

@@ -374,10 +374,10 @@ func TestLeadersOnlyDrain(t *testing.T) {
 // one, restart while a throttled learner is catching up; the moves finish
 // (or are cancelled and started again) and every record is there.
 func TestMoveSurvivesRestarts(t *testing.T) {
-	c := nodetest.NewCluster(t, 3, func(_ int, cfg *node.Config) { cfg.Cluster.MoveBytesPerSec = 96 << 10 })
+	c := nodetest.NewCluster(t, 3, func(_ int, cfg *node.Config) { cfg.Cluster.MoveBytesPerSec = 256 << 10 })
 	ctx := ctxT(t)
 	cl := c.Client()
-	const parts = 4
+	const parts = 2
 	if err := cl.CreateTopic(ctx, "rst", parts, nil, client.WithReplicationFactor(3)); err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,9 @@ func TestMoveSurvivesRestarts(t *testing.T) {
 	value := make([]byte, 1000)
 	var mu sync.Mutex
 	acked := map[string]bool{}
-	for i := range 1200 {
+	// 1.2 MB per partition: more than one append message (1 MiB), so the
+	// throttle holds the learner back for a few seconds.
+	for i := range 2400 {
 		v := fmt.Sprintf("r%d-%s", i, value)
 		err := pr.Produce(ctx, &client.Record{Topic: "rst", Partition: int32(i % parts), Value: []byte(v)}, func(r *client.Record, err error) {
 			if err == nil {
@@ -405,30 +407,59 @@ func TestMoveSurvivesRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := placed(t, "rst", parts, 3, "b0", "b1", "b2", "b3")
+	if !slices.Contains(want[0], "b3") && !slices.Contains(want[1], "b3") {
+		t.Fatal("placement puts nothing on b3: pick another topic name")
+	}
 	c.AddBroker()
 	// learnerLeader waits for a move whose learner is added, and returns
-	// the index of the broker driving it.
+	// the index of the broker driving it; -1 once every move is done.
 	learnerLeader := func() int {
 		idx := -1
-		c.WaitFor("a learner catching up", func() error {
+		c.WaitFor("a learner catching up, or every move done", func() error {
 			for _, br := range c.Running() {
 				if node.MoveLearners(br.B) > 0 {
 					idx = br.Index
 					return nil
 				}
 			}
-			return fmt.Errorf("none yet")
+			reps, moving := node.Replicas(c.Brokers[0].B, "rst")
+			for p, r := range reps {
+				if !slices.Equal(slices.Sorted(slices.Values(r)), want[p]) || moving > 0 {
+					return fmt.Errorf("no learner yet")
+				}
+			}
+			return nil
 		})
 		return idx
 	}
-	learnerLeader()
-	c.Kill(3) // the target
-	c.Restart(3)
-	lead := learnerLeader()
-	c.Kill(lead) // the leader driving a move
-	c.Restart(lead)
+	// throttled sums the appends the throttle dropped, over the brokers'
+	// lives (a restart starts their counters again).
+	var throttled uint64
+	kill := func(i int) {
+		throttled += node.MoveThrottled(c.Brokers[i].B)
+		c.Kill(i)
+		c.Restart(i)
+	}
+	if learnerLeader() < 0 {
+		t.Fatal("no move began")
+	}
+	kill(3) // the target
+	// If a move is still catching up, restart the leader driving it.
+	if lead := learnerLeader(); lead >= 0 {
+		kill(lead)
+	}
 	c.WaitReady()
 	waitPlacement(t, c, "rst", want)
+	// 1.2 MB per partition at 256 KiB/s: the throttle had to hold the
+	// learners back.
+	for _, br := range c.Running() {
+		throttled += node.MoveThrottled(br.B)
+		_, _, done, sent := node.MoveStats(br.B)
+		t.Logf("broker %d: %d moves done, %d bytes sent to learners", br.Index, done, sent)
+	}
+	if throttled == 0 {
+		t.Fatal("no append to a learner was throttled")
+	}
 	mu.Lock()
 	n := len(acked)
 	mu.Unlock()

@@ -122,6 +122,7 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 			if err := st.SetConfState(cs); err != nil {
 				b.log.Error("recording a partition's raft configuration", "topic", topic, "partition", id, "err", err)
 			}
+			b.moves.confChanged(rp.group, cs) // learners, for the move throttle
 		},
 	})
 	if err != nil {
@@ -182,6 +183,7 @@ func (b *Broker) rebalanceLoop() {
 // closeReplicated removes the group and closes the partition and its log.
 func (b *Broker) closeReplicated(p *partition, rp *raftPart) error {
 	gerr := b.cluster.driver.RemoveGroup(rp.group)
+	b.moves.forget(rp.group)
 	if errors.Is(gerr, group.ErrClosed) {
 		gerr = nil // shutting down: the driver stopped first
 	}
