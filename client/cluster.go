@@ -19,6 +19,10 @@ type ClusterInfo struct {
 	MetaApplied uint64   // applied by the broker that answered
 	Voters      []string // broker IDs of the metadata group's voters
 	Learners    []string // broker IDs of its learners
+	// Moves are the replica moves in progress, Drains the brokers being
+	// drained (drain.go).
+	Moves  []ReplicaMove
+	Drains []BrokerDrain
 }
 
 // ClusterBroker is one registered broker.
@@ -105,5 +109,6 @@ func clusterInfoOf(r *wire.ClusterInfoResponse) ClusterInfo {
 			Leads: b.Leads, Hosts: b.Hosts, Voter: b.Voter, Applied: b.Applied,
 		}
 	}
+	ci.Moves, ci.Drains = movesOf(r), drainsOf(r)
 	return ci
 }

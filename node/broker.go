@@ -46,6 +46,9 @@ type Broker struct {
 	cluster *cluster
 	// verify runs the replica consistency checks (verify.go).
 	verify *verifier
+	// moves drives the replica moves of partitions this broker leads
+	// (moves.go).
+	moves *mover
 	// topicMap is replaced (copy on write, under adminMu) on every topic
 	// change, so request handlers look topics up without a lock.
 	topicMap atomic.Pointer[map[string]*topic]
@@ -127,6 +130,7 @@ func newLocked(cfg Config, lock *dirLock) (*Broker, error) {
 		b.cancel(err)
 		return nil, err
 	}
+	b.moves = newMover(b)
 	b.catalog = clusterCatalog{b.cluster}
 	return b, nil
 }
@@ -226,6 +230,7 @@ func (b *Broker) Start() error {
 	b.reconcile()
 	b.wg.Go(b.reconcileLoop)
 	b.wg.Go(b.rebalanceLoop)
+	b.wg.Go(b.moveLoop)
 	b.wg.Go(b.retentionLoop)
 	b.wg.Go(b.verifyLoop)
 	b.ready.Store(true)

@@ -261,6 +261,17 @@ type ClusterConfig struct {
 	// first live one of the placement) once that replica has caught up.
 	// Default 30 s.
 	LeaderRebalanceInterval time.Duration
+	// DeadAfter is how long a fenced broker keeps its replicas: past it,
+	// placement leaves it out and its partitions move to other brokers
+	// (docs/replication.md, "Moves and drains"). Default 5 min; shorter
+	// restores full replication sooner but copies whole partitions for a
+	// broker that was only restarting.
+	DeadAfter time.Duration
+	// MoveBytesPerSec bounds the rate of the log a partition leader sends
+	// to a learner a replica move is catching up, per leader. Default 50
+	// MiB/s; negative means no limit. A lower rate leaves more of the
+	// network and disks to clients; a move then takes longer.
+	MoveBytesPerSec int64
 	// RaftTick is the raft clock of the metadata group (and, later, of
 	// partition groups): elections take 10 ticks, heartbeats 1. Default
 	// 100 ms; shorter ticks cost CPU per idle group.
@@ -269,9 +280,11 @@ type ClusterConfig struct {
 
 // Cluster defaults.
 const (
-	DefaultMetadataVoters = 3
-	DefaultLeaseTimeout   = 2 * time.Second
-	DefaultRaftTick       = 100 * time.Millisecond
+	DefaultMetadataVoters  = 3
+	DefaultLeaseTimeout    = 2 * time.Second
+	DefaultRaftTick        = 100 * time.Millisecond
+	DefaultDeadAfter       = 5 * time.Minute
+	DefaultMoveBytesPerSec = 50 << 20
 )
 
 func (c ClusterConfig) withDefaults() ClusterConfig {
@@ -289,6 +302,12 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	}
 	if c.LeaderRebalanceInterval == 0 {
 		c.LeaderRebalanceInterval = 30 * time.Second
+	}
+	if c.DeadAfter == 0 {
+		c.DeadAfter = DefaultDeadAfter
+	}
+	if c.MoveBytesPerSec == 0 {
+		c.MoveBytesPerSec = DefaultMoveBytesPerSec
 	}
 	return c
 }
@@ -314,6 +333,9 @@ func (c ClusterConfig) validate(tls quicnet.TLSFiles) []error {
 	}
 	if c.LeaderRebalanceInterval < 0 {
 		errs = append(errs, fmt.Errorf("leader rebalance interval %v: not negative", c.LeaderRebalanceInterval))
+	}
+	if c.DeadAfter < 0 {
+		errs = append(errs, fmt.Errorf("dead after %v: not negative", c.DeadAfter))
 	}
 	if c.RaftTick < time.Millisecond || c.RaftTick > c.LeaseTimeout/2 {
 		errs = append(errs, fmt.Errorf("raft tick %v: between 1ms and half the lease timeout", c.RaftTick))

@@ -58,6 +58,12 @@ func (st *stream) handleControl(f *wire.Frame, r *response) {
 			r.hdr = b.clusterInfo()
 			st.send(r)
 		}
+	case wire.APIDrainBroker:
+		var req wire.DrainBrokerRequest
+		if st.decode(f, r, &req) {
+			r.hdr = b.DrainBroker(st.ctx, &req)
+			st.send(r)
+		}
 	case wire.APIBrokerHeartbeat:
 		var req wire.BrokerHeartbeatRequest
 		if st.decode(f, r, &req) {
@@ -111,18 +117,25 @@ func (b *Broker) partitionLeader(topic string, id int32) (leader string, term ui
 }
 
 // preferredLeader is the first live replica of a partition in its
-// placement; ok is false when none is alive.
+// placement that is not being drained (the first live one if all are);
+// ok is false when none is alive.
 func (b *Broker) preferredLeader(topic string, id int32) (string, bool) {
 	t, ok := b.cluster.state.Topic(topic)
 	if !ok || id < 0 || int(id) >= len(t.Replicas) {
 		return "", false
 	}
+	first := ""
 	for _, r := range t.Replicas[id] {
 		if br, ok := b.cluster.state.Broker(r); ok && br.State == meta.BrokerAlive {
-			return r, true
+			if br.Drain == meta.DrainNone {
+				return r, true
+			}
+			if first == "" {
+				first = r
+			}
 		}
 	}
-	return "", false
+	return first, first != ""
 }
 
 // metadata describes the requested topics (all when names is empty) and the
@@ -277,5 +290,6 @@ func (b *Broker) clusterInfo() *wire.ClusterInfoResponse {
 		}
 		resp.Brokers = append(resp.Brokers, cb)
 	}
+	b.clusterMovesAndDrains(resp)
 	return resp
 }

@@ -300,6 +300,9 @@ func (p *peers) callWithin(ctx context.Context, timeout time.Duration, addr stri
 // Send implements group.Transport: it queues msgs for peer to and never
 // blocks.
 func (p *peers) Send(to uint64, msgs []group.Envelope) {
+	if msgs = p.b.moves.throttle(to, msgs); len(msgs) == 0 {
+		return
+	}
 	p.mu.Lock()
 	l, ok := p.links[to]
 	if !ok {

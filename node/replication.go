@@ -86,8 +86,11 @@ func (sm replicaSM) Restore([]byte) error {
 }
 
 // openReplicated opens partition id of a replicated topic and adds its raft
-// group to the driver.
-func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, id int32, replicas []string, mustExist bool) (*partition, *raftPart, error) {
+// group to the driver. A learner (the target of a replica move) starts
+// empty and waits for the leader: it neither bootstraps the group nor
+// campaigns; the leader sends it the log, or a snapshot (its log start)
+// and the log after it.
+func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, id int32, replicas []string, mustExist, learner bool) (*partition, *raftPart, error) {
 	rc := b.replicaConfig(cfg, topic, id)
 	rc.MustExist = mustExist
 	if err := replica.CheckDir(rc); err != nil {
@@ -99,9 +102,12 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 	}
 	p := replica.OpenOn(rc, st.Log())
 	rp := &raftPart{group: partitionGroupID(topicID, id), store: st, seq: replica.NewSequencer(0)}
-	voters := make([]uint64, len(replicas))
-	for i, r := range replicas {
-		voters[i] = raftIDOf(r)
+	var voters []uint64
+	if !learner {
+		voters = make([]uint64, len(replicas))
+		for i, r := range replicas {
+			voters[i] = raftIDOf(r)
+		}
 	}
 	err = b.cluster.driver.AddGroup(group.GroupConfig{
 		Group: rp.group, Storage: st, SM: replicaSM{p: p, rp: rp}, Bootstrap: voters,
@@ -138,6 +144,7 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 			if err := st.SetConfState(cs); err != nil {
 				b.log.Error("recording a partition's raft configuration", "topic", topic, "partition", id, "err", err)
 			}
+			b.moves.confChanged(rp.group, cs) // learners, for the move throttle
 		},
 	})
 	if err != nil {
@@ -145,7 +152,7 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 		st.Close()
 		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
 	}
-	if replicas[0] == b.id && !mustExist {
+	if replicas[0] == b.id && !mustExist && !learner {
 		// A new group: its preferred replica stands first rather than
 		// waiting out an election timeout, so leadership starts spread as
 		// the placement spreads first replicas.
@@ -198,6 +205,7 @@ func (b *Broker) rebalanceLoop() {
 // closeReplicated removes the group and closes the partition and its log.
 func (b *Broker) closeReplicated(p *partition, rp *raftPart) error {
 	gerr := b.cluster.driver.RemoveGroup(rp.group)
+	b.moves.forget(rp.group)
 	if errors.Is(gerr, group.ErrClosed) {
 		gerr = nil // shutting down: the driver stopped first
 	}

@@ -203,18 +203,23 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 	if !hasMarker {
 		marker = topicMarker{ID: mt.ID}
 	}
-	created := false
+	created, removed := false, false
+	caughtUp, _ := b.cluster.ready()
 	for i, reps := range mt.Replicas {
 		id := int32(i)
-		here := slices.Contains(reps, b.id)
+		// A move's target hosts the partition too, as a learner that
+		// joins the group rather than bootstrapping it (moves.go).
+		hosts := mt.Hosts(id)
+		here := slices.Contains(hosts, b.id)
+		learner := here && !slices.Contains(reps, b.id)
 		switch {
 		case here && t.parts[i] == nil:
 			rc := b.replicaConfig(cfg, mt.Name, id)
 			rc.MustExist = slices.Contains(marker.Partitions, id)
 			var p *partition
 			var err error
-			if len(reps) > 1 {
-				p, t.rafts[i], err = b.openReplicated(cfg, mt.ID, mt.Name, id, reps, rc.MustExist)
+			if len(hosts) > 1 {
+				p, t.rafts[i], err = b.openReplicated(cfg, mt.ID, mt.Name, id, reps, rc.MustExist, learner)
 			} else {
 				p, err = replica.Open(rc)
 			}
@@ -231,11 +236,21 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 			}
 			t.parts[i] = p
 		case !here && t.parts[i] != nil:
+			// Moved away (or never placed here after all): close it and,
+			// the metadata being caught up, delete the copy.
 			b.closeHosted(t, id)
 			t.parts[i], t.rafts[i] = nil, nil
+			if caughtUp && b.removePartitionData(mt.Name, id, &marker) {
+				removed = true
+			}
+		case !here && caughtUp && slices.Contains(marker.Partitions, id):
+			// Moved away while this broker was down.
+			if b.removePartitionData(mt.Name, id, &marker) {
+				removed = true
+			}
 		}
 	}
-	if created || (!hasMarker && len(t.hosted()) > 0) {
+	if created || removed || (!hasMarker && len(t.hosted()) > 0) {
 		slices.Sort(marker.Partitions)
 		if err := b.writeMarker(mt.Name, marker); err != nil {
 			b.log.Error("recording the topic's partitions", "topic", mt.Name, "err", err)
@@ -245,6 +260,23 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 		b.log.Info("opened topic", "topic", mt.Name, "partitions", mt.Partitions, "hosted", len(t.hosted()))
 	}
 	return t
+}
+
+// removePartitionData deletes the log of a partition this broker no longer
+// hosts and drops it from the topic's marker; false if there was nothing
+// to delete or it failed (logged).
+func (b *Broker) removePartitionData(topic string, id int32, marker *topicMarker) bool {
+	dir := b.partitionDir(topic, id)
+	if _, err := os.Stat(dir); err != nil && !slices.Contains(marker.Partitions, id) {
+		return false
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		b.log.Error("removing the copy of a partition moved away", "topic", topic, "partition", id, "err", err)
+		return false
+	}
+	marker.Partitions = slices.DeleteFunc(marker.Partitions, func(p int32) bool { return p == id })
+	b.log.Info("removed the copy of a partition moved to other brokers", "topic", topic, "partition", id)
+	return true
 }
 
 // dropTopic closes a deleted topic's partitions and removes its data.

@@ -16,6 +16,7 @@ const (
 	APIBrokerHeartbeat  API = 12 // control, broker -> broker, broker certificate only
 	APIRaft             API = 13 // long-lived stream broker -> broker, no responses
 	APIClusterInfo      API = 14 // control
+	APIDrainBroker      API = 15 // control
 	APIVerify           API = 16 // control: compare a topic's replicas now
 	APIReplicaDigests   API = 17 // control, broker -> broker, broker certificate only
 )
@@ -29,6 +30,7 @@ var apiNames = map[API]string{
 	APIDescribeTopic: "describe_topic", APIAlterTopicConfig: "alter_topic_config",
 	APISubscribe: "subscribe", APISubscribeCredit: "subscribe_credit", APISubscribeData: "subscribe_data",
 	APIBrokerHeartbeat: "broker_heartbeat", APIRaft: "raft", APIClusterInfo: "cluster_info",
+	APIDrainBroker: "drain_broker",
 	APIVerify: "verify", APIReplicaDigests: "replica_digests",
 }
 

@@ -71,6 +71,10 @@ type ClusterInfoResponse struct {
 	MetaApplied uint64   // applied by the answering broker
 	Voters      []string // broker ids, at most MaxListLen
 	Learners    []string // broker ids, at most MaxListLen
+	// Moves are the replica moves in progress, at most MaxListLen.
+	Moves []ClusterMove
+	// Drains are the brokers being drained, at most MaxListLen.
+	Drains []ClusterDrain
 }
 
 const minClusterBrokerSize = 1 + 10
@@ -161,16 +165,17 @@ func (m *ClusterBroker) ParseMsgpack(b []byte) error {
 
 // AppendMsgpack appends the header's msgpack encoding.
 func (m ClusterInfoResponse) AppendMsgpack(b []byte) []byte {
-	b = mpString(mpString(mpCode(mpArray(b, 10), m.Error), m.Message), m.ClusterID)
+	b = mpString(mpString(mpCode(mpArray(b, 12), m.Error), m.Message), m.ClusterID)
 	b = mpString(mpList(b, m.Brokers, appendClusterBroker), m.MetaLeader)
 	b = mpUint64(mpUint64(mpUint64(b, m.MetaTerm), m.MetaCommit), m.MetaApplied)
-	return mpStrings(mpStrings(b, m.Voters), m.Learners)
+	b = mpStrings(mpStrings(b, m.Voters), m.Learners)
+	return mpList(mpList(b, m.Moves, appendClusterMove), m.Drains, appendClusterDrain)
 }
 
 // ParseMsgpack decodes exactly one header from b.
 func (m *ClusterInfoResponse) ParseMsgpack(b []byte) error {
 	r := mpReader{b: b}
-	r.fields(10)
+	r.fields(12)
 	m.Error = r.code16()
 	r.string(&m.Message)
 	r.string(&m.ClusterID)
@@ -179,5 +184,7 @@ func (m *ClusterInfoResponse) ParseMsgpack(b []byte) error {
 	m.MetaTerm, m.MetaCommit, m.MetaApplied = r.uint64(), r.uint64(), r.uint64()
 	m.Voters = r.strings("voters")
 	m.Learners = r.strings("learners")
+	m.Moves = readList(&r, minClusterMoveSize, "moves", (*ClusterMove).read)
+	m.Drains = readList(&r, minClusterDrainSize, "drains", (*ClusterDrain).read)
 	return r.finish("cluster info response")
 }

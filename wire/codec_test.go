@@ -67,6 +67,11 @@ func headerCases() []headerCase {
 		add("broker_heartbeat_response", &BrokerHeartbeatResponse{Error: ErrorCode(u), Message: s, ClusterID: s,
 			LeaderID: "b2", LeaderAddr: s, Epoch: u, LeaseMs: n}, newOf[BrokerHeartbeatResponse]())
 		add("cluster_info_request", &ClusterInfoRequest{}, newOf[ClusterInfoRequest]())
+		add("drain_broker_request", &DrainBrokerRequest{BrokerID: s, Mode: DrainFull, Undrain: i%2 == 0}, newOf[DrainBrokerRequest]())
+		add("drain_broker_response", &DrainBrokerResponse{Error: ErrorCode(u), Message: s, BrokerID: "b1", Mode: DrainStateFull,
+			Hosts: n32, Leads: -n32, Moves: 1}, newOf[DrainBrokerResponse]())
+		add("cluster_move", &ClusterMove{Topic: s, Partition: n32, From: "b1", To: s, Source: "b2"}, newOf[ClusterMove]())
+		add("cluster_drain", &ClusterDrain{ID: s, Mode: DrainStateLeadersOnly}, newOf[ClusterDrain]())
 		add("cluster_broker", &ClusterBroker{ID: s, Addr: "[::1]:9092", Zone: s, State: BrokerStateFenced, LeaseAgeMs: n,
 			Epoch: u, Leads: n32, Hosts: -n32, Voter: i%2 == 0, Applied: ^u}, newOf[ClusterBroker]())
 		add("raft_messages", &RaftMessages{ClusterID: s, From: u, FromAddr: s, Count: uint32(u % (MaxRaftBatch + 1))},
@@ -86,8 +91,11 @@ func headerCases() []headerCase {
 		var sr []SubscribePartitionResult
 		var brokers []BrokerInfo
 		var cb []ClusterBroker
+		var cm []ClusterMove
+		var cd []ClusterDrain
 		var configs map[string]string
 		if n >= 0 {
+			cm, cd = []ClusterMove{}, []ClusterDrain{}
 			topics, pm, pi = []string{}, []PartitionMetadata{}, []PartitionInfo{}
 			sp, sr, brokers, configs = []SubscribePartition{}, []SubscribePartitionResult{}, []BrokerInfo{}, map[string]string{}
 			cb = []ClusterBroker{}
@@ -104,6 +112,8 @@ func headerCases() []headerCase {
 			cb = append(cb, ClusterBroker{ID: s, Addr: "127.0.0.1:" + s, State: BrokerStateAlive, LeaseAgeMs: -1,
 				Epoch: uint64(i), Leads: int32(i), Hosts: int32(2 * i), Voter: i < 3, Applied: uint64(i) << 33})
 			configs["key."+s] = strings.Repeat("v", i)
+			cm = append(cm, ClusterMove{Topic: s, Partition: int32(i), From: "a", To: "b", Source: "c"})
+			cd = append(cd, ClusterDrain{ID: s, Mode: DrainStateFull})
 		}
 		var tm []TopicMetadata
 		if n >= 0 {
@@ -123,7 +133,7 @@ func headerCases() []headerCase {
 		add("subscribe_response", &SubscribeResponse{Message: "ok", Partitions: sr}, newOf[SubscribeResponse]())
 		add("cluster_info_response", &ClusterInfoResponse{Error: ErrMetadataUnavailable, Message: "m", ClusterID: "c1",
 			Brokers: cb, MetaLeader: "t-0", MetaTerm: uint64(n), MetaCommit: math.MaxUint64, MetaApplied: 1 << 40,
-			Voters: topics, Learners: topics}, newOf[ClusterInfoResponse]())
+			Voters: topics, Learners: topics, Moves: cm, Drains: cd}, newOf[ClusterInfoResponse]())
 	}
 	return cases
 }

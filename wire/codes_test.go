@@ -78,7 +78,7 @@ func TestAPINames(t *testing.T) {
 		}
 		seen[a.String()] = true
 	}
-	if len(seen) != 16 || APISubscribeData.String() != "subscribe_data" || APIRaft.String() != "raft" {
+	if len(seen) != 17 || APISubscribeData.String() != "subscribe_data" || APIRaft.String() != "raft" {
 		t.Fatalf("%d known APIs", len(seen))
 	}
 }

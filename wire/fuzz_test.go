@@ -367,3 +367,7 @@ func FuzzParseClusterInfoRequest(f *testing.F)  { fuzzHeaderType(f, newOf[Cluste
 func FuzzParseClusterInfoResponse(f *testing.F) { fuzzHeaderType(f, newOf[ClusterInfoResponse]()) }
 func FuzzParseClusterBroker(f *testing.F)       { fuzzHeaderType(f, newOf[ClusterBroker]()) }
 func FuzzParseRaftMessages(f *testing.F)        { fuzzHeaderType(f, newOf[RaftMessages]()) }
+func FuzzParseDrainBrokerRequest(f *testing.F)  { fuzzHeaderType(f, newOf[DrainBrokerRequest]()) }
+func FuzzParseDrainBrokerResponse(f *testing.F) { fuzzHeaderType(f, newOf[DrainBrokerResponse]()) }
+func FuzzParseClusterMove(f *testing.F)         { fuzzHeaderType(f, newOf[ClusterMove]()) }
+func FuzzParseClusterDrain(f *testing.F)        { fuzzHeaderType(f, newOf[ClusterDrain]()) }

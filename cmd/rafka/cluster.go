@@ -43,7 +43,12 @@ indexes, then one line per registered broker:
   cluster_id, meta_leader, meta_term, meta_commit, meta_applied,
   voters, learners (lists of broker ids), brokers: a list of
   {id, addr, zone, state, lease_age_ms (-1 unknown), epoch, leads,
-  hosts, voter, applied}.`,
+  hosts, voter, applied}, moves: the replica moves in progress, a list of
+  {topic, partition, from, to, source}, drains: the brokers being drained,
+  a list of {id, mode} (mode leaders-only or full).
+
+Replica moves in progress and brokers being drained are listed under the
+table when there are any.`,
 		Example: `  rafka cluster info
   rafka cluster info -b 10.0.0.1:9092 --tls-ca ca.pem --json`,
 		Args: exactArgs(0),
@@ -62,6 +67,7 @@ indexes, then one line per registered broker:
 	}
 	info.Flags().BoolVar(&jsonOut, "json", false, "print JSON (field names in --help)")
 	cmd.AddCommand(info)
+	addDrainCmds(cmd, &cf)
 	return cmd
 }
 
@@ -87,7 +93,10 @@ func writeClusterInfo(out io.Writer, ci *client.ClusterInfo) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n",
 			b.ID, orDash(b.Addr), orDash(b.Zone), orDash(b.State), lease, b.Leads, b.Hosts, voter)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return writeMovesAndDrains(out, ci)
 }
 
 // leaseAge rounds a lease age for people: 1.2s, 850ms, 3m4s.
@@ -113,6 +122,8 @@ type (
 		Voters      []string            `json:"voters"`
 		Learners    []string            `json:"learners"`
 		Brokers     []clusterBrokerJSON `json:"brokers"`
+		Moves       []clusterMoveJSON   `json:"moves"`
+		Drains      []clusterDrainJSON  `json:"drains"`
 	}
 	clusterBrokerJSON struct {
 		ID         string `json:"id"`
@@ -134,6 +145,7 @@ func clusterJSONOf(ci *client.ClusterInfo) clusterJSON {
 		MetaApplied: ci.MetaApplied, Voters: append([]string{}, ci.Voters...), Learners: append([]string{}, ci.Learners...),
 		Brokers: []clusterBrokerJSON{},
 	}
+	out.Moves, out.Drains = movesJSONOf(ci)
 	for _, b := range ci.Brokers {
 		age := int64(-1)
 		if b.LeaseAgeKnown() {

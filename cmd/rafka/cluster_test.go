@@ -66,6 +66,7 @@ func TestClusterInfoJSON(t *testing.T) {
 			map[string]any{"id": "b4", "addr": "10.0.0.4:9092", "zone": "", "state": "fenced", "lease_age_ms": -1.0,
 				"epoch": 1.0, "leads": 0.0, "hosts": 2.0, "voter": false, "applied": 990.0},
 		},
+		"moves": []any{}, "drains": []any{},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("JSON %s", b)
@@ -84,5 +85,39 @@ func TestLeaseAge(t *testing.T) {
 		if got := leaseAge(d); got != want {
 			t.Errorf("leaseAge(%v) = %s, want %s", d, got, want)
 		}
+	}
+}
+
+func TestClusterInfoMovesAndDrains(t *testing.T) {
+	ci := sampleClusterInfo()
+	ci.Moves = []client.ReplicaMove{{Topic: "orders", Partition: 3, From: "b4", To: "b2", Source: "b1"}}
+	ci.Drains = []client.BrokerDrain{{ID: "b4", Mode: "full"}}
+	var out bytes.Buffer
+	if err := writeClusterInfo(&out, &ci); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+Replica moves in progress:
+TOPIC   PARTITION  FROM  TO  SOURCE
+orders  3          b4    b2  b1
+
+Draining:
+BROKER  MODE
+b4      full
+`
+	if !strings.HasSuffix(out.String(), want) {
+		t.Fatalf("got\n%s\nwant suffix\n%s", out.String(), want)
+	}
+	b, _ := json.Marshal(clusterJSONOf(&ci))
+	if !strings.Contains(string(b), `"moves":[{"topic":"orders","partition":3,"from":"b4","to":"b2","source":"b1"}]`) ||
+		!strings.Contains(string(b), `"drains":[{"id":"b4","mode":"full"}]`) {
+		t.Fatalf("JSON %s", b)
+	}
+	var st bytes.Buffer
+	if err := writeDrainState(&st, client.DrainState{BrokerID: "b4", Mode: "full", Hosts: 2, Leads: -1, Moves: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "BROKER  DRAIN  HOSTS  LEADS  MOVES\nb4      full   2      -1     1\n"; st.String() != want {
+		t.Fatalf("drain state %q, want %q", st.String(), want)
 	}
 }

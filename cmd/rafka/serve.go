@@ -89,6 +89,9 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 			if cfg.VerifyInterval == 0 {
 				cfg.VerifyInterval = -1 // the flag's 0 is "off"; the node's zero is its default
 			}
+			if cfg.Cluster.MoveBytesPerSec, err = moveRate(cfg.Cluster.MoveBytesPerSec); err != nil {
+				return usageError{err}
+			}
 			return serve(cmd.Context(), cfg, logger)
 		},
 	}
@@ -116,6 +119,8 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 	f.IntVar(&cfg.MaxFrameBytes, "max-frame-bytes", cfg.MaxFrameBytes, "largest request frame accepted, in bytes")
 	f.IntVar(&cfg.DefaultReplicationFactor, "default-replication-factor", cfg.DefaultReplicationFactor, "replicas of each partition of a topic created without a replication factor (capped by the live brokers)")
 	f.DurationVar(&cfg.Cluster.LeaderRebalanceInterval, "leader-rebalance-interval", cfg.Cluster.LeaderRebalanceInterval, "how often partition leadership returns to each partition's preferred replica")
+	f.DurationVar(&cfg.Cluster.DeadAfter, "dead-after", cfg.Cluster.DeadAfter, "how long a dead (fenced) broker keeps its replicas before they move to other brokers")
+	f.Int64Var(&cfg.Cluster.MoveBytesPerSec, "move-bytes-per-sec", cfg.Cluster.MoveBytesPerSec, "rate at which a partition leader sends its log to a replica being added by a move (0: unlimited)")
 	f.StringVar(&fsync, "default-fsync", fsync, "fsync policy of topics created without one: always | interval:<ms> | never")
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often expired segments are deleted")
 	f.DurationVar(&cfg.VerifyInterval, "verify-interval", cfg.VerifyInterval, "how often each partition leader compares its replicas' committed logs in the background (0 disables; rafka verify still works)")
@@ -246,4 +251,17 @@ func orNone(s string) string {
 		return "disabled"
 	}
 	return s
+}
+
+// moveRate maps --move-bytes-per-sec to the broker's setting: 0 on the
+// command line is no limit, which the config spells negative (its 0 is the
+// default).
+func moveRate(flag int64) (int64, error) {
+	switch {
+	case flag < 0:
+		return 0, fmt.Errorf("--move-bytes-per-sec %d: 0 (unlimited) or more", flag)
+	case flag == 0:
+		return -1, nil
+	}
+	return flag, nil
 }

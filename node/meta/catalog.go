@@ -121,6 +121,12 @@ var (
 	// ErrInvalidSnapshot: Restore of bytes that do not decode or describe
 	// an inconsistent state; the state is unchanged.
 	ErrInvalidSnapshot = errors.New("meta: invalid snapshot")
+	// ErrInvalidMove: a StartMove or FinishMove that does not fit the
+	// partition (see the commands).
+	ErrInvalidMove = errors.New("meta: invalid replica move")
+	// ErrMoveConflict: StartMove naming a broker that takes part in the
+	// move of another partition.
+	ErrMoveConflict = errors.New("meta: broker busy with another move")
 )
 
 // TopicInfo is what the catalog holds about one topic. Configs holds the

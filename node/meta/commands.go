@@ -12,7 +12,8 @@ import (
 const CommandVersion = 1
 
 // Command is one entry of the metadata log: InitCluster, RegisterBroker,
-// FenceBroker, CreateTopic, DeleteTopic, SetTopicConfigs or RemoveBroker.
+// FenceBroker, CreateTopic, DeleteTopic, SetTopicConfigs, RemoveBroker,
+// StartMove, FinishMove, CancelMove or SetBrokerDrain (moves.go).
 // Encode it with EncodeCommand; State.Apply decodes and applies it.
 type Command interface {
 	kind() commandKind
@@ -32,6 +33,10 @@ const (
 	kindDeleteTopic     commandKind = 5
 	kindSetTopicConfigs commandKind = 6
 	kindRemoveBroker    commandKind = 7
+	kindStartMove       commandKind = 8
+	kindFinishMove      commandKind = 9
+	kindCancelMove      commandKind = 10
+	kindSetBrokerDrain  commandKind = 11
 )
 
 // InitCluster is the first entry of a new cluster's metadata log. Applied
@@ -183,7 +188,8 @@ func DecodeCommand(b []byte) (Command, error) {
 	case kindRemoveBroker:
 		c = RemoveBroker{ID: d.string("broker id")}
 	default:
-		if d.err == nil {
+		var ok bool
+		if c, ok = d.moveCommand(k); !ok && d.err == nil {
 			d.fail("unknown kind %d", k)
 		}
 	}

@@ -24,6 +24,12 @@ func seedCommands(t testing.TB) [][]byte {
 		SetTopicConfigs{Name: "t", Configs: map[string]string{"k": "v"}},
 		SetTopicConfigs{Name: "t"},
 		RemoveBroker{ID: "a"},
+		StartMove{Topic: "t", Move: Move{Partition: 1, Add: "c", Remove: "a", Source: "b"}},
+		FinishMove{Topic: "t", Partition: 1, Replicas: []string{"c", "b"}},
+		FinishMove{Topic: "t", Partition: 0},
+		CancelMove{Topic: "t", Partition: 1},
+		SetBrokerDrain{ID: "a", Mode: DrainFull},
+		SetBrokerDrain{ID: "b", Mode: DrainLeaders},
 	}
 	var out [][]byte
 	for _, c := range cmds {

@@ -7,17 +7,21 @@ import (
 )
 
 // SnapshotVersion is the first byte of a snapshot. Part of the snapshot
-// format: Restore refuses a version it does not know.
-const SnapshotVersion = 1
+// format: Restore refuses a version it does not know. Version 1 had no drain
+// mode per broker and no moves; Restore still reads it.
+const SnapshotVersion = 2
 
 // Snapshot returns the whole state as bytes for a raft snapshot:
 //
 //	byte SnapshotVersion | string cluster id | uvarint applied |
 //	uvarint brokers version | uvarint topics version |
-//	uvarint(n) | broker* (sorted by id) | uvarint(m) | topic* (sorted by name)
+//	uvarint(n) | broker* (sorted by id) | uvarint(m) | topic* (sorted by name) |
+//	uvarint(k) | (string topic | move)* (by topic, then partition)
 //
 //	broker: string id | uvarint raft id | string instance | string addr |
-//	        string zone | byte state | uvarint epoch | uvarint registered
+//	        string zone | byte state | uvarint epoch | uvarint registered |
+//	        byte drain mode
+//	move:   varint partition | string add | string remove | string source
 //
 // and topics as in commands. Two states that applied the same entries give
 // the same bytes. The error is always nil today; it is there for formats
@@ -38,7 +42,7 @@ func (s *State) Snapshot() ([]byte, error) {
 	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
 		b = appendTopic(b, s.topics[name])
 	}
-	return b, nil
+	return s.appendMovesLocked(b), nil
 }
 
 func appendBroker(b []byte, br *Broker) []byte {
@@ -49,11 +53,12 @@ func appendBroker(b []byte, br *Broker) []byte {
 	b = appendString(b, br.Zone)
 	b = append(b, byte(br.State))
 	b = appendUvarint(b, br.Epoch)
-	return appendUvarint(b, br.Registered)
+	b = appendUvarint(b, br.Registered)
+	return append(b, byte(br.Drain))
 }
 
-func (d *decoder) broker() Broker {
-	return Broker{
+func (d *decoder) broker(version byte) Broker {
+	br := Broker{
 		ID:         d.string("broker id"),
 		RaftID:     d.uvarint("raft id"),
 		Instance:   d.string("instance"),
@@ -63,6 +68,10 @@ func (d *decoder) broker() Broker {
 		Epoch:      d.uvarint("epoch"),
 		Registered: d.uvarint("registered"),
 	}
+	if version >= 2 {
+		br.Drain = DrainMode(d.byte("drain mode"))
+	}
+	return br
 }
 
 // Restore replaces the state with a Snapshot's. It checks what Apply would
@@ -85,8 +94,9 @@ func (s *State) Restore(b []byte) error {
 
 func decodeSnapshot(b []byte) (*State, error) {
 	d := decoder{b: b, base: ErrInvalidSnapshot}
-	if v := d.byte("version"); d.err == nil && v != SnapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrInvalidSnapshot, v, SnapshotVersion)
+	v := d.byte("version")
+	if d.err == nil && (v < 1 || v > SnapshotVersion) {
+		return nil, fmt.Errorf("%w: version %d, want 1 to %d", ErrInvalidSnapshot, v, SnapshotVersion)
 	}
 	n := NewState()
 	n.clusterID = d.string("cluster id")
@@ -107,7 +117,7 @@ func decodeSnapshot(b []byte) (*State, error) {
 	nb := d.count("brokers")
 	prev := ""
 	for i := range nb {
-		br := d.broker()
+		br := d.broker(v)
 		if d.err != nil {
 			break
 		}
@@ -120,6 +130,9 @@ func decodeSnapshot(b []byte) (*State, error) {
 		prev = br.ID
 		if br.State != BrokerAlive && br.State != BrokerFenced {
 			return invalid("broker %q: state %d", br.ID, br.State)
+		}
+		if br.Drain > DrainFull {
+			return invalid("broker %q: drain mode %d", br.ID, br.Drain)
 		}
 		if br.Epoch == 0 || br.Registered == 0 || br.Registered > n.applied {
 			return invalid("broker %q: epoch %d, registered at %d, applied %d", br.ID, br.Epoch, br.Registered, n.applied)
@@ -148,6 +161,11 @@ func decodeSnapshot(b []byte) (*State, error) {
 			return invalid("topic %q: created at %d, applied %d", t.Name, t.CreatedIndex, n.applied)
 		}
 		n.topics[t.Name] = &t
+	}
+	if v >= 2 && d.err == nil {
+		if err := n.readMoves(&d); err != nil {
+			return invalid("%v", err)
+		}
 	}
 	if err := d.finish(); err != nil {
 		return nil, err

@@ -59,6 +59,8 @@ type Broker struct {
 	Epoch uint64
 	// Registered is the raft index of the first registration.
 	Registered uint64
+	// Drain is whether the broker is being emptied (SetBrokerDrain).
+	Drain DrainMode
 }
 
 // Topic is a topic as the metadata log records it.
@@ -72,6 +74,10 @@ type Topic struct {
 	// Replicas lists, per partition, the brokers holding it; the first is
 	// the preferred leader.
 	Replicas [][]string
+	// Moves are the replica moves in progress, by partition, at most one
+	// per partition (StartMove). Commands creating a topic do not carry
+	// them; snapshots do.
+	Moves []Move
 }
 
 // clone returns a deep copy of t.
@@ -84,6 +90,7 @@ func (t Topic) clone() Topic {
 		}
 		t.Replicas = r
 	}
+	t.Moves = slices.Clone(t.Moves)
 	return t
 }
 
@@ -249,12 +256,20 @@ func (s *State) Apply(index uint64, cmd []byte) Result {
 		r = s.deleteTopic(c)
 	case SetTopicConfigs:
 		r = s.setTopicConfigs(c)
+	case StartMove:
+		r = s.startMove(c)
+	case FinishMove:
+		r = s.finishMove(c)
+	case CancelMove:
+		r = s.cancelMove(c)
+	case SetBrokerDrain:
+		r = s.setBrokerDrain(c)
 	default:
 		panic(fmt.Sprintf("BUG: meta: decoded command %T has no apply", c))
 	}
 	if r.Changed {
 		switch c.(type) {
-		case RegisterBroker, FenceBroker, RemoveBroker:
+		case RegisterBroker, FenceBroker, RemoveBroker, SetBrokerDrain:
 			s.versions.Brokers = index
 		default:
 			s.versions.Topics = index
@@ -328,6 +343,7 @@ func (s *State) registerBroker(index uint64, c RegisterBroker) Result {
 	if exists {
 		nb.Epoch = old.Epoch + 1
 		nb.Registered = old.Registered
+		nb.Drain = old.Drain // a restart does not end a drain
 		delete(s.raftIDs, old.RaftID)
 	}
 	s.brokers[c.ID] = nb
@@ -360,6 +376,11 @@ func (s *State) removeBroker(c RemoveBroker) Result {
 		for p, r := range s.topics[name].Replicas {
 			if slices.Contains(r, c.ID) {
 				return Result{Err: fmt.Errorf("%w: %q holds %s/%d", ErrBrokerInUse, c.ID, name, p)}
+			}
+		}
+		for _, m := range s.topics[name].Moves {
+			if m.Involves(c.ID) {
+				return Result{Err: fmt.Errorf("%w: %q takes part in the move of %s/%d", ErrBrokerInUse, c.ID, name, m.Partition)}
 			}
 		}
 	}
@@ -401,6 +422,7 @@ func (s *State) validTopicLocked(t *Topic) error {
 func (s *State) createTopic(index uint64, c CreateTopic) Result {
 	t := c.Topic.clone()
 	t.CreatedIndex = index
+	t.Moves = nil
 	if len(t.Configs) == 0 {
 		t.Configs = nil
 	}

@@ -328,7 +328,7 @@ func randomCommands(rng *rand.Rand, n int) []Command {
 	for range n {
 		id := ids[rng.IntN(len(ids))]
 		name := fmt.Sprintf("t%d", rng.IntN(4))
-		switch rng.IntN(7) {
+		switch rng.IntN(11) {
 		case 0:
 			cmds = append(cmds, RegisterBroker{ID: id, RaftID: uint64(rng.IntN(6) + 1),
 				Instance: fmt.Sprint("i", rng.IntN(2)), Addr: id + ":1", Zone: fmt.Sprint("z", rng.IntN(2))})
@@ -342,6 +342,17 @@ func randomCommands(rng *rand.Rand, n int) []Command {
 			cmds = append(cmds, DeleteTopic{Name: name})
 		case 6:
 			cmds = append(cmds, SetTopicConfigs{Name: name, Configs: map[string]string{"k": fmt.Sprint(rng.IntN(3)), "j": "x"}})
+		case 7, 8:
+			cmds = append(cmds, StartMove{Topic: name, Move: Move{Partition: int32(rng.IntN(3)),
+				Add: ids[rng.IntN(len(ids))], Remove: id, Source: ids[rng.IntN(len(ids))]}})
+		case 9:
+			if rng.IntN(2) == 0 {
+				cmds = append(cmds, CancelMove{Topic: name, Partition: int32(rng.IntN(3))})
+			} else {
+				cmds = append(cmds, FinishMove{Topic: name, Partition: int32(rng.IntN(3)), Replicas: []string{id, ids[rng.IntN(len(ids))]}})
+			}
+		case 10:
+			cmds = append(cmds, SetBrokerDrain{ID: id, Mode: DrainMode(rng.IntN(4))})
 		}
 	}
 	return cmds
