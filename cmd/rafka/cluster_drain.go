@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -15,7 +16,7 @@ import (
 func addDrainCmds(cmd *cobra.Command, cf *connFlags) {
 	var leadersOnly, wait bool
 	drain := &cobra.Command{
-		Use:   "drain BROKER",
+		Use:   "drain [BROKER]",
 		Short: "Move leaderships (and, by default, replicas) off a broker before it is removed",
 		Long: `Mark a broker draining in the cluster metadata. It then leads no partition
 (it hands each leadership to another caught-up replica) and, unless
@@ -30,12 +31,23 @@ a full drain a longer one. It prints the broker's state: its drain mode, the
 partitions it still hosts and leads (-1: it could not be asked) and the
 replica moves involving it.
 
+Without BROKER it drains the broker named by $RAFKA_BROKER_ID, which a
+broker's own environment sets (a Kubernetes pod's preStop hook runs
+"rafka cluster drain --leaders-only --wait" that way: hooks get no shell).
+
 Partitions with one replica are not moved: a full drain of a broker that
 holds one waits until the topic is deleted.`,
 		Example: `  rafka cluster drain b3 --wait --timeout 30m
   rafka cluster drain b3 --leaders-only --wait`,
-		Args: exactArgs(1),
+		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			id := os.Getenv("RAFKA_BROKER_ID")
+			if len(args) == 1 {
+				id = args[0]
+			}
+			if id == "" {
+				return usagef("%s: name the broker to drain (or set RAFKA_BROKER_ID)", cmd.CommandPath())
+			}
 			return cf.with(cmd, func(ctx context.Context, c *client.Client) error {
 				var opts []client.DrainOption
 				if leadersOnly {
@@ -44,7 +56,7 @@ holds one waits until the topic is deleted.`,
 				if wait {
 					opts = append(opts, client.DrainWait(0))
 				}
-				st, err := c.DrainBroker(ctx, args[0], opts...)
+				st, err := c.DrainBroker(ctx, id, opts...)
 				if err != nil {
 					return err
 				}
@@ -73,6 +85,16 @@ rebalancing hands it the partitions it is the preferred leader of.`,
 		},
 	}
 	cmd.AddCommand(drain, undrain)
+}
+
+// rangeArgs accepts between lo and hi positional arguments.
+func rangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return usagef("%s takes %d to %d argument(s), got %d (see --help)", cmd.CommandPath(), lo, hi, len(args))
+		}
+		return nil
+	}
 }
 
 // writeDrainState prints a broker's drain state.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -119,5 +121,29 @@ b4      full
 	}
 	if want := "BROKER  DRAIN  HOSTS  LEADS  MOVES\nb4      full   2      -1     1\n"; st.String() != want {
 		t.Fatalf("drain state %q, want %q", st.String(), want)
+	}
+}
+
+// `rafka cluster drain` names its broker, or takes $RAFKA_BROKER_ID (a
+// broker pod's preStop hook has no shell to expand it).
+func TestClusterDrainBrokerArgument(t *testing.T) {
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      string
+	}{
+		{"no broker", "", nil, "RAFKA_BROKER_ID"},
+		{"two brokers", "", []string{"b1", "b2"}, "takes 0 to 1 argument(s), got 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("RAFKA_BROKER_ID", tc.env)
+			root := newRoot()
+			root.SetArgs(append([]string{"cluster", "drain", "--leaders-only"}, tc.args...))
+			err := root.ExecuteContext(context.Background())
+			var ue usageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want a usage error mentioning %q", err, tc.want)
+			}
+		})
 	}
 }
