@@ -30,8 +30,7 @@ var apiNames = map[API]string{
 	APIDescribeTopic: "describe_topic", APIAlterTopicConfig: "alter_topic_config",
 	APISubscribe: "subscribe", APISubscribeCredit: "subscribe_credit", APISubscribeData: "subscribe_data",
 	APIBrokerHeartbeat: "broker_heartbeat", APIRaft: "raft", APIClusterInfo: "cluster_info",
-	APIDrainBroker: "drain_broker",
-	APIVerify: "verify", APIReplicaDigests: "replica_digests",
+	APIDrainBroker: "drain_broker", APIVerify: "verify", APIReplicaDigests: "replica_digests",
 }
 
 // String returns the API's name as used in metrics and logs.
