@@ -63,7 +63,7 @@ func main() {
 		fs.IntVar(&cfg.rate, "rate", 200, "records per second")
 		fs.IntVar(&cfg.maxRecords, "max-records", 200_000, "stop after this many records")
 		fs.DurationVar(&cfg.maxDuration, "max-duration", 15*time.Minute, "stop after this long")
-		fs.DurationVar(&cfg.verifyTimeout, "verify-timeout", 2*time.Minute, "time allowed for flushing and for reading everything back")
+		fs.DurationVar(&cfg.verifyTimeout, "verify-timeout", 2*time.Minute, "time allowed for flushing, and again for reading everything back")
 		_ = fs.Parse(os.Args[2:])
 		cfg.dir = *dir
 		err = run(cfg)
@@ -74,13 +74,13 @@ func main() {
 			_, err = os.Stdout.Write(b)
 		}
 	case "mark":
-		_ = fs.Parse(os.Args[2:])
-		if fs.NArg() != 1 || strings.ContainsAny(fs.Arg(0), "/ ") {
-			err = errors.New("mark NAME: one name without slashes or spaces")
+		ms := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		if len(os.Args) < 3 || os.Args[2] == "" || strings.ContainsAny(os.Args[2], "/ ") || os.Args[2][0] == '-' {
+			err = errors.New("mark NAME [flags]: one name without slashes or spaces")
 			break
 		}
-		ms := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		err = writeFile(filepath.Join(*dir, "mark-"+fs.Arg(0)), []byte(ms))
+		_ = fs.Parse(os.Args[3:])
+		err = writeFile(filepath.Join(*dir, "mark-"+os.Args[2]), []byte(ms))
 	case "stop":
 		_ = fs.Parse(os.Args[2:])
 		err = writeFile(filepath.Join(*dir, "stop"), nil)
@@ -244,9 +244,9 @@ produce:
 		}
 	}
 	writeStatus("verifying")
-	vctx, vcancel := context.WithTimeout(context.Background(), cfg.verifyTimeout)
-	defer vcancel()
-	closeErr := p.Close(vctx)
+	fctx, fcancel := context.WithTimeout(context.Background(), cfg.verifyTimeout)
+	closeErr := p.Close(fctx)
+	fcancel()
 	duration := time.Since(start)
 
 	mu.Lock()
@@ -261,6 +261,8 @@ produce:
 	sum.RateMeasured = float64(sum.Acked) / duration.Seconds()
 	sum.MaxAckGapMs = maxAckGap(acks)
 	sum.Marks = marks(cfg.dir, acks, cfg.partitions)
+	vctx, vcancel := context.WithTimeout(context.Background(), cfg.verifyTimeout)
+	defer vcancel()
 	if err := verify(vctx, c, cfg.topic, acks, &sum); err != nil {
 		sum.FirstErrors = append(sum.FirstErrors, "verify: "+err.Error())
 	}
