@@ -12,7 +12,7 @@
 # tree, which a module that requires it cannot see, so the wrapper replaces
 # each of them with its published v0.x release. CoreDNS comes from
 # github.com/coredns/coredns at COREDNS_VERSION. Static (CGO off) and
-# -trimpath. The cold build takes minutes of every core: run it niced.
+# -trimpath. The cold build takes minutes of every core, so it runs niced.
 #
 # RAFKA_K8S_CACHE is the cache root (default /var/cache/rafka-k8s).
 set -euo pipefail
@@ -74,7 +74,7 @@ if [ $missing = 1 ]; then
   done
   pkgs=()
   for b in "${bins[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$work/out/" "${pkgs[@]}")
+  (cd "$work" && nice -n 10 go build -trimpath -ldflags "$ld" -o "$work/out/" "${pkgs[@]}")
   for b in "${bins[@]}"; do mv "$work/out/$b" "$cache/$b"; done
   log "Kubernetes built in $(($(date +%s) - start)) s"
 fi
@@ -82,7 +82,7 @@ fi
 if [ ! -x "$cache/coredns" ]; then
   start=$(date +%s)
   log "building CoreDNS $COREDNS_VERSION"
-  (cd "$work" && GOBIN="$work/out" go install -trimpath -ldflags "-s -w" \
+  (cd "$work" && GOBIN="$work/out" nice -n 10 go install -trimpath -ldflags "-s -w" \
     "github.com/coredns/coredns@$COREDNS_VERSION")
   mv "$work/out/coredns" "$cache/coredns"
   log "CoreDNS built in $(($(date +%s) - start)) s"
