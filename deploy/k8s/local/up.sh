@@ -219,6 +219,10 @@ for h in /sys/fs/cgroup/*/; do
   k8s_undo "find '$h/$CGROUP_ROOT' -depth -type d -exec rmdir {} + 2>/dev/null || true"
   mkdir "$h/$CGROUP_ROOT"
 done
+# A new v1 cpuset starts with no CPUs and no memory nodes: give it all.
+for f in cpuset.cpus cpuset.mems; do
+  cat "/sys/fs/cgroup/cpuset/$f" >"/sys/fs/cgroup/cpuset/$CGROUP_ROOT/$f"
+done
 # /var/log/containers is where the kubelet links container logs, whatever
 # its configuration says.
 if [ ! -d /var/log/containers ]; then
@@ -231,7 +235,7 @@ bin="$K8S_CACHE"
 run etcd etcd --name rafka-k8s --data-dir "$K8S_DIR/etcd" \
   --listen-client-urls "http://$NODE_IP:$ETCD_PORT" --advertise-client-urls "http://$NODE_IP:$ETCD_PORT" \
   --listen-peer-urls "http://$NODE_IP:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://$NODE_IP:$ETCD_PEER_PORT" \
-  --initial-cluster "rafka-k8s=http://$NODE_IP:$ETCD_PEER_PORT" --listen-metrics-urls "" \
+  --initial-cluster "rafka-k8s=http://$NODE_IP:$ETCD_PEER_PORT" \
   --quota-backend-bytes 1073741824
 wait_for "etcd healthy" 30 curl -fsS "http://$NODE_IP:$ETCD_PORT/health"
 
@@ -345,13 +349,13 @@ localStorageCapacityIsolation: false
 EOF
 run kubelet "$bin/kubelet" --config "$K8S_DIR/kubelet/config.yaml" --kubeconfig "$KUBECONFIG_FILE" \
   --root-dir "$K8S_DIR/kubelet" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --v=1
+k8s_undo "'$K8S_CACHE/kube-proxy' --cleanup --v=0 >/dev/null 2>&1 || true"
 run kube-proxy "$bin/kube-proxy" --kubeconfig "$KUBECONFIG_FILE" --proxy-mode iptables \
   --hostname-override "$NODE_NAME" --cluster-cidr "$POD_RANGE" \
   --bind-address "$NODE_IP" --metrics-bind-address "$NODE_IP:10249" --healthz-bind-address "$NODE_IP:10256" \
   --nodeport-addresses "$NODE_IP/32" \
   --conntrack-max-per-core 0 --conntrack-tcp-timeout-established 0 --conntrack-tcp-timeout-close-wait 0 \
   --v=1
-k8s_undo "'$K8S_CACHE/kube-proxy' --cleanup --v=0 >/dev/null 2>&1 || true"
 
 wait_for "node $NODE_NAME Ready" 120 k8s_kubectl wait --for condition=Ready --timeout 2s "node/$NODE_NAME"
 wait_for "the default service account" 60 k8s_kubectl -n kube-system get serviceaccount default
