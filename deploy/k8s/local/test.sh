@@ -70,6 +70,7 @@ cleanup() {
   local rc=$?
   trap - EXIT
   [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null
+  docker image rm -f "$LOAD_IMAGE" >/dev/null 2>&1
   if [ $rc -ne 0 ]; then
     k8s_log "FAILED in step: $failed_step"
     diagnose
@@ -144,9 +145,12 @@ alive_brokers() {
 
 load_status() { kns exec load -- /load status; }
 
+# ready_pods N: exactly N broker pods are Ready.
 ready_pods() {
-  kns get pods -l "$selector" \
-    -o jsonpath='{range .items[?(@.status.conditions[?(@.type=="Ready")].status=="True")]}{.metadata.name}{"\n"}{end}' | grep -c . || true
+  local n
+  n=$(kns get pods -l "$selector" \
+    -o jsonpath='{range .items[?(@.status.conditions[?(@.type=="Ready")].status=="True")]}{.metadata.name}{"\n"}{end}' | grep -c .)
+  [ "$n" = "$1" ]
 }
 
 [ -d "$repo/deploy/k8s/overlays/dev" ] ||
@@ -205,7 +209,7 @@ kns create secret generic rafka-tls --type kubernetes.io/tls \
   --from-file ca.crt="$tmp/ca/ca.pem" >/dev/null
 t=$(date +%s)
 kc apply -f "$tmp/rendered.yaml" >/dev/null
-wait_until "3 broker pods Ready" 300 test "$(ready_pods)" -eq 3
+wait_until "3 broker pods Ready" 300 ready_pods 3
 figures["3 brokers Ready after apply"]="$(($(date +%s) - t)) s"
 wait_until "rafka cluster info: 3 brokers alive" 120 alive_brokers 3
 cluster_info | jq -r '.brokers[] | "  \(.id)  \(.addr)  \(.state)"' >&2
@@ -382,7 +386,7 @@ scale_out_in() {
   local t
   t=$(date +%s)
   kns scale statefulset "$STS" --replicas 4 >/dev/null
-  wait_until "4 broker pods Ready" 300 test "$(ready_pods)" -eq 4
+  wait_until "4 broker pods Ready" 300 ready_pods 4
   wait_until "rafka cluster info: 4 brokers alive" 120 alive_brokers 4
   moved_to_new() {
     cluster_info | jq -e --argjson n "$PARTITIONS" \
