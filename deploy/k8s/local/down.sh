@@ -116,6 +116,7 @@ for h in /sys/fs/cgroup/*/"$CGROUP_ROOT"; do
   [ -d "$h" ] && left+=("cgroup $h")
 done
 ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("interface $BRIDGE")
+compgen -G "/var/lib/cni/results/rafka-k8s-*" >/dev/null && left+=("CNI results in /var/lib/cni/results")
 ip -4 addr show dev lo | grep -q "inet $NODE_IP/" && left+=("address $NODE_IP on lo")
 for r in "$POD_RANGE" "$SERVICE_RANGE"; do
   [ -n "$(ip route show "$r")" ] && left+=("route $r")

@@ -229,6 +229,11 @@ if [ ! -d /var/log/containers ]; then
   k8s_undo "rmdir /var/log/containers"
 fi
 k8s_undo "find /var/log/containers -maxdepth 1 -lname '$K8S_DIR/*' -delete 2>/dev/null || true"
+# containerd's CNI library caches each pod's network in /var/lib/cni.
+if [ ! -d /var/lib/cni ]; then
+  k8s_undo "rm -rf /var/lib/cni"
+fi
+k8s_undo "rm -f /var/lib/cni/results/rafka-k8s-*"
 
 # --- control plane.
 bin="$K8S_CACHE"
