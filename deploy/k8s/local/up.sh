@@ -272,7 +272,7 @@ root = "$K8S_DIR/containerd/root"
 state = "$K8S_DIR/containerd/state"
 disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.grpc.v1.cri.v1alpha2"]
+  "io.containerd.snapshotter.v1.devmapper"]
 [grpc]
   address = "$CTRD_SOCK"
 [ttrpc]
