@@ -352,6 +352,12 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 50Mi, nodefs.available: 1%, imagefs.available: 1%}
 localStorageCapacityIsolation: false
 EOF
+# The kubelet sets these kernel tunables to its liking at start: record
+# them to put them back.
+for k in vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops \
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes; do
+  k8s_undo "sysctl -qw $k=$(sysctl -n "$k")"
+done
 run kubelet "$bin/kubelet" --config "$K8S_DIR/kubelet/config.yaml" --kubeconfig "$KUBECONFIG_FILE" \
   --root-dir "$K8S_DIR/kubelet" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --v=1
 k8s_undo "'$K8S_CACHE/kube-proxy' --cleanup --v=0 >/dev/null 2>&1 || true"
