@@ -285,9 +285,12 @@ k8s_log "deleting $victim (leads $leads of $PARTITIONS partitions, volume $old_p
     ip=$(kns get pod "$victim" -o jsonpath='{.metadata.uid} {.status.podIP}' 2>/dev/null)
     uid=${ip% *} ip=${ip#* }
     if [ -n "$ip" ] && [ "$uid" != "$old_uid" ]; then
-      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$ip:9644/readyz")
+      # The endpoint first: while the broker starts, /readyz only goes
+      # from failing to passing, so a ready endpoint seen before a failing
+      # /readyz is a real violation, not a race of the two reads.
       ready=$(kns get endpointslices -l kubernetes.io/service-name=rafka \
         -o jsonpath="{range .items[*].endpoints[?(@.targetRef.name==\"$victim\")]}{.conditions.ready}{end}")
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$ip:9644/readyz")
       echo "$(now_ms) $code ${ready:-absent}"
     fi
     sleep 0.3
