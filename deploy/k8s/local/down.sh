@@ -98,14 +98,23 @@ if [ -d "$K8S_DIR" ]; then
       bash -c "$u" >/dev/null 2>&1 || true
     done
   fi
-  # The kubelet's canary chains (kube-proxy --cleanup removes its own).
-  for ipt in iptables ip6tables; do
-    for t in mangle nat filter; do
-      $ipt -t $t -F KUBE-KUBELET-CANARY 2>/dev/null && $ipt -t $t -X KUBE-KUBELET-CANARY 2>/dev/null
-    done
-  done
   rm -rf "$K8S_DIR"
 fi
+# The kubelet's own chains, which kube-proxy --cleanup leaves: its canary,
+# the iptables-mode hint and KUBE-FIREWALL (jumped to from INPUT and OUTPUT);
+# and the cgroup the runtime makes in the unified (v2) hierarchy. Also when
+# the directory is gone, so that a second run finishes the job.
+for ipt in iptables ip6tables; do
+  for c in INPUT OUTPUT; do
+    while $ipt -t filter -D $c -j KUBE-FIREWALL 2>/dev/null; do :; done
+  done
+  for tc in mangle:KUBE-KUBELET-CANARY nat:KUBE-KUBELET-CANARY filter:KUBE-KUBELET-CANARY \
+    mangle:KUBE-IPTABLES-HINT filter:KUBE-FIREWALL; do
+    $ipt -t "${tc%%:*}" -F "${tc#*:}" 2>/dev/null && $ipt -t "${tc%%:*}" -X "${tc#*:}" 2>/dev/null
+  done
+done
+[ -d "/sys/fs/cgroup/unified/$CGROUP_ROOT" ] &&
+  find "/sys/fs/cgroup/unified/$CGROUP_ROOT" -depth -type d -exec rmdir {} + 2>/dev/null
 
 # Nothing may be left.
 left=()
