@@ -228,49 +228,8 @@ func TestDrainUnderLoad(t *testing.T) {
 	if err := cl.CreateTopic(ctx, "drn", parts, nil, client.WithReplicationFactor(3)); err != nil {
 		t.Fatal(err)
 	}
-	pr, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(1000), client.WithLinger(time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	acked := map[string]int64{}
-	var failed []error
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 200_000; i++ { // bounded; stopped long before
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			v := "d" + strconv.Itoa(i)
-			err := pr.Produce(ctx, &client.Record{Topic: "drn", Partition: int32(i % parts), Value: []byte(v)}, func(r *client.Record, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					failed = append(failed, err)
-					return
-				}
-				acked[string(r.Value)] = r.Offset
-			})
-			if err != nil {
-				mu.Lock()
-				failed = append(failed, err)
-				mu.Unlock()
-				return
-			}
-			if i%50 == 49 {
-				time.Sleep(time.Millisecond) // a steady load, not a flood
-			}
-		}
-	}()
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
+	load := startSteadyLoad(t, cl, "drn", parts)
+	count := load.count
 	c.WaitFor("writes before the drain", func() error {
 		if n := count(); n < 300 {
 			return fmt.Errorf("%d acknowledged", n)
@@ -315,23 +274,7 @@ func TestDrainUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
-	close(stop)
-	<-done
-	if err := pr.Close(ctx); err != nil {
-		t.Fatalf("producer close: %v", err)
-	}
-	mu.Lock()
-	if len(failed) > 0 {
-		t.Fatalf("%d produce calls failed during the drain, first: %v", len(failed), failed[0])
-	}
-	n := len(acked)
-	mu.Unlock()
-	seen := readAll(t, c.Client(), "drn", parts, n)
-	for v := range acked {
-		if !seen[v] {
-			t.Fatalf("acknowledged %s is missing", v)
-		}
-	}
+	n := load.finish(c, "during the drain")
 	// Undrain: the mark goes, and placement over all four brokers returns.
 	st, err = cl.DrainBroker(ctx, target, client.Undrain())
 	if err != nil || st.Mode != "none" {

@@ -274,49 +274,8 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	if err := cl.CreateTopic(ctx, "roll", 3, nil, client.WithReplicationFactor(3)); err != nil {
 		t.Fatal(err)
 	}
-	pr, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(1000), client.WithLinger(time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	acked := map[string]int64{}
-	var failed []error
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			v := "r" + strconv.Itoa(i)
-			err := pr.Produce(ctx, &client.Record{Topic: "roll", Partition: int32(i % 3), Value: []byte(v)}, func(r *client.Record, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					failed = append(failed, err)
-					return
-				}
-				acked[string(r.Value)] = r.Offset
-			})
-			if err != nil {
-				mu.Lock()
-				failed = append(failed, err)
-				mu.Unlock()
-				return
-			}
-			if i%50 == 49 {
-				time.Sleep(time.Millisecond) // a steady load, not a flood
-			}
-		}
-	}()
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
+	load := startSteadyLoad(t, cl, "roll", 3)
+	count := load.count
 	for i := range c.Brokers {
 		before := count()
 		c.WaitFor("writes before the restart", func() error {
@@ -334,8 +293,6 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 		c.Restart(i)
 		c.WaitReady()
 	}
-	close(stop)
-	<-done
 	handed := 0
 	for _, l := range logs {
 		if strings.Contains(l.String(), "handing leadership to other replicas before stopping") {
@@ -345,18 +302,94 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	if handed == 0 {
 		t.Fatal("no broker handed over leadership when stopped: every one led nothing?")
 	}
-	if err := pr.Close(ctx); err != nil {
+	load.finish(c, "across a rolling restart")
+}
+
+// steadyLoad produces acks=all records to every partition of a topic, a
+// steady stream with retries, until finish; it records what was
+// acknowledged and what failed.
+type steadyLoad struct {
+	t          *testing.T
+	topic      string
+	partitions int32
+	pr         *client.Producer
+	mu         sync.Mutex
+	acked      map[string]int64
+	failed     []error
+	stop, done chan struct{}
+}
+
+// startSteadyLoad starts the load: at most 200,000 records, about 50 a
+// millisecond, to partition i%partitions.
+func startSteadyLoad(t *testing.T, cl *client.Client, topic string, partitions int32) *steadyLoad {
+	t.Helper()
+	pr, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(1000), client.WithLinger(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &steadyLoad{t: t, topic: topic, partitions: partitions, pr: pr, acked: map[string]int64{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	ctx := ctxT(t)
+	go func() {
+		defer close(l.done)
+		for i := 0; i < 200_000; i++ { // bounded; stopped long before
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			v := topic + "-" + strconv.Itoa(i)
+			err := pr.Produce(ctx, &client.Record{Topic: topic, Partition: int32(i) % partitions, Value: []byte(v)}, func(r *client.Record, err error) {
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				if err != nil {
+					l.failed = append(l.failed, err)
+					return
+				}
+				l.acked[string(r.Value)] = r.Offset
+			})
+			if err != nil {
+				l.mu.Lock()
+				l.failed = append(l.failed, err)
+				l.mu.Unlock()
+				return
+			}
+			if i%50 == 49 {
+				time.Sleep(time.Millisecond) // a steady load, not a flood
+			}
+		}
+	}()
+	return l
+}
+
+// count is how many records were acknowledged so far.
+func (l *steadyLoad) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
+// finish stops the load and fails the test if a produce call failed or an
+// acknowledged record cannot be read back; it returns how many were
+// acknowledged.
+func (l *steadyLoad) finish(c *nodetest.Cluster, during string) int {
+	t := l.t
+	t.Helper()
+	close(l.stop)
+	<-l.done
+	if err := l.pr.Close(ctxT(t)); err != nil {
 		t.Fatalf("producer close: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(failed) > 0 {
-		t.Fatalf("%d produce calls failed across a rolling restart, first: %v", len(failed), failed[0])
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failed) > 0 {
+		t.Fatalf("%d produce calls failed %s, first: %v", len(l.failed), during, l.failed[0])
 	}
-	seen := readAll(t, c.Client(), "roll", 3, len(acked))
-	for v := range acked {
+	seen := readAll(t, c.Client(), l.topic, l.partitions, len(l.acked))
+	for v := range l.acked {
 		if !seen[v] {
 			t.Fatalf("acknowledged %s is missing", v)
 		}
 	}
+	return len(l.acked)
 }
