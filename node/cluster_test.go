@@ -615,15 +615,17 @@ func TestClusterFoundedByFirstJoinAddress(t *testing.T) {
 		}
 	}
 	cl := c.Client(client.WithBrokers(addrs[1]))
-	c.WaitFor("3 alive brokers", func() error {
+	// Three voters, so that the founder's loss leaves a quorum.
+	c.WaitFor("3 alive brokers and 3 voters", func() error {
+		info := clusterInfo(t, c, cl)
 		alive := 0
-		for _, b := range clusterInfo(t, c, cl).Brokers {
+		for _, b := range info.Brokers {
 			if b.State == "alive" {
 				alive++
 			}
 		}
-		if alive != n {
-			return fmt.Errorf("%d alive", alive)
+		if alive != n || len(info.Voters) != n || info.MetaLeader == "" {
+			return fmt.Errorf("alive %d, voters %v, leader %q", alive, info.Voters, info.MetaLeader)
 		}
 		return nil
 	})
