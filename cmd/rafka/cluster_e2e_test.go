@@ -37,6 +37,13 @@ func freeUDPPort(t *testing.T) int {
 
 func newE2ECluster(t *testing.T, n int) *e2eCluster {
 	t.Helper()
+	return newE2EClusterOf(t, n, n)
+}
+
+// newE2EClusterOf makes certificates and ports for n brokers and starts the
+// first started of them (start(i) starts another).
+func newE2EClusterOf(t *testing.T, n, started int) *e2eCluster {
+	t.Helper()
 	c := &e2eCluster{t: t, dir: t.TempDir()}
 	certs := filepath.Join(c.dir, "certs")
 	run := func(args ...string) {
@@ -52,7 +59,7 @@ func newE2ECluster(t *testing.T, n int) *e2eCluster {
 		c.ports = append(c.ports, freeUDPPort(t))
 	}
 	c.servers = make([]*server, n)
-	for i := range n {
+	for i := range started {
 		c.start(i)
 	}
 	return c
@@ -95,6 +102,7 @@ type clusterInfoJSON struct {
 		State string `json:"state"`
 		Hosts int    `json:"hosts"`
 	} `json:"brokers"`
+	Moves []json.RawMessage `json:"moves"`
 }
 
 func (c *e2eCluster) waitStates(via int, want map[string]string) {

@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,5 +79,82 @@ func TestClusterDrainEndToEnd(t *testing.T) {
 	out, err = runRafka("cluster", "undrain", "b3", "--brokers", c.addr(0), "--tls-ca", c.ca)
 	if err != nil || !strings.Contains(out, "b3") || !strings.Contains(out, "none") {
 		t.Fatalf("cluster undrain: %v\n%s", err, out)
+	}
+}
+
+// TestScaleOutAndInEndToEnd: three `rafka serve` processes hold an RF 3
+// topic; a fourth broker started with --join gets replicas moved to it with
+// no command given (`rafka cluster info` shows it hosting some and no move
+// left), then `rafka cluster drain --wait` moves them off again and the
+// broker is stopped: every record reads back at every step.
+func TestScaleOutAndInEndToEnd(t *testing.T) {
+	c := newE2EClusterOf(t, 4, 3)
+	c.waitStates(0, map[string]string{"b0": "alive", "b1": "alive", "b2": "alive"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const parts = 6
+	if out, err := runRafka("topic", "create", "so", "-p", strconv.Itoa(parts), "-r", "3", "--brokers", c.addr(0), "--tls-ca", c.ca); err != nil {
+		t.Fatalf("topic create: %v\n%s", err, out)
+	}
+	cl := c.client(c.addr(0))
+	p, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	for i := range n {
+		r := &client.Record{Topic: "so", Partition: client.AnyPartition, Key: []byte(strconv.Itoa(i)), Value: []byte("value-" + strconv.Itoa(i))}
+		if err := p.Produce(ctx, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+
+	// Scale out: b3 joins and, with no command, becomes a replica of about
+	// RF/N of the partitions as placement now ranks it.
+	c.start(3)
+	hosts := func(info clusterInfoJSON, id string) int {
+		for _, b := range info.Brokers {
+			if b.ID == id {
+				return b.Hosts
+			}
+		}
+		return -1
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	var last string
+	for {
+		info, err := c.clusterInfo(1)
+		if err == nil && hosts(info, "b3") > 0 && len(info.Moves) == 0 {
+			t.Logf("scale out: b3 hosts %d of %d replicas", hosts(info, "b3"), 3*parts)
+			break
+		}
+		last = fmt.Sprintf("%+v %v", info, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("no replica moved to the new broker; last: %s", last)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the CLI's answer
+	}
+	if got := countRecords(t, ctx, c.client(c.addr(3)), "so", parts, n); got != n {
+		t.Fatalf("after scale out: read back %d records, want %d", got, n)
+	}
+
+	// Scale in: drain b3, then stop it (SIGTERM); nothing is lost.
+	out, err := runRafka("cluster", "drain", "b3", "--wait", "--timeout", "120s", "--brokers", c.addr(1), "--tls-ca", c.ca)
+	if err != nil {
+		t.Fatalf("cluster drain: %v\n%s", err, out)
+	}
+	c.servers[3].stop()
+	info, err := c.clusterInfo(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := hosts(info, "b3"); h != 0 {
+		t.Fatalf("b3 hosts %d replicas after its drain", h)
+	}
+	if got := countRecords(t, ctx, c.client(c.addr(1)), "so", parts, n); got != n {
+		t.Fatalf("after scale in: read back %d records, want %d", got, n)
 	}
 }
