@@ -120,11 +120,17 @@ rafka_in() {
   kns exec "$pod" -c rafka -- /rafka "$@"
 }
 
+# ready_broker_pods: the names of the broker pods that are Ready, one a
+# line (kubectl's JSONPath has no filter inside a filter: jq picks them).
+ready_broker_pods() {
+  kns get pods -l "$selector" -o json |
+    jq -r '.items[] | select(any(.status.conditions[]?; .type == "Ready" and .status == "True")) | .metadata.name'
+}
+
 # a_ready_broker [EXCEPT]: a broker pod that is Ready, other than EXCEPT.
 a_ready_broker() {
   local p
-  for p in $(kns get pods -l "$selector" \
-    -o jsonpath='{range .items[?(@.status.conditions[?(@.type=="Ready")].status=="True")]}{.metadata.name}{"\n"}{end}'); do
+  for p in $(ready_broker_pods); do
     [ "$p" != "${1:-}" ] && { echo "$p"; return 0; }
   done
   return 1
@@ -148,8 +154,7 @@ load_status() { kns exec load -- /load status; }
 # ready_pods N: exactly N broker pods are Ready.
 ready_pods() {
   local n
-  n=$(kns get pods -l "$selector" \
-    -o jsonpath='{range .items[?(@.status.conditions[?(@.type=="Ready")].status=="True")]}{.metadata.name}{"\n"}{end}' | grep -c .)
+  n=$(ready_broker_pods | grep -c .)
   [ "$n" = "$1" ]
 }
 
@@ -203,7 +208,7 @@ done >"$tmp/pv.yaml"
 kc apply -f "$tmp/pv.yaml" >/dev/null
 # The namespace first (its labels come with the rest), then the Secret the
 # pods mount, then the rest.
-kc create namespace "$NS" >/dev/null
+kc create namespace "$NS" --save-config >/dev/null
 kns create secret generic rafka-tls --type kubernetes.io/tls \
   --from-file tls.crt="$tmp/broker/cert.pem" --from-file tls.key="$tmp/broker/key.pem" \
   --from-file ca.crt="$tmp/ca/ca.pem" >/dev/null
