@@ -146,7 +146,7 @@ cluster_info() {
 # alive_brokers N: the cluster lists N brokers, all alive.
 alive_brokers() {
   local n=$1
-  cluster_info | jq -e --argjson n "$n" '[.brokers[] | select(.state == "alive")] | length == $n and (.brokers | length) == $n' >/dev/null
+  cluster_info | jq -e --argjson n "$n" '([.brokers[] | select(.state == "alive")] | length) == $n and (.brokers | length) == $n' >/dev/null
 }
 
 load_status() { kns exec load -- /load status; }
