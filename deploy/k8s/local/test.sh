@@ -354,14 +354,16 @@ evict_json='{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"%s",
 deadline=$(($(date +%s) + 900))
 while :; do
   [ "$(date +%s)" -lt "$deadline" ] || fail "rolling update not done within 900 s"
-  st=$(kns get statefulset "$STS" -o jsonpath='{.status.updatedReplicas} {.status.readyReplicas} {.status.currentRevision} {.status.updateRevision}')
+  # (A count of 0 is left out of the status: jq puts it back.)
+  st=$(kns get statefulset "$STS" -o json |
+    jq -r '.status | "\(.updatedReplicas // 0) \(.readyReplicas // 0) \(.currentRevision // "") \(.updateRevision // "")"')
   read -r updated ready cur upd <<<"$st"
   ready=${ready:-0}
   [ "$ready" -lt "$min_ready" ] && min_ready=$ready
   [ "$ready" -ge 2 ] || fail "only $ready brokers ready during the rolling update"
   # While one broker is down, the budget must refuse to let another go.
   # (Once the budget's controller has seen it: two healthy, none allowed.)
-  pdb=$(kns get pdb rafka -o jsonpath='{.status.currentHealthy} {.status.disruptionsAllowed}')
+  pdb=$(kns get pdb rafka -o json | jq -r '.status | "\(.currentHealthy // 0) \(.disruptionsAllowed // 0)"')
   if [ "$ready" = 2 ] && [ "$pdb" = "2 0" ] && [ $refused = 0 ]; then
     other=$(a_ready_broker) || true
     if [ -n "$other" ]; then
