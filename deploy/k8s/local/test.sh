@@ -17,7 +17,9 @@
 #      it starts, its /readyz keeps it out of the client Service;
 #   5. a rolling update (a changed annotation) under that load, with the
 #      PodDisruptionBudget refusing a second disruption meanwhile;
-#   6. (when enabled) scaling out to 4 brokers and back in to 3;
+#   6. scaling out to 4 brokers (replicas move to the new one on their
+#      own) and back in to 3 after `rafka cluster drain rafka-3 --wait`,
+#      with every partition on three live brokers again;
 #   7. every produce call succeeded (with retries) and every acknowledged
 #      record reads back;
 # then the teardown leaves no process, mount, iptables rule, route or
@@ -25,9 +27,8 @@
 # deleted pod the time to Ready and to the first acknowledgement of each of
 # the partitions.
 #
-# RAFKA_K8S_SCALE=1 runs step 6 (it needs the brokers to move replicas to a
-# new broker and off a drained one on their own). RAFKA_K8S_KEEP=1 leaves
-# the cluster up after the test (tear it down with down.sh).
+# RAFKA_K8S_KEEP=1 leaves the cluster up after the test (tear it down with
+# down.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
@@ -390,38 +391,34 @@ load_status | jq -e '.failed == 0' >/dev/null || fail "produce calls failed duri
 # ---------------------------------------------------------------- 6. scale
 # Scale out to 4 brokers and back in to 3, under the same load: the new
 # broker takes over replicas on its own, and a drained one hands them back
-# before its pod goes. Needs automatic replica moves in the brokers; run
-# with RAFKA_K8S_SCALE=1.
-scale_out_in() {
-  local t
-  t=$(date +%s)
-  kns scale statefulset "$STS" --replicas 4 >/dev/null
-  wait_until "4 broker pods Ready" 300 ready_pods 4
-  wait_until "rafka cluster info: 4 brokers alive" 120 alive_brokers 4
-  moved_to_new() {
-    cluster_info | jq -e --argjson n "$PARTITIONS" \
-      '(.brokers[] | select(.id == "rafka-3") | .hosts) > 0 and ([.brokers[].hosts] | add) == 3 * $n'
-  }
-  wait_until "rafka-3 hosts replicas (moved to it)" 300 moved_to_new
-  figures["scale out to 4: replicas moved"]="$(($(date +%s) - t)) s"
-  t=$(date +%s)
-  rafka_in rafka-0 cluster drain rafka-3 --wait --timeout 300s >&2
-  kns scale statefulset "$STS" --replicas 3 >/dev/null
-  gone() { ! kns get pod rafka-3; }
-  wait_until "rafka-3 gone" 300 gone
-  moved_back() {
-    cluster_info | jq -e --argjson n "$PARTITIONS" '[.brokers[] | select(.state == "alive") | .hosts] == [$n, $n, $n]'
-  }
-  wait_until "3 brokers host every replica again" 300 moved_back
-  figures["scale in to 3: replicas moved back"]="$(($(date +%s) - t)) s"
-  load_status | jq -e '.failed == 0' >/dev/null || fail "produce calls failed while scaling"
+# before its pod goes.
+step "6. scale out to 4 brokers and in to 3"
+t=$(date +%s)
+kns scale statefulset "$STS" --replicas 4 >/dev/null
+wait_until "4 broker pods Ready" 300 ready_pods 4
+wait_until "rafka cluster info: 4 brokers alive" 120 alive_brokers 4
+moved_to_new() {
+  cluster_info | jq -e --argjson n "$PARTITIONS" \
+    '(.brokers[] | select(.id == "rafka-3") | .hosts) > 0 and ([.brokers[].hosts] | add) == 3 * $n'
 }
-if [ "${RAFKA_K8S_SCALE:-}" = 1 ]; then
-  step "6. scale out to 4 brokers and in to 3"
-  scale_out_in
-else
-  k8s_log "step 6 (scale out and in) not run: it needs automatic replica moves (RAFKA_K8S_SCALE=1 runs it)"
-fi
+wait_until "rafka-3 hosts replicas (moved to it)" 300 moved_to_new
+figures["scale out to 4: first replica moved to rafka-3"]="$(($(date +%s) - t)) s"
+cluster_info | jq -r '.brokers[] | "  \(.id) leads \(.leads), hosts \(.hosts)"' >&2
+t=$(date +%s)
+rafka_in rafka-0 cluster drain rafka-3 --wait --timeout 300s >&2
+kns scale statefulset "$STS" --replicas 3 >/dev/null
+gone() { ! kns get pod rafka-3; }
+wait_until "rafka-3 gone" 300 gone
+# Nothing under-replicated: each partition on the three live brokers,
+# none on rafka-3, no move left.
+moved_back() {
+  cluster_info | jq -e --argjson n "$PARTITIONS" \
+    '[.brokers[] | select(.state == "alive") | .hosts] == [$n, $n, $n] and
+     ([.brokers[] | select(.id == "rafka-3") | .hosts] | add) == 0 and (.moves | length) == 0'
+}
+wait_until "3 brokers host every replica again" 300 moved_back
+figures["scale in to 3: replicas moved back"]="$(($(date +%s) - t)) s"
+load_status | jq -e '.failed == 0' >/dev/null || fail "produce calls failed while scaling"
 
 # ---------------------------------------------------------------- 7. verify
 step "7. every acknowledged record reads back, no produce call failed"
