@@ -313,6 +313,32 @@ func TestLeadersOnlyDrain(t *testing.T) {
 	}
 }
 
+// TestLeadersOnlyDrainKeepsFullDrain: asking a fully drained broker for a
+// leaders-only drain (what a stopping pod's preStop hook does) leaves the
+// full drain in place, so its replicas stay off it.
+func TestLeadersOnlyDrainKeepsFullDrain(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	cl := c.Client()
+	st, err := cl.DrainBroker(ctx, "b2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode != "full" {
+		t.Fatalf("after a full drain: %+v", st)
+	}
+	st, err = cl.DrainBroker(ctx, "b2", client.DrainLeadersOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode != "full" {
+		t.Fatalf("a leaders-only drain of a fully drained broker changed its mode: %+v", st)
+	}
+	if _, err := cl.DrainBroker(ctx, "b2", client.Undrain()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestMoveSurvivesRestarts: the target of a move, then the leader driving
 // one, restart while a throttled learner is catching up; the moves finish
 // (or are cancelled and started again) and every record is there.

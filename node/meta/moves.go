@@ -313,7 +313,11 @@ func (s *State) setBrokerDrain(c SetBrokerDrain) Result {
 	if c.Mode > DrainFull {
 		return Result{Err: fmt.Errorf("%w: drain mode %d", ErrInvalidBroker, c.Mode)}
 	}
-	if b.Drain == c.Mode {
+	// A full drain already takes every leadership off the broker: a
+	// leaders-only drain (a stopping pod's preStop hook asks for one after
+	// an operator drained the broker to remove it) keeps it full, or
+	// placement would count the broker again and move replicas back to it.
+	if b.Drain == c.Mode || (c.Mode == DrainLeaders && b.Drain == DrainFull) {
 		return Result{Broker: b}
 	}
 	b.Drain = c.Mode

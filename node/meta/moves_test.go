@@ -87,6 +87,10 @@ func TestBrokerDrain(t *testing.T) {
 	if br, _ := a.s.Broker("b"); br.Drain != DrainFull {
 		t.Fatalf("after restart: %+v", br)
 	}
+	// Leaders only on top of a full drain keeps it full.
+	if r := a.must(SetBrokerDrain{ID: "b", Mode: DrainLeaders}); r.Changed || r.Broker.Drain != DrainFull {
+		t.Fatalf("leaders-only after full: %+v", r)
+	}
 	if r := a.apply(SetBrokerDrain{ID: "b", Mode: 3}); !errors.Is(r.Err, ErrInvalidBroker) {
 		t.Fatalf("mode 3: %v", r.Err)
 	}
