@@ -49,6 +49,9 @@ type Broker struct {
 	// moves drives the replica moves of partitions this broker leads
 	// (moves.go).
 	moves *mover
+	// leadersDrainChecked: this start ended its own leaders-only drain,
+	// or found none (drain.go, endLeadersDrainOnce).
+	leadersDrainChecked atomic.Bool
 	// topicMap is replaced (copy on write, under adminMu) on every topic
 	// change, so request handlers look topics up without a lock.
 	topicMap atomic.Pointer[map[string]*topic]

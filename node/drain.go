@@ -28,6 +28,7 @@ const drainForwardTimeout = 2 * time.Second
 // while it is marked draining.
 func (b *Broker) drainStep() {
 	c := b.cluster
+	b.endLeadersDrainOnce()
 	br, ok := c.state.Broker(b.id)
 	if !ok || br.Drain == meta.DrainNone || c.driver == nil {
 		return
@@ -49,6 +50,33 @@ func (b *Broker) drainStep() {
 			c.driver.TransferLeadership(rp.group, to)
 		}
 	}
+}
+
+// endLeadersDrainOnce ends a leaders-only drain of this broker once per
+// start, as soon as its metadata is caught up: such a drain is for a
+// restart or a short maintenance (a Kubernetes pod's preStop hook marks
+// its broker so before SIGTERM), and the broker that starts again takes
+// leaderships again. A full drain (decommission) stays until undrained.
+func (b *Broker) endLeadersDrainOnce() {
+	c := b.cluster
+	if b.leadersDrainChecked.Load() || !c.joined.Load() || c.behind() != nil {
+		return
+	}
+	br, ok := c.state.Broker(b.id)
+	if !ok {
+		return // not registered yet
+	}
+	if br.Drain == meta.DrainLeaders {
+		ctx, cancel := context.WithTimeout(b.ctx, metaProposeTimeout)
+		err := c.propose(ctx, meta.SetBrokerDrain{ID: b.id, Mode: meta.DrainNone})
+		cancel()
+		if err != nil {
+			b.log.Warn("ending this broker's leaders-only drain after its start; retrying", "err", err)
+			return
+		}
+		b.log.Info("ended this broker's leaders-only drain: it started again")
+	}
+	b.leadersDrainChecked.Store(true)
 }
 
 // ledPartitions counts the replicated partitions this broker leads.

@@ -339,6 +339,47 @@ func TestLeadersOnlyDrainKeepsFullDrain(t *testing.T) {
 	}
 }
 
+// TestLeadersOnlyDrainEndsAtRestart: a leaders-only drain (a pod's preStop
+// hook) ends when its broker starts again, so a rolling restart does not
+// leave every broker unable to lead; a full drain survives a restart.
+func TestLeadersOnlyDrainEndsAtRestart(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	cl := c.Client(client.WithBrokers(c.Brokers[0].Addr))
+	mode := func(id string) string {
+		info := clusterInfo(t, c, cl)
+		for _, d := range info.Drains {
+			if d.ID == id {
+				return d.Mode
+			}
+		}
+		return "none"
+	}
+	if _, err := cl.DrainBroker(ctx, "b1", client.DrainLeadersOnly()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DrainBroker(ctx, "b2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{1, 2} {
+		c.StopBroker(i)
+		c.Restart(i)
+	}
+	c.WaitReady()
+	c.WaitFor("b1's leaders-only drain ended by its restart", func() error {
+		if m := mode("b1"); m != "none" {
+			return fmt.Errorf("b1 drain %s", m)
+		}
+		return nil
+	})
+	if m := mode("b2"); m != "full" {
+		t.Fatalf("b2's full drain after a restart: %s", m)
+	}
+	if _, err := cl.DrainBroker(ctx, "b2", client.Undrain()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestMoveSurvivesRestarts: the target of a move, then the leader driving
 // one, restart while a throttled learner is catching up; the moves finish
 // (or are cancelled and started again) and every record is there.

@@ -21,8 +21,10 @@ func addDrainCmds(cmd *cobra.Command, cf *connFlags) {
 		Long: `Mark a broker draining in the cluster metadata. It then leads no partition
 (it hands each leadership to another caught-up replica) and, unless
 --leaders-only, placement leaves it out, so its replicas move to other
-brokers one at a time (docs/replication.md, "Moves and drains"). The mark
-survives restarts of the broker; "rafka cluster undrain" clears it.
+brokers one at a time (docs/replication.md, "Moves and drains"). A full
+drain survives restarts of the broker until "rafka cluster undrain" clears
+it; a leaders-only drain ends when the broker starts again (it is meant
+for a restart).
 
 Without --wait the command returns once the mark is committed. With --wait
 it returns once the broker hosts no replica (or, with --leaders-only, leads

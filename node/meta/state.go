@@ -343,7 +343,7 @@ func (s *State) registerBroker(index uint64, c RegisterBroker) Result {
 	if exists {
 		nb.Epoch = old.Epoch + 1
 		nb.Registered = old.Registered
-		nb.Drain = old.Drain // a restart does not end a drain
+		nb.Drain = old.Drain // a registration does not end a drain (a leaders-only one ends when its broker starts: node/drain.go)
 		delete(s.raftIDs, old.RaftID)
 	}
 	s.brokers[c.ID] = nb
