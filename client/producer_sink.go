@@ -333,11 +333,18 @@ func (s *sink) collect(take []*batch, sealed []topicPartition) ([]*batch, []topi
 			continue
 		}
 		if ob := ps.open; ob != nil {
-			if flush || !now.Before(ob.deadline) {
+			// A batch whose linger ended is sealed only when it can be
+			// sent now. While the partition's in-flight requests are all
+			// taken it stays open and keeps taking records, so a backlog
+			// (after a pause of the process, or a slow answer) leaves in
+			// a few full batches instead of one request per record; the
+			// answer that frees a slot wakes this loop again.
+			canSend := len(ps.ready) == 0 && len(ps.inflight) < p.cfg.maxInFlight
+			if (flush || !now.Before(ob.deadline)) && canSend {
 				p.sealLocked(ps)
 				ps.busy = false // the linger, not the size, ended it
 				sealed = append(sealed, ps.tp)
-			} else if next.IsZero() || ob.deadline.Before(next) {
+			} else if now.Before(ob.deadline) && (next.IsZero() || ob.deadline.Before(next)) {
 				next = ob.deadline
 			}
 		}
