@@ -34,6 +34,7 @@ func newServeCmd() *cobra.Command {
 		logLevel  string
 		logFormat string
 		readyFile string
+		memLimit  = "auto"
 	)
 	// serve runs the broker with the output options of this command.
 	serve := func(ctx context.Context, cfg node.Config, logger *slog.Logger) error {
@@ -92,6 +93,9 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 			if cfg.Cluster.MoveBytesPerSec, err = moveRate(cfg.Cluster.MoveBytesPerSec); err != nil {
 				return usageError{err}
 			}
+			if _, err := applyMemoryLimit(memLimit, logger); err != nil {
+				return usageError{err}
+			}
 			return serve(cmd.Context(), cfg, logger)
 		},
 	}
@@ -134,6 +138,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish (up to
 	// --lease-timeout alone keeps the two consistent.
 	f.DurationVar(&cfg.Cluster.HeartbeatInterval, "heartbeat-interval", 0, "how often the broker renews its cluster lease, at most half of --lease-timeout (default: a quarter of --lease-timeout)")
 	f.DurationVar(&cfg.Cluster.RaftTick, "raft-tick", cfg.Cluster.RaftTick, "raft clock of the metadata group: elections take 10 ticks, heartbeats 1 (shorter costs CPU per idle group)")
+	f.StringVar(&memLimit, "memory-limit", memLimit, "soft memory limit of the Go runtime: auto (80% of the container's memory limit when there is one; GOMEMLIMIT wins), none, or a size such as 1536MiB")
 	f.StringVar(&logLevel, "log-level", "info", "debug | info | warn | error")
 	f.StringVar(&logFormat, "log-format", "text", "text | json (structured log records on stderr)")
 	f.StringVar(&readyFile, "ready-file", "", "once serving, write the broker's id, addresses, data dir and pid to this JSON file (removed at shutdown)")
