@@ -365,26 +365,39 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Perf regression check: a fixed workload divided by the transport ceiling, against a committed baseline",
-		Long: `check measures the QUIC transport ceiling, then produces 400,000 1 KiB
-records (at most 15 s; acks leader, fsync never) to a fresh local broker and
-reads them back, and divides each MB/s by the ceiling of its direction
-measured in the same run. With --runs N it divides the best Rafka figure
-of N runs by the best ceiling (other work on a shared machine only slows a
-run down, so the best of N is the most repeatable figure). It
-compares the ratios with --baseline and fails (exit 1) when one dropped by
-more than the baseline's max_drop (25%). --write-baseline stores the
-measured ratios instead.`,
+		Short: "Perf regression check: fixed workloads divided by the transport ceiling, against a committed baseline",
+		Long: `check measures the QUIC transport ceiling, then runs fixed workloads, each
+on fresh local brokers (acks leader, fsync never, linger 5 ms, 1 KiB records
+unless stated): 400,000 records produced and read back; 1,500,000 100-byte
+records produced and read back; 300,000 records lz4-compressed, half of each
+value compressible; 4 producers over 8 partitions; 3 brokers, 3 replicas,
+acks all, 200,000 records. It divides each MB/s (values before compression)
+by the ceiling of its direction measured in the same run. With --runs N it
+divides the best figure of N runs by the best ceiling (other work on a
+shared machine only slows a run down, so the best of N is the most
+repeatable figure). It compares the ratios with --baseline and fails
+(exit 1) when one dropped by more than the baseline's max_drop (25%) or is
+missing. --write-baseline stores the measured ratios instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(g.brokers) > 0 {
-				return usageError{fmt.Errorf("check runs its own local broker; --brokers does not apply")}
+				return usageError{fmt.Errorf("check runs its own local brokers; --brokers does not apply")}
+			}
+			if g.localN != 1 {
+				return usageError{fmt.Errorf("check chooses the local brokers of each workload; --local-brokers does not apply")}
 			}
 			cc := load.CheckConfig{
-				Runs:     runs,
-				Workload: load.DefaultCheckWorkload(),
-				Start: func(ctx context.Context) (load.Target, func() error, error) {
-					return g.target(ctx, "never")
+				Runs:      runs,
+				Workloads: load.DefaultCheckWorkloads(),
+				Start: func(ctx context.Context, brokers int) (load.Target, func() error, error) {
+					if brokers == 1 {
+						return g.localBroker(ctx, "never")
+					}
+					c, stop, err := g.localCluster(ctx, brokers, "never")
+					if err != nil {
+						return nil, nil, err
+					}
+					return &load.Cluster{C: c}, stop, nil
 				},
 				Log: os.Stderr,
 			}
