@@ -201,6 +201,12 @@ func describe(c config, workload string) map[string]any {
 func publishAll(ctx context.Context, c config, conns []jetstream.JetStream) (*bench.Result, error) {
 	ack := bench.NewHistogram()
 	var counters bench.Counters
+	// One pool of values shared by the publishers, made before the clock
+	// starts, as Rafka's producers share theirs.
+	base, err := bench.NewPayloads(c.size, c.compressibility, c.seed)
+	if err != nil {
+		return nil, err
+	}
 	var deadline time.Time
 	start := time.Now()
 	if c.duration > 0 {
@@ -221,11 +227,7 @@ func publishAll(ctx context.Context, c config, conns []jetstream.JetStream) (*be
 				continue
 			}
 		}
-		pl, err := bench.NewPayloads(c.size, c.compressibility, c.seed+uint64(i))
-		if err != nil {
-			return nil, err
-		}
-		p := &publisher{c: c, js: js, payloads: pl, subjects: subs, subOff: i, count: share, deadline: deadline,
+		p := &publisher{c: c, js: js, payloads: base.Fork(i), subjects: subs, subOff: i, count: share, deadline: deadline,
 			rate: c.rate / float64(len(conns)), counters: &counters, ack: ack}
 		wg.Go(func() { lastAcks[i], errs[i] = p.run(ctx, start) })
 	}
