@@ -229,6 +229,9 @@ func publishAll(ctx context.Context, c config, conns []jetstream.JetStream) (*be
 		}
 		p := &publisher{c: c, js: js, payloads: base.Fork(i), subjects: subs, subOff: i, count: share, deadline: deadline,
 			rate: c.rate / float64(len(conns)), counters: &counters, ack: ack}
+		if c.rate > 0 {
+			p.phase = time.Duration(float64(i) / c.rate * float64(time.Second))
+		}
 		wg.Go(func() { lastAcks[i], errs[i] = p.run(ctx, start) })
 	}
 	wg.Wait()
@@ -259,6 +262,9 @@ type publisher struct {
 	count    int64     // 0: unbounded
 	deadline time.Time // zero: none
 	rate     float64   // records/s of this publisher; 0: unlimited
+	// phase delays the schedule so that the publishers' records are due
+	// evenly spaced at the total rate, as Rafka's producers' are.
+	phase    time.Duration
 	counters *bench.Counters
 	ack      *bench.Histogram
 }
@@ -305,9 +311,9 @@ func (p *publisher) run(ctx context.Context, start time.Time) (time.Time, error)
 		}
 		var due time.Time
 		if interval > 0 {
-			due = start.Add(time.Duration(n) * interval)
+			due = start.Add(p.phase + time.Duration(n)*interval)
 			now := time.Now()
-			if !p.deadline.IsZero() && !now.Before(p.deadline) {
+			if !p.deadline.IsZero() && (!now.Before(p.deadline) || !due.Before(p.deadline)) {
 				break
 			}
 			if d := due.Sub(now); d > 0 {
