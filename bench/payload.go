@@ -22,7 +22,8 @@ const payloadBlock = 256
 const minPayloadPool = 8 << 20
 
 // Payloads hands out record values of one size. It is not safe for
-// concurrent use: give each producer its own (they may share a seed).
+// concurrent use: give each producer its own, made with Fork (which shares
+// the bytes) or NewPayloads.
 type Payloads struct {
 	size int
 	buf  []byte
@@ -60,6 +61,20 @@ func NewPayloads(size int, compressibility float64, seed uint64) (*Payloads, err
 	}
 	copy(buf[n:], buf[:size])
 	return &Payloads{size: size, buf: buf[:n+size]}, nil
+}
+
+// forkStride is how far apart in the pool Fork starts successive
+// generators: more than a default batch, and odd so that their values do
+// not line up with the block layout alike.
+const forkStride = 1<<20 + 13
+
+// Fork returns a generator of the same values starting i strides further
+// into the same bytes: producers each get their own without generating
+// (and holding) a pool each. The pool is never written after NewPayloads,
+// so forks may be used concurrently, each by one goroutine.
+func (p *Payloads) Fork(i int) *Payloads {
+	pool := len(p.buf) - p.size
+	return &Payloads{size: p.size, buf: p.buf, off: (p.off + i%pool*(forkStride%pool)) % pool}
 }
 
 // Size is the length of every value Next returns.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 
 	"github.com/pierrec/lz4/v4"
@@ -118,4 +119,39 @@ func TestStamp(t *testing.T) {
 	if _, err := ReadStamp(make([]byte, 7)); err == nil {
 		t.Error("read a stamp from a 7-byte value")
 	}
+}
+
+// TestPayloadFork checks that forks share the pool, start a stride apart,
+// and may be used from several goroutines at once (run with -race).
+func TestPayloadFork(t *testing.T) {
+	p, err := NewPayloads(1000, 0.5, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f0, f1 := p.Fork(0), p.Fork(1)
+	if &f0.buf[0] != &p.buf[0] || &f1.buf[0] != &p.buf[0] {
+		t.Fatal("a fork copied the pool")
+	}
+	if !bytes.Equal(f0.Next(), p.Next()) {
+		t.Error("fork 0 does not start where its parent does")
+	}
+	if got, want := f1.Next(), p.buf[forkStride:forkStride+1000]; !bytes.Equal(got, want) {
+		t.Error("fork 1 does not start a stride further")
+	}
+	if a, b := p.Fork(3).Next(), p.Fork(4).Next(); bytes.Equal(a, b) {
+		t.Error("successive forks start on the same value")
+	}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		f := p.Fork(i)
+		wg.Go(func() {
+			for range 20000 { // wraps around the 8 MiB pool
+				if len(f.Next()) != 1000 {
+					t.Error("short value")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -14,7 +14,13 @@ import (
 // produceAll runs cfg.Producers producers until count records (0: no
 // bound) or duration (0: no bound) and waits for every delivery. Records
 // and bytes are counted in c when acknowledged; ack latency goes to ack.
-func produceAll(ctx context.Context, t Target, cfg Config, c *bench.Counters, ack *bench.Histogram, count int64, duration time.Duration) error {
+//
+// The measured phase starts once every producer is connected: then
+// onStart (nil: none) is called and the clock starts, so that neither the
+// handshakes of many connections nor the values' generation count in the
+// run's time or shorten its producers' schedule. It returns that start
+// (zero when no producer got connected).
+func produceAll(ctx context.Context, t Target, cfg Config, c *bench.Counters, ack *bench.Histogram, count int64, duration time.Duration, onStart func()) (time.Time, error) {
 	acks, _ := ParseAcks(cfg.Acks)
 	codec, _ := ParseCompression(cfg.Compression)
 	popts := []client.ProducerOption{client.WithAcks(acks), client.WithCompression(codec), client.WithLinger(cfg.Linger)}
@@ -34,12 +40,13 @@ func produceAll(ctx context.Context, t Target, cfg Config, c *bench.Counters, ac
 		keys = append(keys, fmt.Appendf(nil, "key-%08d", i))
 	}
 
-	deadline := time.Time{}
-	if duration > 0 {
-		deadline = time.Now().Add(duration)
+	// One pool of values for all producers: generating 8 MiB per producer
+	// took a second of CPU with 64 producers.
+	base, err := bench.NewPayloads(cfg.RecordSize, cfg.Compressibility, cfg.Seed)
+	if err != nil {
+		return time.Time{}, err
 	}
-	errs := make([]error, cfg.Producers)
-	var wg sync.WaitGroup
+	var workers []*producer
 	for i := range cfg.Producers {
 		share := int64(0)
 		if count > 0 {
@@ -51,18 +58,47 @@ func produceAll(ctx context.Context, t Target, cfg Config, c *bench.Counters, ac
 				continue
 			}
 		}
-		pl, err := bench.NewPayloads(cfg.RecordSize, cfg.Compressibility, cfg.Seed+uint64(i))
-		if err != nil {
-			return err
-		}
-		w := &producer{
-			cfg: cfg, payloads: pl, keys: keys, keyOff: i, count: share, deadline: deadline,
-			rate: cfg.Rate / float64(cfg.Producers), c: c, ack: ack, opts: popts,
-		}
-		wg.Go(func() { errs[i] = w.run(ctx, t) })
+		workers = append(workers, &producer{
+			cfg: cfg, payloads: base.Fork(i), keys: keys, keyOff: i, count: share,
+			rate: cfg.Rate / float64(cfg.Producers), phase: ratePhase(cfg.Rate, i), c: c, ack: ack, opts: popts,
+		})
+	}
+	errs := make([]error, len(workers))
+	var wg sync.WaitGroup
+	for i, w := range workers {
+		wg.Go(func() { errs[i] = w.connect(ctx, t) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		for _, w := range workers {
+			w.close()
+		}
+		return time.Time{}, err
+	}
+	if onStart != nil {
+		onStart()
+	}
+	start := time.Now()
+	deadline := time.Time{}
+	if duration > 0 {
+		deadline = start.Add(duration)
+	}
+	for i, w := range workers {
+		wg.Go(func() { errs[i] = w.run(ctx, start, deadline) })
+	}
+	wg.Wait()
+	return start, errors.Join(errs...)
+}
+
+// ratePhase is when the first record of producer i is due after the start
+// at a total rate of rate records/s (0: unpaced): producer i's records are
+// due at i/rate + n*producers/rate, so that all of them together are
+// evenly spaced.
+func ratePhase(rate float64, i int) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(i) / rate * float64(time.Second))
 }
 
 // producer is one producing goroutine with its own client.
@@ -71,30 +107,58 @@ type producer struct {
 	payloads *bench.Payloads
 	keys     [][]byte
 	keyOff   int
-	count    int64     // 0: unbounded
-	deadline time.Time // zero: none
-	rate     float64   // records/s of this producer; 0: unlimited
-	c        *bench.Counters
-	ack      *bench.Histogram
-	opts     []client.ProducerOption
+	count    int64   // 0: unbounded
+	rate     float64 // records/s of this producer; 0: unlimited
+	// phase delays the producer's schedule so that the producers' records
+	// are due evenly spaced at the total rate, not in bursts of one per
+	// producer at the same instants.
+	phase time.Duration
+	c     *bench.Counters
+	ack   *bench.Histogram
+	opts  []client.ProducerOption
 
 	pool sync.Pool // *client.Record, returned by the delivery callback
+
+	cl *client.Client // set by connect
+	p  *client.Producer
 }
 
 // deadlineCheckEvery is how many records pass between clock reads when no
 // rate is set (a clock read per record would cost more than the record).
 const deadlineCheckEvery = 64
 
-func (w *producer) run(ctx context.Context, t Target) error {
+// connect makes the producer's client and producer; close (or run)
+// releases them.
+func (w *producer) connect(ctx context.Context, t Target) error {
 	cl, err := client.New(ctx, t.ClientOptions()...)
 	if err != nil {
 		return fmt.Errorf("load: producer: %w", err)
 	}
-	defer cl.Close()
 	p, err := cl.NewProducer(w.opts...)
 	if err != nil {
+		cl.Close()
 		return fmt.Errorf("load: producer: %w", err)
 	}
+	w.cl, w.p = cl, p
+	return nil
+}
+
+// close releases a connected producer that will not run.
+func (w *producer) close() {
+	if w.cl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.DrainTimeout)
+	defer cancel()
+	_ = w.p.Close(ctx)
+	w.cl.Close()
+}
+
+// run produces from start (the rate's schedule starts then) until its
+// count or deadline (zero: none), then flushes and closes the connection.
+func (w *producer) run(ctx context.Context, start, deadline time.Time) error {
+	defer w.cl.Close()
+	p := w.p
 	size := int64(w.payloads.Size())
 	onDelivery := func(r *client.Record, err error) {
 		// Timestamp is when the record was due: its latency includes any wait
@@ -116,7 +180,6 @@ func (w *producer) run(ctx context.Context, t Target) error {
 	if w.rate > 0 {
 		interval = time.Duration(float64(time.Second) / w.rate)
 	}
-	start := time.Now()
 	var produceErr error
 	for n := int64(0); w.count == 0 || n < w.count; n++ {
 		if ctx.Err() != nil {
@@ -124,9 +187,9 @@ func (w *producer) run(ctx context.Context, t Target) error {
 		}
 		var due time.Time
 		if interval > 0 {
-			due = start.Add(time.Duration(n) * interval)
+			due = start.Add(w.phase + time.Duration(n)*interval)
 			now := time.Now()
-			if !w.deadline.IsZero() && !now.Before(w.deadline) {
+			if !deadline.IsZero() && (!now.Before(deadline) || !due.Before(deadline)) {
 				break
 			}
 			if d := due.Sub(now); d > 0 {
@@ -136,7 +199,7 @@ func (w *producer) run(ctx context.Context, t Target) error {
 			}
 		} else {
 			due = time.Now()
-			if n%deadlineCheckEvery == 0 && !w.deadline.IsZero() && !due.Before(w.deadline) {
+			if n%deadlineCheckEvery == 0 && !deadline.IsZero() && !due.Before(deadline) {
 				break
 			}
 		}

@@ -130,10 +130,15 @@ func failures(r *bench.Result) error {
 func runProduce(ctx context.Context, t Target, cfg Config, o Options) (*bench.Result, error) {
 	ack := bench.NewHistogram()
 	var c bench.Counters
-	before := statsBefore(ctx, t)
-	prog := bench.StartProgress(progressWriter(o), o.ProgressInterval, &c, ack, nil)
-	start := time.Now()
-	err := produceAll(ctx, t, cfg, &c, ack, cfg.Count, cfg.Duration)
+	var before usage
+	var prog *bench.Progress
+	start, err := produceAll(ctx, t, cfg, &c, ack, cfg.Count, cfg.Duration, func() {
+		before = statsBefore(ctx, t)
+		prog = bench.StartProgress(progressWriter(o), o.ProgressInterval, &c, ack, nil)
+	})
+	if prog == nil { // no producer got connected
+		return nil, err
+	}
 	elapsed := time.Since(start)
 	prog.Stop()
 	r := &bench.Result{System: "rafka", Workload: WorkloadProduce, Config: cfg.describe(), ReplicationFactor: int(cfg.ReplicationFactor),
@@ -230,13 +235,18 @@ func runConcurrent(ctx context.Context, t Target, cfg Config, o Options) (*bench
 		return nil, consumeErr
 	}
 
-	before := statsBefore(ctx, t)
-	prog := bench.StartProgress(progressWriter(o), o.ProgressInterval, &consumed, ack, e2e)
-	start := time.Now()
-	produceErr := produceAll(ctx, t, cfg, &produced, ack, cfg.Count, cfg.Duration)
+	var before usage
+	var prog *bench.Progress
+	start, produceErr := produceAll(ctx, t, cfg, &produced, ack, cfg.Count, cfg.Duration, func() {
+		before = statsBefore(ctx, t)
+		prog = bench.StartProgress(progressWriter(o), o.ProgressInterval, &consumed, ack, e2e)
+	})
 	target.Store(produced.Records.Load())
 	close(producersDone)
 	wg.Wait()
+	if prog == nil { // no producer got connected
+		return nil, errors.Join(produceErr, consumeErr)
+	}
 	prog.Stop()
 	elapsed := sinceUntil(start, last)
 

@@ -1,8 +1,10 @@
 // Command nats-bench runs Rafka's produce and consume workloads against NATS
 // JetStream, for `rafka-bench compare nats`: a nats-server child with
 // JetStream file storage in a temporary folder on 127.0.0.1, a stream of
-// one replica, async publish with a bounded window of pending acks, then an
-// ordered consumer reading everything back. It prints the two results as
+// one replica with one subject per partition (bench.0, bench.1, ...), one
+// or more publishers (each with its own connection) using async publish
+// with a bounded window of pending acks, optionally paced to a total rate,
+// then an ordered consumer reading everything back. It prints the two results as
 // JSON (package bench's Result) on stdout.
 //
 // It is its own module so that Rafka's main module does not depend on NATS;
@@ -24,6 +26,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -39,6 +42,9 @@ type config struct {
 	count           int64
 	duration        time.Duration
 	maxPending      int
+	publishers      int
+	partitions      int
+	rate            float64
 	compressibility float64
 	seed            uint64
 	syncAlways      bool
@@ -51,11 +57,14 @@ func main() {
 	flag.IntVar(&c.size, "size", 1024, "record value size in bytes")
 	flag.Int64Var(&c.count, "count", 0, "records to publish (0: bounded by -duration only)")
 	flag.DurationVar(&c.duration, "duration", 0, "how long to publish (0: bounded by -count only)")
-	flag.IntVar(&c.maxPending, "max-pending", 4096, "async publishes awaiting their ack at once")
+	flag.IntVar(&c.maxPending, "max-pending", 4096, "async publishes awaiting their ack at once, per publisher")
+	flag.IntVar(&c.publishers, "producers", 1, "publishers, each with its own connection")
+	flag.IntVar(&c.partitions, "partitions", 1, "subjects of the stream (bench.0 ...); each publisher cycles through them")
+	flag.Float64Var(&c.rate, "rate", 0, "target total publish rate in records/s (0: as fast as possible); ack latency counts from each record's scheduled time")
 	flag.Float64Var(&c.compressibility, "compressibility", 0, "fraction of each value lz4 could remove (NATS does not compress messages)")
 	flag.Uint64Var(&c.seed, "seed", 1, "payload seed")
 	flag.BoolVar(&c.syncAlways, "sync-always", false, "fsync every write (JetStream sync_interval: always); default: periodic sync, like Rafka's fsync=never")
-	flag.DurationVar(&c.drain, "drain-timeout", 60*time.Second, "bound on the final ack wait and on the read-back")
+	flag.DurationVar(&c.drain, "drain-timeout", 60*time.Second, "bound on any wait for acks (a publish stalled on a full window, the final wait) and on the read-back")
 	flag.Parse()
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "nats-bench:", err)
@@ -86,10 +95,35 @@ func (c config) validate() error {
 	if c.maxPending < 1 {
 		errs = append(errs, fmt.Errorf("max pending %d: want >= 1", c.maxPending))
 	}
+	if c.publishers < 1 || c.publishers > maxPublishers {
+		errs = append(errs, fmt.Errorf("producers %d: want 1 to %d", c.publishers, maxPublishers))
+	}
+	if c.partitions < 1 || c.partitions > maxPartitions {
+		errs = append(errs, fmt.Errorf("partitions %d: want 1 to %d", c.partitions, maxPartitions))
+	}
+	if c.rate < 0 {
+		errs = append(errs, fmt.Errorf("rate %v: want >= 0", c.rate))
+	}
 	if c.compressibility < 0 || c.compressibility > 1 {
 		errs = append(errs, fmt.Errorf("compressibility %v: want 0 to 1", c.compressibility))
 	}
 	return errors.Join(errs...)
+}
+
+// Bounds of the workload flags: each publisher holds a connection and up to
+// -max-pending messages, each partition a subject.
+const (
+	maxPublishers = 1024
+	maxPartitions = 10000
+)
+
+// subjects returns the stream's per-partition subjects.
+func subjects(n int) []string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = fmt.Sprintf("bench.%d", i)
+	}
+	return s
 }
 
 func run(ctx context.Context, c config) ([]*bench.Result, error) {
@@ -98,22 +132,27 @@ func run(ctx context.Context, c config) ([]*bench.Result, error) {
 		return nil, err
 	}
 	defer srv.stop()
-	nc, err := nats.Connect(srv.url, nats.MaxReconnects(0))
-	if err != nil {
-		return nil, err
+	// One connection per publisher, as Rafka's producers each have theirs;
+	// the first also creates the stream and reads back.
+	conns := make([]jetstream.JetStream, c.publishers)
+	for i := range conns {
+		nc, err := nats.Connect(srv.url, nats.MaxReconnects(0))
+		if err != nil {
+			return nil, err
+		}
+		defer nc.Close()
+		if conns[i], err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(c.maxPending)); err != nil {
+			return nil, err
+		}
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(c.maxPending))
-	if err != nil {
-		return nil, err
-	}
+	js := conns[0]
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: "BENCH", Subjects: []string{"bench"}, Storage: jetstream.FileStorage, Replicas: 1,
+		Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage, Replicas: 1,
 	}); err != nil {
 		return nil, err
 	}
 	before, _ := bench.ReadProcStats(srv.cmd.Process.Pid)
-	produce, err := publish(ctx, c, js)
+	produce, err := publishAll(ctx, c, conns)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +175,17 @@ func ptr[T any](v T) *T { return &v }
 
 func describe(c config, workload string) map[string]any {
 	m := map[string]any{"record_size": c.size, "storage": "file", "replicas": 1, "max_pending": c.maxPending}
+	if c.partitions > 1 {
+		m["partitions"] = c.partitions
+	}
 	if workload == "produce" {
 		m["publish"] = "async"
+		if c.publishers > 1 {
+			m["producers"] = c.publishers
+		}
+		if c.rate > 0 {
+			m["rate"] = c.rate
+		}
 	} else {
 		m["consumer"] = "ordered"
 	}
@@ -147,62 +195,51 @@ func describe(c config, workload string) map[string]any {
 	return m
 }
 
-// publish sends the records with PublishAsync and times each ack. Acks of a
-// single connection's stream come back in order, so one goroutine waiting
-// for the futures in order sees each as soon as it is acknowledged.
-func publish(ctx context.Context, c config, js jetstream.JetStream) (*bench.Result, error) {
-	pl, err := bench.NewPayloads(c.size, c.compressibility, c.seed)
+// publishAll runs c.publishers publishers until c.count records (split
+// among them as Rafka's producers split --count) or c.duration, and waits
+// for every ack. The result's time runs to the last ack.
+func publishAll(ctx context.Context, c config, conns []jetstream.JetStream) (*bench.Result, error) {
+	ack := bench.NewHistogram()
+	var counters bench.Counters
+	// One pool of values shared by the publishers, made before the clock
+	// starts, as Rafka's producers share theirs.
+	base, err := bench.NewPayloads(c.size, c.compressibility, c.seed)
 	if err != nil {
 		return nil, err
 	}
-	type sent struct {
-		f  jetstream.PubAckFuture
-		at time.Time
-	}
-	futures := make(chan sent, c.maxPending)
-	ack := bench.NewHistogram()
-	var counters bench.Counters
-	var lastAck time.Time
-	waited := make(chan struct{})
-	go func() {
-		defer close(waited)
-		for s := range futures {
-			select {
-			case <-s.f.Ok():
-				lastAck = time.Now()
-				ack.Record(lastAck.Sub(s.at))
-				counters.Records.Add(1)
-				counters.Bytes.Add(int64(c.size))
-			case <-s.f.Err():
-				counters.Errors.Add(1)
-			}
-		}
-	}()
 	var deadline time.Time
 	start := time.Now()
 	if c.duration > 0 {
 		deadline = start.Add(c.duration)
 	}
-	var pubErr error
-	for n := int64(0); c.count == 0 || n < c.count; n++ {
-		if ctx.Err() != nil || (n%64 == 0 && !deadline.IsZero() && time.Now().After(deadline)) {
-			break
+	subs := subjects(c.partitions)
+	lastAcks := make([]time.Time, len(conns))
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, js := range conns {
+		share := int64(0)
+		if c.count > 0 {
+			share = c.count / int64(len(conns))
+			if int64(i) < c.count%int64(len(conns)) {
+				share++
+			}
+			if share == 0 {
+				continue
+			}
 		}
-		at := time.Now()
-		f, err := js.PublishAsync("bench", pl.Next())
-		if err != nil {
-			pubErr = fmt.Errorf("publish: %w", err)
-			break
+		p := &publisher{c: c, js: js, payloads: base.Fork(i), subjects: subs, subOff: i, count: share, deadline: deadline,
+			rate: c.rate / float64(len(conns)), counters: &counters, ack: ack}
+		if c.rate > 0 {
+			p.phase = time.Duration(float64(i) / c.rate * float64(time.Second))
 		}
-		futures <- sent{f, at}
+		wg.Go(func() { lastAcks[i], errs[i] = p.run(ctx, start) })
 	}
-	close(futures)
-	timer := time.NewTimer(c.drain)
-	defer timer.Stop()
-	select {
-	case <-waited:
-	case <-timer.C:
-		return nil, fmt.Errorf("acks still pending %v after publishing", c.drain)
+	wg.Wait()
+	lastAck := time.Time{}
+	for _, t := range lastAcks {
+		if t.After(lastAck) {
+			lastAck = t
+		}
 	}
 	r := &bench.Result{System: "nats", Workload: "produce", Config: describe(c, "produce"),
 		Records: counters.Records.Load(), Bytes: counters.Bytes.Load(), Errors: counters.Errors.Load()}
@@ -212,7 +249,113 @@ func publish(ctx context.Context, c config, js jetstream.JetStream) (*bench.Resu
 		lastAck = time.Now()
 	}
 	r.Finish(lastAck.Sub(start), &s)
-	return r, pubErr
+	return r, errors.Join(errs...)
+}
+
+// publisher is one publishing goroutine on its own connection.
+type publisher struct {
+	c        config
+	js       jetstream.JetStream
+	payloads *bench.Payloads
+	subjects []string
+	subOff   int
+	count    int64     // 0: unbounded
+	deadline time.Time // zero: none
+	rate     float64   // records/s of this publisher; 0: unlimited
+	// phase delays the schedule so that the publishers' records are due
+	// evenly spaced at the total rate, as Rafka's producers' are.
+	phase    time.Duration
+	counters *bench.Counters
+	ack      *bench.Histogram
+}
+
+// run publishes with PublishAsync and times each ack from when its record
+// was due. Acks of a single connection's stream come back in order, so
+// one goroutine waiting for the futures in order sees each as soon as it
+// is acknowledged. It returns the time of the last ack.
+func (p *publisher) run(ctx context.Context, start time.Time) (time.Time, error) {
+	type sent struct {
+		f  jetstream.PubAckFuture
+		at time.Time
+	}
+	futures := make(chan sent, p.c.maxPending)
+	var lastAck time.Time
+	waited := make(chan struct{})
+	size := int64(p.c.size)
+	go func() {
+		defer close(waited)
+		for s := range futures {
+			select {
+			case <-s.f.Ok():
+				lastAck = time.Now()
+				p.ack.Record(lastAck.Sub(s.at))
+				p.counters.Records.Add(1)
+				p.counters.Bytes.Add(size)
+			case <-s.f.Err():
+				p.counters.Errors.Add(1)
+			}
+		}
+	}()
+	var interval time.Duration
+	if p.rate > 0 {
+		interval = time.Duration(float64(time.Second) / p.rate)
+	}
+	// A full window of pending acks blocks the publish instead of failing
+	// it after the client's default 200 ms: with every write synced
+	// (-sync-always) a window of 4096 takes seconds to drain.
+	opts := []jetstream.PublishOpt{jetstream.WithStallWait(p.c.drain)}
+	var pubErr error
+	for n := int64(0); p.count == 0 || n < p.count; n++ {
+		if ctx.Err() != nil {
+			break
+		}
+		var due time.Time
+		if interval > 0 {
+			due = start.Add(p.phase + time.Duration(n)*interval)
+			now := time.Now()
+			if !p.deadline.IsZero() && (!now.Before(p.deadline) || !due.Before(p.deadline)) {
+				break
+			}
+			if d := due.Sub(now); d > 0 {
+				if err := sleepCtx(ctx, d); err != nil {
+					break
+				}
+			}
+		} else {
+			due = time.Now()
+			if n%64 == 0 && !p.deadline.IsZero() && !due.Before(p.deadline) {
+				break
+			}
+		}
+		f, err := p.js.PublishAsync(p.subjects[(int(n)+p.subOff)%len(p.subjects)], p.payloads.Next(), opts...)
+		if err != nil {
+			pubErr = fmt.Errorf("publish: %w", err)
+			break
+		}
+		futures <- sent{f, due}
+	}
+	close(futures)
+	timer := time.NewTimer(p.c.drain)
+	defer timer.Stop()
+	select {
+	case <-waited:
+	case <-timer.C:
+		// The program exits with this error; the waiting goroutine goes
+		// with it.
+		return time.Time{}, errors.Join(pubErr, fmt.Errorf("acks still pending %v after publishing", p.c.drain))
+	}
+	return lastAck, pubErr
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // readBack reads want messages from the start of the stream with an ordered

@@ -274,7 +274,15 @@ nested module bench/nats: a nats-server child with JetStream file storage,
 a stream of one replica, async publish with --max-pending acks outstanding,
 an ordered consumer reading back. Install the server first with
 bench/nats/install-nats-server.sh. JetStream syncs to disk periodically by
-default, so compare with --fsync never (the default here).`,
+default, so compare with --fsync never (the default here); --fsync always
+syncs every JetStream write.
+
+NATS publishes the number of records Rafka took in, for at most as long as
+Rafka's produce took: whichever comes first ends it, so compare rates, not
+times. --producers publishers each have their own connection, --partitions
+become subjects of the one stream (bench.0, bench.1, ...), and --rate paces
+the publishers as it paces Rafka's producers. Other workload flags
+(--acks, --linger, --compression, --keys ...) apply to Rafka only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Count == 0 && cfg.Duration == 0 {
@@ -297,14 +305,7 @@ default, so compare with --fsync never (the default here).`,
 			if runErr != nil {
 				return runErr
 			}
-			args := []string{"-size", fmt.Sprint(cfg.RecordSize), "-max-pending", fmt.Sprint(maxPending),
-				"-compressibility", fmt.Sprint(cfg.Compressibility), "-seed", fmt.Sprint(cfg.Seed)}
-			// The same number of records as Rafka moved, so both read back
-			// the same volume.
-			args = append(args, "-count", fmt.Sprint(rp.Records))
-			if cfg.Fsync == "always" {
-				args = append(args, "-sync-always")
-			}
+			args := natsArgs(cfg, rp, maxPending)
 			fmt.Fprintln(os.Stderr, "nats: produce, then consume from the start of the stream")
 			nr, err := bench.NATSRun{Dir: dir, Program: prog, Server: srv, Args: args, Stderr: os.Stderr}.Run(cmd.Context())
 			if err != nil {
@@ -332,9 +333,27 @@ default, so compare with --fsync never (the default here).`,
 	f.StringVar(&dir, "nats-dir", "bench/nats", "the nested module bench/nats (nats-bench is run there with `go run .`)")
 	f.StringVar(&prog, "nats-bench", "", "a built nats-bench binary instead of `go run`")
 	f.StringVar(&srv, "nats-server", "", "nats-server binary (default <nats-dir>/bin/nats-server)")
-	f.IntVar(&maxPending, "max-pending", 4096, "NATS async publishes awaiting their ack at once")
+	f.IntVar(&maxPending, "max-pending", 4096, "NATS async publishes awaiting their ack at once, per publisher")
 	cmd.AddCommand(nats)
 	return cmd
+}
+
+// natsArgs are nats-bench's flags for the workload cfg after Rafka's
+// produce phase rp: the same records, at most the same time. A NATS run
+// that is much slower (every write synced) then ends on time with fewer
+// records instead of running for minutes.
+func natsArgs(cfg load.Config, rp *bench.Result, maxPending int) []string {
+	bound := max(time.Duration(rp.DurationSec*float64(time.Second)).Round(time.Millisecond), time.Second)
+	args := []string{"-size", fmt.Sprint(cfg.RecordSize), "-max-pending", fmt.Sprint(maxPending),
+		"-compressibility", fmt.Sprint(cfg.Compressibility), "-seed", fmt.Sprint(cfg.Seed),
+		"-producers", fmt.Sprint(cfg.Producers), "-partitions", fmt.Sprint(cfg.Partitions),
+		"-rate", fmt.Sprint(cfg.Rate),
+		"-count", fmt.Sprint(rp.Records), "-duration", bound.String(),
+		"-drain-timeout", cfg.DrainTimeout.String()}
+	if cfg.Fsync == "always" {
+		args = append(args, "-sync-always")
+	}
+	return args
 }
 
 func newCheckCmd(g *globalFlags) *cobra.Command {
@@ -346,26 +365,39 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Perf regression check: a fixed workload divided by the transport ceiling, against a committed baseline",
-		Long: `check measures the QUIC transport ceiling, then produces 400,000 1 KiB
-records (at most 15 s; acks leader, fsync never) to a fresh local broker and
-reads them back, and divides each MB/s by the ceiling of its direction
-measured in the same run. With --runs N it divides the best Rafka figure
-of N runs by the best ceiling (other work on a shared machine only slows a
-run down, so the best of N is the most repeatable figure). It
-compares the ratios with --baseline and fails (exit 1) when one dropped by
-more than the baseline's max_drop (25%). --write-baseline stores the
-measured ratios instead.`,
+		Short: "Perf regression check: fixed workloads divided by the transport ceiling, against a committed baseline",
+		Long: `check measures the QUIC transport ceiling, then runs fixed workloads, each
+on fresh local brokers (acks leader, fsync never, linger 5 ms, 1 KiB records
+unless stated): 400,000 records produced and read back; 1,500,000 100-byte
+records produced and read back; 300,000 records lz4-compressed, half of each
+value compressible; 4 producers over 8 partitions; 3 brokers, 3 replicas,
+acks all, 200,000 records. It divides each MB/s (values before compression)
+by the ceiling of its direction measured in the same run. With --runs N it
+divides the best figure of N runs by the best ceiling (other work on a
+shared machine only slows a run down, so the best of N is the most
+repeatable figure). It compares the ratios with --baseline and fails
+(exit 1) when one dropped by more than the baseline's max_drop (25%) or is
+missing. --write-baseline stores the measured ratios instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(g.brokers) > 0 {
-				return usageError{fmt.Errorf("check runs its own local broker; --brokers does not apply")}
+				return usageError{fmt.Errorf("check runs its own local brokers; --brokers does not apply")}
+			}
+			if g.localN != 1 {
+				return usageError{fmt.Errorf("check chooses the local brokers of each workload; --local-brokers does not apply")}
 			}
 			cc := load.CheckConfig{
-				Runs:     runs,
-				Workload: load.DefaultCheckWorkload(),
-				Start: func(ctx context.Context) (load.Target, func() error, error) {
-					return g.target(ctx, "never")
+				Runs:      runs,
+				Workloads: load.DefaultCheckWorkloads(),
+				Start: func(ctx context.Context, brokers int) (load.Target, func() error, error) {
+					if brokers == 1 {
+						return g.localBroker(ctx, "never")
+					}
+					c, stop, err := g.localCluster(ctx, brokers, "never")
+					if err != nil {
+						return nil, nil, err
+					}
+					return &load.Cluster{C: c}, stop, nil
 				},
 				Log: os.Stderr,
 			}
