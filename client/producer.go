@@ -67,7 +67,8 @@ import (
 //
 // A partition's records go into its open batch until the batch is full or
 // its linger expires; then the batch is sealed into the partition's ready
-// queue. A sink (one per broker) owns a stream and two goroutines: the writer
+// queue (a full batch is compressed first by the Produce call that filled
+// it, outside the lock; the sink takes nothing of its partition until then). A sink (one per broker) owns a stream and two goroutines: the writer
 // seals lingering batches, builds and sends ready batches while the
 // in-flight bounds allow, and the reader matches answers (in order) to the
 // sink's FIFO of sent batches. A partition that saw a retriable failure is
@@ -147,6 +148,11 @@ type batch struct {
 	// behind a failed batch (to keep produce order): a new epoch leaves
 	// it as it is, and its resend is answered as a duplicate.
 	stored bool
+	// compressing: Produce sealed it full and is compressing its records
+	// (Producer.compress); until that ends the builder is Produce's, the
+	// sink does not take the batch (nor any after it in its partition),
+	// and a completion leaves the builder to compress to put back.
+	compressing bool
 }
 
 // partState is one partition's queues; guarded by Producer.mu.
@@ -225,7 +231,10 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 
 // Produce queues r for its partition and returns; onDelivery (may be nil) is
 // called once the record is stored or has definitely failed. It blocks while
-// the producer's buffer is full (WithBufferBytes), until ctx is done. An error
+// the producer's buffer is full (WithBufferBytes), until ctx is done. With
+// compression, the call whose record fills a batch also compresses it
+// (about a few milliseconds per MiB), so compression spreads over the
+// goroutines that produce rather than delaying the network writes. An error
 // means the record was not queued and onDelivery will not be called: ctx's
 // error, ErrClosed, or a problem with the record or its topic (for example
 // ErrUnknownTopicOrPartition, or ErrPartitionOffline for a partition the
@@ -296,10 +305,13 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 			p.startRecoveryLocked(ps, &wire.Error{Code: wire.ErrNotLeader, Message: "no leader known"})
 		}
 	}
-	var sealed, wake bool
+	var (
+		sealed, wake bool
+		full         [2]fullBatch // sealed full here, to compress outside the lock
+	)
 	if ob := ps.open; ob != nil && ob.builder.Size()+int(size) > p.cfg.maxBatchBytes {
-		p.sealLocked(ps)
-		sealed, ps.busy = true, true
+		full[0] = p.sealFullLocked(ps)
+		sealed = true
 	}
 	if ps.open == nil {
 		b := p.getBuilderLocked()
@@ -315,8 +327,8 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	ob.bytes += size
 	p.pending++
 	if ob.builder.Size() >= p.cfg.maxBatchBytes {
-		p.sealLocked(ps)
-		sealed, ps.busy = true, true
+		full[1] = p.sealFullLocked(ps)
+		sealed = true
 	}
 	s := ps.sink
 	p.mu.Unlock()
@@ -324,10 +336,56 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	if sealed {
 		p.cfg.partitioner.BatchSealed(tp.topic, tp.partition)
 	}
+	for _, f := range full {
+		if f.b != nil {
+			p.compress(f)
+		}
+	}
 	if s != nil && (sealed || wake) {
 		s.signal()
 	}
 	return nil
+}
+
+// fullBatch is a batch Produce sealed full and compresses, with its builder.
+type fullBatch struct {
+	b  *batch
+	bl *wire.BatchBuilder
+}
+
+// sealFullLocked seals ps's open batch, which is full. With compression it
+// returns the batch, marked compressing, for Produce to compress once it
+// released the lock: compression (a few milliseconds per MiB) then runs on
+// the goroutines that produce, in parallel with the sink writing earlier
+// batches, instead of in the sink between its writes. Batches sealed by
+// their linger are compressed by the sink.
+func (p *Producer) sealFullLocked(ps *partState) fullBatch {
+	b := ps.open
+	p.sealLocked(ps)
+	ps.busy = true
+	if p.cfg.codec == CompressionNone {
+		return fullBatch{}
+	}
+	b.compressing = true
+	return fullBatch{b: b, bl: b.builder}
+}
+
+// compress compresses the records of a batch sealed full by Produce and
+// lets the sink take it.
+func (p *Producer) compress(f fullBatch) {
+	f.bl.Compress(p.cfg.codec) // the builder is ours while compressing
+	p.mu.Lock()
+	f.b.compressing = false
+	if f.b.builder == nil {
+		// Completed meanwhile (abort, or a definite error): complete
+		// left the builder to us.
+		p.putBuilderLocked(f.bl)
+	}
+	s := f.b.part.sink
+	p.mu.Unlock()
+	if s != nil {
+		s.signal()
+	}
 }
 
 // ProduceSync produces rs and waits until every one of them is stored or has
@@ -594,7 +652,9 @@ func (p *Producer) complete(cs []completion) {
 		p.releaseLocked(c.b.bytes)
 		p.pending -= len(c.b.recs)
 		if c.b.builder != nil {
-			p.putBuilderLocked(c.b.builder)
+			if !c.b.compressing { // else compress puts it back
+				p.putBuilderLocked(c.b.builder)
+			}
 			c.b.builder = nil
 		}
 		c.b.recs, c.b.data = nil, nil
