@@ -98,10 +98,14 @@ type Producer struct {
 	// mu guards the fields below and every partState, sink and batch field
 	// documented as guarded by it. Never held while calling the application
 	// (callbacks, partitioner) or doing network I/O.
-	mu         sync.Mutex
-	closing    bool  // Close began: Produce fails
-	abortErr   error // set once by abort: everything fails with it
-	parts      map[topicPartition]*partState
+	mu       sync.Mutex
+	closing  bool                          // Close began: Produce fails
+	abortErr error                         // set once by abort: everything fails with it
+	parts    map[topicPartition]*partState // never removed
+	lastPart *partState                    // the last one Produce used: most records go to the same one
+	// freeRecs are record lists of completed batches, emptied, kept for
+	// reuse like builders (see putRecsLocked for their bounds).
+	freeRecs   [][]pendingRecord
 	sinks      map[string]*sink // by broker address
 	bufUsed    int64
 	spaceFreed chan struct{} // closed and replaced when buffer bytes are released
@@ -259,7 +263,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	if part == AnyPartition {
 		part = p.cfg.partitioner.Partition(r, tm)
 	}
-	pm := tm.partition(part)
+	pm := partitionMeta(tm, part)
 	if pm != nil && pm.Offline && time.Since(tm.fetched) >= p.cfg.backoffBase {
 		// It may be back: look again, at most once per backoff base, so a
 		// producer of an offline partition does not ask per record.
@@ -269,7 +273,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		if r.Partition == AnyPartition {
 			part = p.cfg.partitioner.Partition(r, tm)
 		}
-		pm = tm.partition(part)
+		pm = partitionMeta(tm, part)
 	}
 	if pm == nil {
 		return fmt.Errorf("client: produce to %s/%d: %w", r.Topic, part,
@@ -293,10 +297,13 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		return err
 	}
 	tp := topicPartition{r.Topic, part}
-	ps := p.parts[tp]
-	if ps == nil {
-		ps = &partState{tp: tp}
-		p.parts[tp] = ps
+	ps := p.lastPart
+	if ps == nil || ps.tp != tp {
+		if ps = p.parts[tp]; ps == nil {
+			ps = &partState{tp: tp}
+			p.parts[tp] = ps
+		}
+		p.lastPart = ps
 	}
 	if ps.sink == nil && !ps.recovering {
 		if pm.LeaderAddr != "" {
@@ -318,7 +325,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		if ps.busy {
 			b.Grow(p.cfg.maxBatchBytes - b.Size())
 		}
-		ps.open = &batch{part: ps, builder: b, deadline: time.Now().Add(p.cfg.linger)}
+		ps.open = &batch{part: ps, builder: b, recs: p.getRecsLocked(), deadline: time.Now().Add(p.cfg.linger)}
 		wake = true // the writer's linger timer must learn of the new batch
 	}
 	ob := ps.open
@@ -657,6 +664,7 @@ func (p *Producer) complete(cs []completion) {
 			}
 			c.b.builder = nil
 		}
+		p.putRecsLocked(c.b.recs)
 		c.b.recs, c.b.data = nil, nil
 	}
 	if p.pending == 0 {
@@ -689,6 +697,36 @@ func (p *Producer) putBuilderLocked(b *wire.BatchBuilder) {
 	if len(p.builders) < maxFreeBuilders && b.Cap() <= 2*p.cfg.maxBatchBytes {
 		p.builders = append(p.builders, b)
 	}
+}
+
+// maxFreeRecs bounds the record lists kept for reuse, and maxRecsPerMiB the
+// length of one relative to the batch size (a list of 100-byte records
+// fills about half of that): together at most 16 MiB with 1 MiB batches.
+const (
+	maxFreeRecs   = 64
+	maxRecsPerMiB = 16 << 10
+)
+
+// getRecsLocked returns an empty record list for a new batch.
+func (p *Producer) getRecsLocked() []pendingRecord {
+	n := len(p.freeRecs)
+	if n == 0 {
+		return nil
+	}
+	rs := p.freeRecs[n-1]
+	p.freeRecs[n-1] = nil
+	p.freeRecs = p.freeRecs[:n-1]
+	return rs
+}
+
+// putRecsLocked keeps the list of a completed batch for reuse, dropping its
+// records and callbacks so that they can be collected.
+func (p *Producer) putRecsLocked(rs []pendingRecord) {
+	if cap(rs) == 0 || len(p.freeRecs) >= maxFreeRecs || cap(rs) > max(64, int(int64(p.cfg.maxBatchBytes)*maxRecsPerMiB>>20)) {
+		return
+	}
+	clear(rs)
+	p.freeRecs = append(p.freeRecs, rs[:0])
 }
 
 // sealLocked closes ps's open batch to new records and queues it.
