@@ -68,8 +68,9 @@ import (
 // A partition's records go into its open batch until the batch is full or
 // its linger expires; then the batch is sealed into the partition's ready
 // queue (a full batch is compressed first by the Produce call that filled
-// it, outside the lock; the sink takes nothing of its partition until then). A sink (one per broker) owns a stream and two goroutines: the writer
-// seals lingering batches, builds and sends ready batches while the
+// it, outside the lock; the sink takes nothing of its partition until
+// then). A sink (one per broker) owns a stream and two goroutines: the
+// writer seals lingering batches, builds and sends ready batches while the
 // in-flight bounds allow, and the reader matches answers (in order) to the
 // sink's FIFO of sent batches. A partition that saw a retriable failure is
 // "recovering": the writer skips it, and once it has nothing in flight a
