@@ -326,6 +326,55 @@ func TestLZ4(t *testing.T) {
 	}
 }
 
+// Full lz4 batches are compressed by the Produce calls that fill them, on
+// several goroutines at once: every record arrives once, each goroutine's
+// in its produce order, and the topic holds compressed batches.
+func TestLZ4FullBatchesFromManyGoroutines(t *testing.T) {
+	tb := startBroker(t)
+	c := tb.client()
+	ctx := testCtx(t)
+	createTopic(t, c, "packed", 1)
+	p := newProducer(t, c, client.WithCompression(client.CompressionLZ4), client.WithLinger(time.Hour),
+		client.WithMaxBatchBytes(4096), client.WithMaxInFlight(4))
+	const goroutines, each = 4, 400
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				value := bytes.Repeat(fmt.Appendf(nil, "g%d-%06d;", g, i), 20)
+				r := &client.Record{Topic: "packed", Partition: 0, Key: []byte{byte(g)}, Value: value}
+				if err := p.Produce(ctx, r, func(r *client.Record, err error) {
+					if err != nil {
+						t.Errorf("delivery: %v", err)
+					}
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := make([]int, goroutines)
+	for _, r := range consume(t, c, goroutines*each, client.Assignment{Topic: "packed", Partition: 0}) {
+		g := int(r.Key[0])
+		if want := bytes.Repeat(fmt.Appendf(nil, "g%d-%06d;", g, next[g]), 20); !bytes.Equal(r.Value, want) {
+			t.Fatalf("offset %d: %.20s..., want %.20s...", r.Offset, r.Value, want)
+		}
+		next[g]++
+	}
+	d, err := c.DescribeTopic(ctx, "packed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw := int64(goroutines * each * 200); d.Partitions[0].SizeBytes*3 > raw {
+		t.Fatalf("topic holds %d bytes for %d bytes of values: not compressed", d.Partitions[0].SizeBytes, raw)
+	}
+}
+
 func TestKeyedRecordsLandInHashRange(t *testing.T) {
 	tb := startBroker(t)
 	c := tb.client()

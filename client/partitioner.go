@@ -48,15 +48,16 @@ func (hp *hashPartitioner) Partition(r *Record, t *TopicMetadata) int32 {
 		return partitionForHash(t, wire.KeyHash(r.Key))
 	}
 	hp.mu.Lock()
-	defer hp.mu.Unlock()
 	p, ok := hp.sticky[t.Name]
 	var i int
+	pm := partitionMeta(t, p)
 	switch {
 	case !ok:
 		i = rand.IntN(n)
-	case t.partition(p) == nil: // moved past the last partition
+	case pm == nil: // moved past the last partition
 		i = 0
-	case !t.partition(p).Offline:
+	case !pm.Offline:
+		hp.mu.Unlock()
 		return p
 	default:
 		i, _ = slices.BinarySearchFunc(t.Partitions, p, func(m PartitionMetadata, p int32) int { return cmp.Compare(m.Partition, p) })
@@ -70,7 +71,18 @@ func (hp *hashPartitioner) Partition(r *Record, t *TopicMetadata) int32 {
 	}
 	p = t.Partitions[i].Partition
 	hp.sticky[t.Name] = p
+	hp.mu.Unlock()
 	return p
+}
+
+// partitionMeta returns the metadata of partition p of t, or nil. Partitions
+// are usually numbered 0 to n-1, so p is looked at first as an index; the
+// search is for metadata where that does not hold.
+func partitionMeta(t *TopicMetadata, p int32) *PartitionMetadata {
+	if p >= 0 && int(p) < len(t.Partitions) && t.Partitions[p].Partition == p {
+		return &t.Partitions[p]
+	}
+	return t.partition(p)
 }
 
 func (hp *hashPartitioner) BatchSealed(topic string, partition int32) {

@@ -67,8 +67,10 @@ import (
 //
 // A partition's records go into its open batch until the batch is full or
 // its linger expires; then the batch is sealed into the partition's ready
-// queue. A sink (one per broker) owns a stream and two goroutines: the writer
-// seals lingering batches, builds and sends ready batches while the
+// queue (a full batch is compressed first by the Produce call that filled
+// it, outside the lock; the sink takes nothing of its partition until
+// then). A sink (one per broker) owns a stream and two goroutines: the
+// writer seals lingering batches, builds and sends ready batches while the
 // in-flight bounds allow, and the reader matches answers (in order) to the
 // sink's FIFO of sent batches. A partition that saw a retriable failure is
 // "recovering": the writer skips it, and once it has nothing in flight a
@@ -97,10 +99,14 @@ type Producer struct {
 	// mu guards the fields below and every partState, sink and batch field
 	// documented as guarded by it. Never held while calling the application
 	// (callbacks, partitioner) or doing network I/O.
-	mu         sync.Mutex
-	closing    bool  // Close began: Produce fails
-	abortErr   error // set once by abort: everything fails with it
-	parts      map[topicPartition]*partState
+	mu       sync.Mutex
+	closing  bool                          // Close began: Produce fails
+	abortErr error                         // set once by abort: everything fails with it
+	parts    map[topicPartition]*partState // never removed
+	lastPart *partState                    // the last one Produce used: most records go to the same one
+	// freeRecs are record lists of completed batches, emptied, kept for
+	// reuse like builders (see putRecsLocked for their bounds).
+	freeRecs   [][]pendingRecord
 	sinks      map[string]*sink // by broker address
 	bufUsed    int64
 	spaceFreed chan struct{} // closed and replaced when buffer bytes are released
@@ -147,6 +153,11 @@ type batch struct {
 	// behind a failed batch (to keep produce order): a new epoch leaves
 	// it as it is, and its resend is answered as a duplicate.
 	stored bool
+	// compressing: Produce sealed it full and is compressing its records
+	// (Producer.compress); until that ends the builder is Produce's, the
+	// sink does not take the batch (nor any after it in its partition),
+	// and a completion leaves the builder to compress to put back.
+	compressing bool
 }
 
 // partState is one partition's queues; guarded by Producer.mu.
@@ -225,7 +236,10 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 
 // Produce queues r for its partition and returns; onDelivery (may be nil) is
 // called once the record is stored or has definitely failed. It blocks while
-// the producer's buffer is full (WithBufferBytes), until ctx is done. An error
+// the producer's buffer is full (WithBufferBytes), until ctx is done. With
+// compression, the call whose record fills a batch also compresses it
+// (about a few milliseconds per MiB), so compression spreads over the
+// goroutines that produce rather than delaying the network writes. An error
 // means the record was not queued and onDelivery will not be called: ctx's
 // error, ErrClosed, or a problem with the record or its topic (for example
 // ErrUnknownTopicOrPartition, or ErrPartitionOffline for a partition the
@@ -250,7 +264,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	if part == AnyPartition {
 		part = p.cfg.partitioner.Partition(r, tm)
 	}
-	pm := tm.partition(part)
+	pm := partitionMeta(tm, part)
 	if pm != nil && pm.Offline && time.Since(tm.fetched) >= p.cfg.backoffBase {
 		// It may be back: look again, at most once per backoff base, so a
 		// producer of an offline partition does not ask per record.
@@ -260,7 +274,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		if r.Partition == AnyPartition {
 			part = p.cfg.partitioner.Partition(r, tm)
 		}
-		pm = tm.partition(part)
+		pm = partitionMeta(tm, part)
 	}
 	if pm == nil {
 		return fmt.Errorf("client: produce to %s/%d: %w", r.Topic, part,
@@ -284,10 +298,13 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		return err
 	}
 	tp := topicPartition{r.Topic, part}
-	ps := p.parts[tp]
-	if ps == nil {
-		ps = &partState{tp: tp}
-		p.parts[tp] = ps
+	ps := p.lastPart
+	if ps == nil || ps.tp != tp {
+		if ps = p.parts[tp]; ps == nil {
+			ps = &partState{tp: tp}
+			p.parts[tp] = ps
+		}
+		p.lastPart = ps
 	}
 	if ps.sink == nil && !ps.recovering {
 		if pm.LeaderAddr != "" {
@@ -296,17 +313,20 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 			p.startRecoveryLocked(ps, &wire.Error{Code: wire.ErrNotLeader, Message: "no leader known"})
 		}
 	}
-	var sealed, wake bool
+	var (
+		sealed, wake bool
+		full         [2]fullBatch // sealed full here, to compress outside the lock
+	)
 	if ob := ps.open; ob != nil && ob.builder.Size()+int(size) > p.cfg.maxBatchBytes {
-		p.sealLocked(ps)
-		sealed, ps.busy = true, true
+		full[0] = p.sealFullLocked(ps)
+		sealed = true
 	}
 	if ps.open == nil {
 		b := p.getBuilderLocked()
 		if ps.busy {
 			b.Grow(p.cfg.maxBatchBytes - b.Size())
 		}
-		ps.open = &batch{part: ps, builder: b, deadline: time.Now().Add(p.cfg.linger)}
+		ps.open = &batch{part: ps, builder: b, recs: p.getRecsLocked(), deadline: time.Now().Add(p.cfg.linger)}
 		wake = true // the writer's linger timer must learn of the new batch
 	}
 	ob := ps.open
@@ -315,8 +335,8 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	ob.bytes += size
 	p.pending++
 	if ob.builder.Size() >= p.cfg.maxBatchBytes {
-		p.sealLocked(ps)
-		sealed, ps.busy = true, true
+		full[1] = p.sealFullLocked(ps)
+		sealed = true
 	}
 	s := ps.sink
 	p.mu.Unlock()
@@ -324,10 +344,56 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	if sealed {
 		p.cfg.partitioner.BatchSealed(tp.topic, tp.partition)
 	}
+	for _, f := range full {
+		if f.b != nil {
+			p.compress(f)
+		}
+	}
 	if s != nil && (sealed || wake) {
 		s.signal()
 	}
 	return nil
+}
+
+// fullBatch is a batch Produce sealed full and compresses, with its builder.
+type fullBatch struct {
+	b  *batch
+	bl *wire.BatchBuilder
+}
+
+// sealFullLocked seals ps's open batch, which is full. With compression it
+// returns the batch, marked compressing, for Produce to compress once it
+// released the lock: compression (a few milliseconds per MiB) then runs on
+// the goroutines that produce, in parallel with the sink writing earlier
+// batches, instead of in the sink between its writes. Batches sealed by
+// their linger are compressed by the sink.
+func (p *Producer) sealFullLocked(ps *partState) fullBatch {
+	b := ps.open
+	p.sealLocked(ps)
+	ps.busy = true
+	if p.cfg.codec == CompressionNone {
+		return fullBatch{}
+	}
+	b.compressing = true
+	return fullBatch{b: b, bl: b.builder}
+}
+
+// compress compresses the records of a batch sealed full by Produce and
+// lets the sink take it.
+func (p *Producer) compress(f fullBatch) {
+	f.bl.Compress(p.cfg.codec) // the builder is ours while compressing
+	p.mu.Lock()
+	f.b.compressing = false
+	if f.b.builder == nil {
+		// Completed meanwhile (abort, or a definite error): complete
+		// left the builder to us.
+		p.putBuilderLocked(f.bl)
+	}
+	s := f.b.part.sink
+	p.mu.Unlock()
+	if s != nil {
+		s.signal()
+	}
 }
 
 // ProduceSync produces rs and waits until every one of them is stored or has
@@ -594,9 +660,12 @@ func (p *Producer) complete(cs []completion) {
 		p.releaseLocked(c.b.bytes)
 		p.pending -= len(c.b.recs)
 		if c.b.builder != nil {
-			p.putBuilderLocked(c.b.builder)
+			if !c.b.compressing { // else compress puts it back
+				p.putBuilderLocked(c.b.builder)
+			}
 			c.b.builder = nil
 		}
+		p.putRecsLocked(c.b.recs)
 		c.b.recs, c.b.data = nil, nil
 	}
 	if p.pending == 0 {
@@ -629,6 +698,36 @@ func (p *Producer) putBuilderLocked(b *wire.BatchBuilder) {
 	if len(p.builders) < maxFreeBuilders && b.Cap() <= 2*p.cfg.maxBatchBytes {
 		p.builders = append(p.builders, b)
 	}
+}
+
+// maxFreeRecs bounds the record lists kept for reuse, and maxRecsPerMiB the
+// length of one relative to the batch size (a list of 100-byte records
+// fills about half of that): together at most 16 MiB with 1 MiB batches.
+const (
+	maxFreeRecs   = 64
+	maxRecsPerMiB = 16 << 10
+)
+
+// getRecsLocked returns an empty record list for a new batch.
+func (p *Producer) getRecsLocked() []pendingRecord {
+	n := len(p.freeRecs)
+	if n == 0 {
+		return nil
+	}
+	rs := p.freeRecs[n-1]
+	p.freeRecs[n-1] = nil
+	p.freeRecs = p.freeRecs[:n-1]
+	return rs
+}
+
+// putRecsLocked keeps the list of a completed batch for reuse, dropping its
+// records and callbacks so that they can be collected.
+func (p *Producer) putRecsLocked(rs []pendingRecord) {
+	if cap(rs) == 0 || len(p.freeRecs) >= maxFreeRecs || cap(rs) > max(64, int(int64(p.cfg.maxBatchBytes)*maxRecsPerMiB>>20)) {
+		return
+	}
+	clear(rs)
+	p.freeRecs = append(p.freeRecs, rs[:0])
 }
 
 // sealLocked closes ps's open batch to new records and queues it.

@@ -353,6 +353,9 @@ func (s *sink) collect(take []*batch, sealed []topicPartition) ([]*batch, []topi
 		}
 		for len(ps.ready) > 0 && len(ps.inflight) < p.cfg.maxInFlight {
 			b := ps.ready[0]
+			if b.compressing {
+				break // Produce is compressing it and signals when done
+			}
 			if s.inflightBytes > 0 && s.inflightBytes+b.bytes > s.maxBytes {
 				break
 			}

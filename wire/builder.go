@@ -22,11 +22,16 @@ type BatchBuilder struct {
 	// buf is a batch under construction: BatchHeaderSize bytes reserved for
 	// the header, then the encoded records, uncompressed. Finish fills the
 	// header in place, so an uncompressed batch is never copied.
-	buf     []byte
-	out     []byte // Finish's lz4 output, reused
-	count   int32
-	firstTs int64
-	maxTs   int64
+	buf []byte
+	// out is the lz4 batch, reused: BatchHeaderSize bytes for the header,
+	// then the compressed records section. packed says it holds the
+	// compression of the records appended so far (packedOK: and that it
+	// paid), so that Finish only writes the header and checksum.
+	out              []byte
+	packed, packedOK bool
+	count            int32
+	firstTs          int64
+	maxTs            int64
 
 	producerID    int64
 	producerEpoch int16
@@ -45,6 +50,7 @@ func NewBatchBuilder() *BatchBuilder {
 // Reset empties the builder and clears its producer fields, keeping buffers.
 func (b *BatchBuilder) Reset() {
 	b.buf = b.prefixed()[:BatchHeaderSize]
+	b.packed = false
 	b.count, b.firstTs, b.maxTs = 0, 0, 0
 	b.producerID, b.producerEpoch, b.baseSequence = NoProducerID, NoProducerEpoch, NoSequence
 }
@@ -149,6 +155,7 @@ func (b *BatchBuilder) Append(timestampMs int64, key, value []byte, headers []He
 	}
 	b.buf = r
 	b.count++
+	b.packed = false
 }
 
 // Build returns the batch in a newly allocated slice (see AppendBatch).
@@ -192,17 +199,11 @@ func (b *BatchBuilder) AppendBatch(dst []byte, codec Codec) ([]byte, error) {
 // Finish completes the batch inside the builder and returns it: the same
 // bytes AppendBatch would append, without copying the records when they are
 // not compressed. The batch stays valid, and is the builder's, until the next
-// Reset, Append or Finish; a producer keeps the builder with its batch until
-// the batch is acknowledged.
+// Reset, Append, Compress or Finish; a producer keeps the builder with its
+// batch until the batch is acknowledged. With CodecLZ4, records compressed
+// by Compress (and not appended to since) are not compressed again: Finish
+// then only writes the header and checksum.
 func (b *BatchBuilder) Finish(codec Codec) ([]byte, error) {
-	if codec == CodecLZ4 {
-		out, err := b.AppendBatch(b.out[:0], codec)
-		b.out = out
-		if err != nil || Codec(out[offAttributes]&CodecMask) == CodecLZ4 {
-			return out, err
-		}
-		// lz4 did not pay: build uncompressed in place instead.
-	}
 	if b.count == 0 {
 		return nil, fmt.Errorf("wire: build: a data batch needs at least one record")
 	}
@@ -213,9 +214,32 @@ func (b *BatchBuilder) Finish(codec Codec) ([]byte, error) {
 		return nil, fmt.Errorf("%w: records section of %d bytes, limit %d", ErrBatchTooLarge, len(b.recs()), MaxRecordsSize)
 	}
 	batch := b.buf
+	if codec == CodecLZ4 {
+		b.Compress(codec)
+		if b.packedOK {
+			batch = b.out
+		} else {
+			codec = CodecNone // lz4 did not pay: the batch is built in place
+		}
+	}
 	b.appendHeader(batch[:0], b.count, b.firstTs, b.maxTs)
+	batch[offAttributes] = byte(codec)
 	finishBatch(batch)
 	return batch, nil
+}
+
+// Compress does ahead of time the costly part of Finish(codec): with
+// CodecLZ4 it compresses the records appended so far, once; with CodecNone
+// it does nothing. A producer calls it on a full batch outside its locks,
+// before the producer fields (which the checksum covers) are known, so that
+// compression runs on the goroutine that filled the batch, in parallel with
+// the network writes of earlier batches. Appending after it undoes it.
+func (b *BatchBuilder) Compress(codec Codec) {
+	if codec != CodecLZ4 || b.packed || b.count == 0 || len(b.recs()) > MaxRecordsSize {
+		return
+	}
+	b.out, b.packedOK = b.appendLZ4(growLen(b.out[:0], BatchHeaderSize))
+	b.packed = true
 }
 
 // appendLZ4 appends the compressed records section, or leaves dst as it was

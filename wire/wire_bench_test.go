@@ -91,6 +91,43 @@ func BenchmarkBatchBuild(b *testing.B) {
 	}
 }
 
+// BenchmarkBatchFinish is what a producer's sink pays per lz4 batch once
+// the records are appended: "finish" compresses in Finish (as the sink did
+// for every batch), "finish-after-compress" is Finish of a batch whose
+// records Compress already compressed (as Produce now does for full
+// batches, outside the producer's lock): only the header and checksum.
+func BenchmarkBatchFinish(b *testing.B) {
+	for _, s := range benchShapes() {
+		if s.codec != CodecLZ4 {
+			continue
+		}
+		in := newBenchInput(s.valueSize)
+		bb := NewBatchBuilder()
+		for i := range in.values {
+			bb.Append(int64(i), in.keys[i], in.values[i], in.headers)
+		}
+		for _, mode := range []string{"finish", "finish-after-compress"} {
+			b.Run(s.name+"/"+mode, func(b *testing.B) {
+				bb.Compress(s.codec)
+				b.SetBytes(in.valueBytes())
+				b.ReportAllocs()
+				seq := int32(0)
+				for b.Loop() {
+					if mode == "finish" {
+						bb.packed = false // as if records were appended since
+					}
+					seq++
+					bb.SetProducer(1, 0, seq)
+					if _, err := bb.Finish(s.codec); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportRecords(b, len(in.values))
+			})
+		}
+	}
+}
+
 func BenchmarkBatchIterate(b *testing.B) {
 	for _, s := range benchShapes() {
 		b.Run(s.name, func(b *testing.B) {
