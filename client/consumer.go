@@ -77,7 +77,7 @@ type Consumer struct {
 	gen    uint64 // assignment generation; Assign bumps it
 	parts  map[topicPartition]*consPart
 	subs   map[*subscription]struct{} // streams whose reader runs
-	queue  []*chunk                   // received, not yet polled, in arrival order
+	queue  []*Batch                   // received, not yet polled, in arrival order; err set: an error in its place
 	head   int                        // records of queue[0] already polled
 	errs   []error                    // partition failures for Poll to report
 	ready  chan struct{}              // closed and replaced when queue or errs grow
@@ -101,16 +101,6 @@ type consPart struct {
 	// hinted: a NOT_LEADER answer named the new leader and the metadata
 	// cache holds it; the next attempt routes there without a refresh.
 	hinted bool
-}
-
-// chunk is the records of one data frame, or an error for Poll to return in
-// its place in the queue.
-type chunk struct {
-	tp    topicPartition
-	sub   *subscription
-	recs  []*Record
-	bytes int64 // the frame's payload size, returned as credit once polled
-	err   error // a *CorruptBatchError: recs is empty
 }
 
 // subscription is one subscribe stream to one broker.
@@ -208,8 +198,8 @@ func (cs *Consumer) Assign(ctx context.Context, as ...Assignment) error {
 	gen := cs.gen
 	old := cs.stopAllLocked()
 	cs.parts = make(map[topicPartition]*consPart, len(as))
-	clear(cs.queue)
-	cs.queue, cs.head, cs.errs = nil, 0, nil
+	cs.freeQueueLocked()
+	cs.errs = nil
 	parts := make([]*consPart, len(as))
 	for i, a := range as {
 		p := &consPart{tp: topicPartition{a.Topic, a.Partition}, next: starts[i]}
@@ -585,29 +575,38 @@ func (s *subscription) readLoop() {
 			continue
 		}
 		var (
-			recs    []*Record
+			b       *Batch
 			corrupt *CorruptBatchError
 		)
 		if p != nil {
-			recs, corrupt = decodeRecords(f.Payload, tp, next, &it)
+			// The records are indexed in place: the batch takes the
+			// frame's pooled buffer, or a copy of a small frame.
+			payload, buf := f.Payload, s.fr.TakeBuffer()
+			if buf == nil {
+				payload = bytes.Clone(payload)
+			}
+			b = newBatch(tp, s)
+			b.buf, b.bytes = buf, n
+			corrupt = decodeBatch(b, payload, next, &it)
 		}
 		cs.mu.Lock()
 		current := p != nil && !s.dead && s.parts[tp] == p
-		if len(recs) > 0 && current {
-			p.next = recs[len(recs)-1].Offset + 1
+		if b != nil && len(b.recs) > 0 && current {
+			p.next = b.recs[len(b.recs)-1].Offset + 1
 			p.failures = 0
 			if p.hasFromTime {
 				i := 0
-				for i < len(recs) && recs[i].Timestamp.Before(p.fromTime) {
+				for i < len(b.recs) && b.recs[i].Timestamp.Before(p.fromTime) {
 					i++
 				}
-				recs = recs[i:]
-				p.hasFromTime = len(recs) == 0
+				b.recs = b.recs[i:]
+				p.hasFromTime = len(b.recs) == 0
 			}
-			if len(recs) > 0 {
-				cs.queue = append(cs.queue, &chunk{tp: tp, sub: s, recs: recs, bytes: n})
+			if len(b.recs) > 0 {
+				cs.queue = append(cs.queue, b)
 				s.buffered += n
 				cs.notifyLocked()
+				b = nil
 			}
 		}
 		if corrupt != nil && current {
@@ -615,6 +614,9 @@ func (s *subscription) readLoop() {
 		}
 		dead = s.dead
 		cs.mu.Unlock()
+		if b != nil {
+			b.free() // nothing of it queued
+		}
 		if dead {
 			return
 		}
@@ -632,7 +634,7 @@ func (s *subscription) pauseCorruptLocked(p *consPart, err *CorruptBatchError) {
 		"offset", err.Offset, "broker", s.addr, "err", err.Err)
 	delete(s.parts, p.tp)
 	p.sub, p.next = nil, err.Offset
-	cs.queue = append(cs.queue, &chunk{tp: p.tp, err: err})
+	cs.queue = append(cs.queue, &Batch{Topic: p.tp.topic, Partition: p.tp.partition, err: err})
 	cs.notifyLocked()
 	if len(s.parts) == 0 {
 		s.dead = true
@@ -723,103 +725,6 @@ func (s *subscription) failed(err error) {
 	cs.resubscribeLocked(s.gen, parts)
 }
 
-// decodeRecords turns a data frame's batches into records at or after next,
-// skipping control batches. The records share one copy of the payload (and,
-// for compressed batches, one arena), so they outlive the frame buffer.
-//
-// A batch that cannot be decoded ends the decoding: the records of the
-// batches before it are returned with a *CorruptBatchError for it. No count
-// read from the payload sizes an allocation before the bytes behind it have
-// been checked.
-func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.RecordIter) ([]*Record, *CorruptBatchError) {
-	buf := bytes.Clone(payload)
-	var (
-		recs  = make([]Record, 0, min(countRecords(buf), len(buf)/minRecordBytes))
-		arena []byte
-		wr    wire.Record
-	)
-	own := func(b []byte, copyIt bool) []byte {
-		switch {
-		case b == nil:
-			return nil
-		case len(b) == 0:
-			return []byte{}
-		case !copyIt:
-			return b
-		}
-		start := len(arena)
-		arena = append(arena, b...)
-		return arena[start:len(arena):len(arena)]
-	}
-	// at is the first offset not delivered: after the last good batch.
-	at := next
-	corrupt := func(h wire.BatchHeader, headerOK bool, err error) *CorruptBatchError {
-		// Where to resume: after the batch as its header says (a
-		// corrupt batch may get that wrong), and at least one offset on.
-		skip := at + 1
-		if headerOK && h.NextOffset() > at {
-			skip = h.NextOffset()
-		}
-		return &CorruptBatchError{Topic: tp.topic, Partition: tp.partition, Offset: at, Next: skip, Err: err}
-	}
-	var bad *CorruptBatchError
-	for rest := buf; len(rest) > 0 && bad == nil; {
-		// Header and checksum here; the iterator checks the records as it
-		// decodes them, so the good ones before a bad one are delivered.
-		h, size, err := wire.VerifyBatchChecksum(rest, len(rest))
-		if err != nil {
-			_, _, herr := wire.ParseBatchHeader(rest, len(rest))
-			bad = corrupt(h, herr == nil, err)
-			break
-		}
-		batch := rest[:size:size]
-		rest = rest[size:]
-		if h.IsControl() || h.LastOffset() < next {
-			at = max(at, h.NextOffset())
-			continue
-		}
-		if err := it.Reset(batch); err != nil {
-			bad = corrupt(h, true, err)
-			break
-		}
-		compressed := h.Codec() != wire.CodecNone
-		first, arenaLen := len(recs), len(arena)
-		for it.Next(&wr) {
-			if wr.Offset < next {
-				continue
-			}
-			r := Record{
-				Topic:     tp.topic,
-				Partition: tp.partition,
-				Key:       own(wr.Key, compressed),
-				Value:     own(wr.Value, compressed),
-				Timestamp: time.UnixMilli(wr.Timestamp),
-				Offset:    wr.Offset,
-			}
-			if n := wr.Headers.Len(); n > 0 {
-				r.Headers = make([]Header, 0, min(n, maxHeadersHint))
-				for k, v := range wr.Headers.All() {
-					r.Headers = append(r.Headers, Header{Key: string(k), Value: own(v, compressed)})
-				}
-			}
-			recs = append(recs, r)
-		}
-		if err := it.Err(); err != nil {
-			// All of the batch or none of it.
-			clear(recs[first:])
-			recs, arena = recs[:first], arena[:arenaLen]
-			bad = corrupt(h, true, err)
-			break
-		}
-		at = max(at, h.NextOffset())
-	}
-	out := make([]*Record, len(recs))
-	for i := range recs {
-		out[i] = &recs[i]
-	}
-	return out, bad
-}
-
 const (
 	// minRecordBytes is the smallest encoded record (six one-byte
 	// varints): no payload of n bytes holds more than n/6 uncompressed
@@ -859,22 +764,11 @@ func countRecords(b []byte) int {
 func (cs *Consumer) Poll(ctx context.Context) ([]*Record, error) {
 	for {
 		cs.mu.Lock()
-		if cs.closed {
-			cs.mu.Unlock()
-			return nil, ErrClosed
-		}
-		if len(cs.errs) > 0 {
-			err := errors.Join(cs.errs...)
-			cs.errs = nil
-			cs.mu.Unlock()
-			return nil, err
-		}
-		if len(cs.queue) > 0 {
-			if ch := cs.queue[0]; ch.err != nil {
-				cs.queue[0] = nil
-				cs.queue = cs.queue[1:]
+		b, err, ok := cs.nextLocked()
+		if ok {
+			if err != nil || b == nil {
 				cs.mu.Unlock()
-				return nil, ch.err
+				return nil, err
 			}
 			out, credit := cs.takeLocked()
 			cs.mu.Unlock()
@@ -885,33 +779,38 @@ func (cs *Consumer) Poll(ctx context.Context) ([]*Record, error) {
 		}
 		ready := cs.ready
 		cs.mu.Unlock()
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-cs.ctx.Done():
-			return nil, ErrClosed
+		if err := cs.wait(ctx, ready); err != nil {
+			return nil, err
 		}
 	}
 }
 
 // takeLocked removes up to maxPollRecords records from the queue and returns
-// the subscriptions whose buffered bytes went down.
+// them, with the subscriptions whose buffered bytes went down. The records
+// share their batch's buffer, which the batch then leaves to them (it is not
+// pooled again).
 func (cs *Consumer) takeLocked() ([]*Record, []*subscription) {
 	limit := cs.cfg.maxPollRecords
-	out := make([]*Record, 0, min(limit, len(cs.queue[0].recs)-cs.head))
+	var out []*Record
 	var credit []*subscription
 	for len(cs.queue) > 0 && len(out) < limit && cs.queue[0].err == nil {
-		ch := cs.queue[0]
-		k := min(len(ch.recs)-cs.head, limit-len(out))
-		out = append(out, ch.recs[cs.head:cs.head+k]...)
+		b := cs.queue[0]
+		k := min(len(b.recs)-cs.head, limit-len(out))
+		b.buf = nil // the records share it from now on
+		recs := toRecords(topicPartition{b.Topic, b.Partition}, b.recs[cs.head:cs.head+k])
+		if out == nil {
+			out = recs
+		} else {
+			out = append(out, recs...)
+		}
 		cs.head += k
-		if cs.head == len(ch.recs) {
+		if cs.head == len(b.recs) {
 			cs.queue[0] = nil
 			cs.queue = cs.queue[1:]
 			cs.head = 0
-			ch.sub.buffered -= ch.bytes
-			credit = append(credit, ch.sub)
+			b.sub.buffered -= b.bytes
+			credit = append(credit, b.sub)
+			b.free()
 		}
 	}
 	return out, credit
@@ -986,22 +885,37 @@ func (cs *Consumer) Seek(ctx context.Context, topic string, partition int32, off
 func (cs *Consumer) dropQueuedLocked(tp topicPartition) []*subscription {
 	var credit []*subscription
 	kept := cs.queue[:0]
-	for i, ch := range cs.queue {
-		if ch.tp != tp {
-			kept = append(kept, ch)
+	for i, b := range cs.queue {
+		if b.Topic != tp.topic || b.Partition != tp.partition {
+			kept = append(kept, b)
 			continue
 		}
 		if i == 0 {
 			cs.head = 0
 		}
-		if ch.sub != nil {
-			ch.sub.buffered -= ch.bytes
-			credit = append(credit, ch.sub)
+		if b.sub != nil {
+			b.sub.buffered -= b.bytes
+			credit = append(credit, b.sub)
+		}
+		if b.err == nil {
+			b.free()
 		}
 	}
 	clear(cs.queue[len(kept):])
 	cs.queue = kept
 	return credit
+}
+
+// freeQueueLocked drops every queued batch; their subscriptions are stopped
+// (dead) or about to be, so no credit is granted back.
+func (cs *Consumer) freeQueueLocked() {
+	for _, b := range cs.queue {
+		if b.err == nil {
+			b.free()
+		}
+	}
+	clear(cs.queue)
+	cs.queue, cs.head = nil, 0
 }
 
 // Close ends every subscription and waits for the consumer's goroutines. It
@@ -1012,7 +926,7 @@ func (cs *Consumer) Close() error {
 		cs.closed = true
 		cs.gen++
 		subs := cs.stopAllLocked()
-		cs.queue = nil
+		cs.freeQueueLocked()
 		cs.mu.Unlock()
 		cs.cancel(ErrClosed)
 		for _, s := range subs {

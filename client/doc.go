@@ -39,6 +39,12 @@
 //     credit, in offset order per partition. A batch it cannot decode is
 //     reported by Poll as a *CorruptBatchError after the records before it;
 //     Consumer.Seek skips it.
+//   - Consumer.Poll returns Records that own their bytes. Consumer.PollBatch
+//     is the cheap way to read: a Batch of one partition's records, decoded
+//     and checked once on arrival into a reusable index of RecordViews that
+//     point into the received buffer (no allocation or copy per record). Its
+//     records are valid until Batch.Release, which also grants the bytes
+//     back as credit: unreleased batches count against WithCreditBytes.
 //
 // Usage:
 //
@@ -63,5 +69,13 @@
 //		recs, err := cs.Poll(ctx)
 //		if err != nil { ... }
 //		for _, r := range recs { ... }
+//	}
+//
+//	// Or, without an allocation per record (see ExampleConsumer_PollBatch):
+//	for {
+//		b, err := cs.PollBatch(ctx)
+//		if err != nil { ... }
+//		for _, r := range b.Records() { ... } // r.Value valid until Release
+//		b.Release()
 //	}
 package client

@@ -487,3 +487,12 @@ func TestLeaderHintCopyOnWrite(t *testing.T) {
 		}
 	}
 }
+
+// decodeRecords is decodeBatch as Poll sees it: records that own their bytes.
+func decodeRecords(payload []byte, tp topicPartition, next int64, it *wire.RecordIter) ([]*Record, *CorruptBatchError) {
+	b := newBatch(tp, nil)
+	bad := decodeBatch(b, bytes.Clone(payload), next, it)
+	recs := toRecords(tp, b.recs)
+	b.free()
+	return recs, bad
+}

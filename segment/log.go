@@ -500,6 +500,19 @@ func findSegment(list []*segment, offset int64) *segment {
 // gives ErrOffsetOutOfRange. Safe for concurrent use; it never waits for
 // appends.
 func (l *Log) Read(offset int64, maxBytes int) (*View, error) {
+	return l.read(offset, maxBytes, true)
+}
+
+// ReadUnverified is Read without the checksums: the batches' headers,
+// framing and offset continuity are checked, their contents are not. It is
+// for readers that verify every batch's checksum themselves and report a
+// damaged one (subscribe streams to clients), so the broker does not hash
+// each byte a consumer reads a second time.
+func (l *Log) ReadUnverified(offset int64, maxBytes int) (*View, error) {
+	return l.read(offset, maxBytes, false)
+}
+
+func (l *Log) read(offset int64, maxBytes int, checksum bool) (*View, error) {
 	for range 4 {
 		if l.isClosed.Load() {
 			return nil, ErrClosed
@@ -518,7 +531,7 @@ func (l *Log) Read(offset int64, maxBytes int) (*View, error) {
 		if s == nil || !s.acquire() {
 			continue // deleted by retention meanwhile; recheck the range
 		}
-		b, vnext, err := s.read(offset, maxBytes)
+		b, vnext, err := s.read(offset, maxBytes, checksum)
 		if err != nil {
 			s.release()
 			if offset >= l.next.Load() {

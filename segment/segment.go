@@ -390,8 +390,10 @@ func walkHeaders(data []byte, pos, exp int64, stop func(*wire.BatchHeader) bool)
 // never returned: the first one is an ErrCorrupt, a later one ends the read
 // early (the next read reports it). Reads check header and checksum only:
 // the records were checked when the batch was appended (or recovered), and
-// the checksum proves the bytes are the ones checked then.
-func (s *segment) read(offset int64, maxBytes int) ([]byte, int64, error) {
+// the checksum proves the bytes are the ones checked then. With checksum
+// false they check the headers (framing and offset continuity) only: the
+// reader verifies the checksums itself.
+func (s *segment) read(offset int64, maxBytes int, checksum bool) ([]byte, int64, error) {
 	w := s.written.Load()
 	start, h, err := s.seek(offset, w)
 	if err != nil {
@@ -400,7 +402,16 @@ func (s *segment) read(offset int64, maxBytes int) ([]byte, int64, error) {
 	data := s.data()[:w]
 	pos, exp := start, h.BaseOffset
 	for pos < w {
-		h, n, err := wire.VerifyBatchChecksum(data[pos:], readLimit)
+		var (
+			h   wire.BatchHeader
+			n   int
+			err error
+		)
+		if checksum {
+			h, n, err = wire.VerifyBatchChecksum(data[pos:], readLimit)
+		} else {
+			h, n, err = wire.ParseBatchHeader(data[pos:], readLimit)
+		}
 		if err == nil && h.BaseOffset != exp {
 			err = fmt.Errorf("base offset %d, expected %d", h.BaseOffset, exp)
 		}

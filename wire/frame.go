@@ -310,6 +310,32 @@ func (fr *FrameReader) Next() (Frame, error) {
 	return parseFrameBody(body)
 }
 
+// TakeBuffer hands the caller the buffer that holds the frame Next last
+// returned, so that the frame's slices stay valid after the next Next. It
+// returns nil when the frame sits in the reader's small buffer (frames up to
+// 64 KiB): the caller copies those. The reader gives the buffer's bytes back
+// to its budget, and reads the next large frame into another pooled buffer;
+// the caller passes the buffer to PutFrameBuffer once it is done with the
+// frame (or drops it, leaving it to the garbage collector).
+func (fr *FrameReader) TakeBuffer() *[]byte {
+	p := fr.big
+	if p != nil {
+		fr.release(cap(*p))
+		fr.big = nil
+	}
+	return p
+}
+
+// PutFrameBuffer gives a buffer from FrameReader.TakeBuffer back to the pool
+// the readers take large frame buffers from. Nothing may use it afterwards.
+func PutFrameBuffer(p *[]byte) {
+	if n := cap(*p); n > smallFrameBuffer && n <= maxPooledFrame {
+		if _, size := frameClass(n); size == n {
+			putFrameBuffer(p)
+		}
+	}
+}
+
 // readBody reads n bytes into the small buffer, grown up to smallFrameBuffer
 // as bytes arrive, or beyond that into pooled buffers that grow the same way.
 func (fr *FrameReader) readBody(n int) ([]byte, error) {

@@ -340,3 +340,51 @@ func BenchmarkFrameDecode1MiB(b *testing.B) {
 	}
 	fr.Close()
 }
+
+// A large frame's buffer taken from the reader keeps its bytes through the
+// next frames, and leaves the reader's budget; a small frame has none to take.
+func TestFrameReaderTakeBuffer(t *testing.T) {
+	var stream bytes.Buffer
+	fw := NewFrameWriter(&stream)
+	sizes := []int{1 << 20, 10, 300 << 10, 1 << 20}
+	for i, n := range sizes {
+		if err := fw.WriteFrame(FrameHeader{API: APIProduce, Corr: uint32(i)}, &ProduceRequest{Topic: "t"}, bytes.Repeat([]byte{byte(i + 1)}, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b fakeBudget
+	fr := NewFrameReader(&stream, 8<<20)
+	fr.SetBudget(&b)
+	var taken []*[]byte
+	var payloads [][]byte
+	var fill []byte
+	for i, n := range sizes {
+		f, err := fr.Next()
+		if err != nil || len(f.Payload) != n {
+			t.Fatalf("frame %d: %d bytes, %v", i, len(f.Payload), err)
+		}
+		p := fr.TakeBuffer()
+		if (p == nil) != (n <= smallFrameBuffer) {
+			t.Fatalf("frame %d of %d bytes: took %v", i, n, p != nil)
+		}
+		if p == nil {
+			continue
+		}
+		if b.held != cap(fr.buf) {
+			t.Fatalf("frame %d: budget holds %d after the take, reader keeps %d", i, b.held, cap(fr.buf))
+		}
+		taken, payloads, fill = append(taken, p), append(payloads, f.Payload), append(fill, byte(i+1))
+	}
+	for i, pl := range payloads {
+		if !bytes.Equal(pl, bytes.Repeat([]byte{fill[i]}, len(pl))) {
+			t.Fatalf("taken frame %d changed", i)
+		}
+	}
+	for _, p := range taken {
+		PutFrameBuffer(p)
+	}
+	fr.Close()
+	if b.held != 0 {
+		t.Fatalf("%d bytes still held after Close", b.held)
+	}
+}

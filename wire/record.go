@@ -219,6 +219,11 @@ func (it *RecordIter) decompress(section []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// DetachScratch hands the decompression buffer to the records decoded from
+// the current batch: they stay valid after Reset, and the next compressed
+// batch is decompressed into a buffer of its own.
+func (it *RecordIter) DetachScratch() { it.scratch = nil }
+
 // Header returns the header of the current batch.
 func (it *RecordIter) Header() BatchHeader { return it.hdr }
 

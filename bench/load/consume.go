@@ -121,7 +121,7 @@ func (cr *consumeRun) consume(ctx context.Context, t Target, start client.StartO
 	}
 	once()
 	for {
-		recs, err := cs.Poll(ctx)
+		b, err := cs.PollBatch(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // the run is over (or another part failed)
@@ -129,20 +129,24 @@ func (cr *consumeRun) consume(ctx context.Context, t Target, start client.StartO
 			return fmt.Errorf("load: poll: %w", err)
 		}
 		now := time.Now()
+		recs := b.Records()
 		var bytes int64
-		for _, r := range recs {
-			bytes += int64(len(r.Value))
+		for i := range recs {
+			v := recs[i].Value
+			bytes += int64(len(v))
 			if cr.e2e == nil {
 				continue
 			}
-			if ts, err := bench.ReadStamp(r.Value); err == nil {
+			if ts, err := bench.ReadStamp(v); err == nil {
 				cr.e2e.Record(now.Sub(time.Unix(0, ts)))
 			} else {
 				cr.c.Errors.Add(1)
 			}
 		}
+		n := len(recs)
+		b.Release()
 		cr.c.Bytes.Add(bytes)
-		cr.c.Records.Add(int64(len(recs)))
+		cr.c.Records.Add(int64(n))
 		cr.last.Store(now.UnixNano())
 		if cr.reached() {
 			cr.finish()

@@ -62,6 +62,19 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 // more heap than its budget allows: past it, reads are zero-copy views of
 // the segment, which the page cache backs.
 func (p *Partition) ReadCharged(offset int64, maxBytes int, budget Budget) (ReadResult, error) {
+	return p.read(offset, maxBytes, budget, true)
+}
+
+// ReadChargedUnverified is ReadCharged for a reader that verifies every
+// batch's checksum itself and reports a damaged one (a subscribe stream to
+// a client): batches read from the segment are not checksummed again here
+// (segment.Log.ReadUnverified). Batches from the ring are the bytes the
+// leader verified when it appended them.
+func (p *Partition) ReadChargedUnverified(offset int64, maxBytes int, budget Budget) (ReadResult, error) {
+	return p.read(offset, maxBytes, budget, false)
+}
+
+func (p *Partition) read(offset int64, maxBytes int, budget Budget, checksum bool) (ReadResult, error) {
 	if err := p.unavailable(); err != nil {
 		return ReadResult{}, err
 	}
@@ -89,7 +102,15 @@ func (p *Partition) ReadCharged(offset int64, maxBytes int, budget Budget) (Read
 		}
 		putBuf(buf)
 	}
-	v, err := p.seg().Read(offset, maxBytes)
+	var (
+		v   *segment.View
+		err error
+	)
+	if checksum {
+		v, err = p.seg().Read(offset, maxBytes)
+	} else {
+		v, err = p.seg().ReadUnverified(offset, maxBytes)
+	}
 	if err != nil {
 		return ReadResult{}, err
 	}
