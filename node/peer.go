@@ -236,8 +236,16 @@ func (p *peers) conn(ctx context.Context, addr string) (*quic.Conn, error) {
 // dropConn forgets a connection that failed so the next use dials again.
 func (p *peers) dropConn(addr string, conn *quic.Conn) {
 	p.mu.Lock()
-	if pc, ok := p.conns[addr]; ok && pc.conn == conn {
-		delete(p.conns, addr)
+	if pc, ok := p.conns[addr]; ok {
+		// pc.conn is written by its dialler before ready closes: while the
+		// dial runs, pc is a new connection, not the one that failed.
+		select {
+		case <-pc.ready:
+			if pc.conn == conn {
+				delete(p.conns, addr)
+			}
+		default:
+		}
 	}
 	p.mu.Unlock()
 	if conn != nil {
