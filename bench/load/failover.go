@@ -288,7 +288,7 @@ func (fr *failoverRun) produce(pctx, ctx context.Context, t Target) (int64, erro
 	for ; pctx.Err() == nil; n++ {
 		due := start.Add(time.Duration(n) * interval)
 		if d := time.Until(due); d > 0 {
-			if sleepCtx(pctx, d) != nil {
+			if bench.SleepCtx(pctx, d) != nil {
 				break
 			}
 		}
@@ -327,7 +327,7 @@ func (fr *failoverRun) produce(pctx, ctx context.Context, t Target) (int64, erro
 // after the kill (at once with one replica). It ends early when pctx does.
 func (fr *failoverRun) killLoop(pctx context.Context, c *bench.LocalCluster, admin *client.Client, res *bench.FailoverResult, log io.Writer) error {
 	for k := 1; k <= fr.cfg.Kills; k++ {
-		if sleepCtx(pctx, fr.cfg.Settle) != nil {
+		if bench.SleepCtx(pctx, fr.cfg.Settle) != nil {
 			return fmt.Errorf("load: the run's duration ended before kill %d", k)
 		}
 		leader, err := partitionLeader(pctx, admin, fr.cfg.Topic)
@@ -397,7 +397,7 @@ func (fr *failoverRun) killLoop(pctx context.Context, c *bench.LocalCluster, adm
 	}
 	// Some undisturbed producing after the last restart, so the last spike
 	// window closes.
-	_ = sleepCtx(pctx, fr.cfg.Settle)
+	_ = bench.SleepCtx(pctx, fr.cfg.Settle)
 	return nil
 }
 
@@ -422,7 +422,7 @@ func partitionLeader(ctx context.Context, admin *client.Client, topic string) (s
 				return tm.Partitions[0].Leader, nil
 			}
 		}
-		if sleepCtx(ctx, 50*time.Millisecond) != nil {
+		if bench.SleepCtx(ctx, 50*time.Millisecond) != nil {
 			return "", fmt.Errorf("load: no leader of %s/0 named within %v (last error: %v)", topic, partitionLeaderWait, last)
 		}
 	}

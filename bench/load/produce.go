@@ -123,10 +123,6 @@ type producer struct {
 	p  *client.Producer
 }
 
-// deadlineCheckEvery is how many records pass between clock reads when no
-// rate is set (a clock read per record would cost more than the record).
-const deadlineCheckEvery = 64
-
 // connect makes the producer's client and producer; close (or run)
 // releases them.
 func (w *producer) connect(ctx context.Context, t Target) error {
@@ -176,32 +172,12 @@ func (w *producer) run(ctx context.Context, start, deadline time.Time) error {
 	if w.cfg.stamped() {
 		scratch = make([]byte, size)
 	}
-	var interval time.Duration
-	if w.rate > 0 {
-		interval = time.Duration(float64(time.Second) / w.rate)
-	}
+	pace := bench.NewPacer(start, w.rate, w.phase, deadline)
 	var produceErr error
 	for n := int64(0); w.count == 0 || n < w.count; n++ {
-		if ctx.Err() != nil {
+		due, ok := pace.Next(ctx, n)
+		if !ok {
 			break
-		}
-		var due time.Time
-		if interval > 0 {
-			due = start.Add(w.phase + time.Duration(n)*interval)
-			now := time.Now()
-			if !deadline.IsZero() && (!now.Before(deadline) || !due.Before(deadline)) {
-				break
-			}
-			if d := due.Sub(now); d > 0 {
-				if err := sleepCtx(ctx, d); err != nil {
-					break
-				}
-			}
-		} else {
-			due = time.Now()
-			if n%deadlineCheckEvery == 0 && !deadline.IsZero() && !due.Before(deadline) {
-				break
-			}
 		}
 		r, _ := w.pool.Get().(*client.Record)
 		if r == nil {
@@ -234,15 +210,4 @@ func (w *producer) run(ctx context.Context, start, deadline time.Time) error {
 		flushErr = fmt.Errorf("load: flush: %w", flushErr)
 	}
 	return errors.Join(produceErr, flushErr)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

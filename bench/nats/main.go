@@ -296,36 +296,16 @@ func (p *publisher) run(ctx context.Context, start time.Time) (time.Time, error)
 			}
 		}
 	}()
-	var interval time.Duration
-	if p.rate > 0 {
-		interval = time.Duration(float64(time.Second) / p.rate)
-	}
 	// A full window of pending acks blocks the publish instead of failing
 	// it after the client's default 200 ms: with every write synced
 	// (-sync-always) a window of 4096 takes seconds to drain.
 	opts := []jetstream.PublishOpt{jetstream.WithStallWait(p.c.drain)}
 	var pubErr error
+	pace := bench.NewPacer(start, p.rate, p.phase, p.deadline)
 	for n := int64(0); p.count == 0 || n < p.count; n++ {
-		if ctx.Err() != nil {
+		due, ok := pace.Next(ctx, n)
+		if !ok {
 			break
-		}
-		var due time.Time
-		if interval > 0 {
-			due = start.Add(p.phase + time.Duration(n)*interval)
-			now := time.Now()
-			if !p.deadline.IsZero() && (!now.Before(p.deadline) || !due.Before(p.deadline)) {
-				break
-			}
-			if d := due.Sub(now); d > 0 {
-				if err := sleepCtx(ctx, d); err != nil {
-					break
-				}
-			}
-		} else {
-			due = time.Now()
-			if n%64 == 0 && !p.deadline.IsZero() && !due.Before(p.deadline) {
-				break
-			}
 		}
 		f, err := p.js.PublishAsync(p.subjects[(int(n)+p.subOff)%len(p.subjects)], p.payloads.Next(), opts...)
 		if err != nil {
@@ -345,17 +325,6 @@ func (p *publisher) run(ctx context.Context, start time.Time) (time.Time, error)
 		return time.Time{}, errors.Join(pubErr, fmt.Errorf("acks still pending %v after publishing", p.c.drain))
 	}
 	return lastAck, pubErr
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // readBack reads want messages from the start of the stream with an ordered
