@@ -22,8 +22,12 @@
 //     offset continuity) on each read; corrupt bytes are never returned
 //     (ErrCorrupt). Checksumming costs about 0.1 ms per MiB here, small next
 //     to sending the bytes, and it catches bit rot in sealed segments, which
-//     Open trusts by size. Views are reference counted: a segment deleted by
-//     retention or Close is unmapped when its last View is released.
+//     Open trusts by size. ReadUnverified skips the checksums (headers,
+//     lengths and offsets are still checked) for a reader that verifies each
+//     batch itself, as a client does: subscribe streams use it, so the bytes
+//     a consumer reads are hashed once, by the consumer. Views are reference
+//     counted: a segment deleted by retention or Close is unmapped when its
+//     last View is released.
 //   - WaitDurable under FsyncAlways returns once the data is fsynced, sharing
 //     one fsync among all waiters of a round (group commit, see sync.go). A
 //     failed fsync is returned to every waiter it covered, never
