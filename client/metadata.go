@@ -49,6 +49,12 @@ type Broker struct {
 
 // partition returns the metadata of partition p, or nil.
 func (t *TopicMetadata) partition(p int32) *PartitionMetadata {
+	// Partitions are numbered 0 to n-1, so p is first looked at as an
+	// index (Produce asks per record); the search is for metadata where
+	// that does not hold.
+	if p >= 0 && int(p) < len(t.Partitions) && t.Partitions[p].Partition == p {
+		return &t.Partitions[p]
+	}
 	i, ok := slices.BinarySearchFunc(t.Partitions, p, func(m PartitionMetadata, p int32) int { return cmp.Compare(m.Partition, p) })
 	if !ok {
 		return nil

@@ -50,7 +50,7 @@ func (hp *hashPartitioner) Partition(r *Record, t *TopicMetadata) int32 {
 	hp.mu.Lock()
 	p, ok := hp.sticky[t.Name]
 	var i int
-	pm := partitionMeta(t, p)
+	pm := t.partition(p)
 	switch {
 	case !ok:
 		i = rand.IntN(n)
@@ -73,16 +73,6 @@ func (hp *hashPartitioner) Partition(r *Record, t *TopicMetadata) int32 {
 	hp.sticky[t.Name] = p
 	hp.mu.Unlock()
 	return p
-}
-
-// partitionMeta returns the metadata of partition p of t, or nil. Partitions
-// are usually numbered 0 to n-1, so p is looked at first as an index; the
-// search is for metadata where that does not hold.
-func partitionMeta(t *TopicMetadata, p int32) *PartitionMetadata {
-	if p >= 0 && int(p) < len(t.Partitions) && t.Partitions[p].Partition == p {
-		return &t.Partitions[p]
-	}
-	return t.partition(p)
 }
 
 func (hp *hashPartitioner) BatchSealed(topic string, partition int32) {

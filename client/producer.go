@@ -264,7 +264,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 	if part == AnyPartition {
 		part = p.cfg.partitioner.Partition(r, tm)
 	}
-	pm := partitionMeta(tm, part)
+	pm := tm.partition(part)
 	if pm != nil && pm.Offline && time.Since(tm.fetched) >= p.cfg.backoffBase {
 		// It may be back: look again, at most once per backoff base, so a
 		// producer of an offline partition does not ask per record.
@@ -274,7 +274,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record, onDelivery func(*Reco
 		if r.Partition == AnyPartition {
 			part = p.cfg.partitioner.Partition(r, tm)
 		}
-		pm = partitionMeta(tm, part)
+		pm = tm.partition(part)
 	}
 	if pm == nil {
 		return fmt.Errorf("client: produce to %s/%d: %w", r.Topic, part,
