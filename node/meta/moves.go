@@ -280,12 +280,18 @@ func (s *State) finishMove(c FinishMove) Result {
 	}
 	t := old.clone()
 	t.Replicas[c.Partition] = slices.Clone(c.Replicas)
-	t.Moves = slices.DeleteFunc(t.Moves, func(m Move) bool { return m.Partition == c.Partition })
+	t.endMove(c.Partition)
+	s.topics[c.Topic] = &t
+	return Result{Changed: true, Topic: t.clone()}
+}
+
+// endMove drops the move of partition p from t, leaving Moves nil when
+// none is left (as a topic that never had one, for equality and snapshots).
+func (t *Topic) endMove(p int32) {
+	t.Moves = slices.DeleteFunc(t.Moves, func(m Move) bool { return m.Partition == p })
 	if len(t.Moves) == 0 {
 		t.Moves = nil
 	}
-	s.topics[c.Topic] = &t
-	return Result{Changed: true, Topic: t.clone()}
 }
 
 func (s *State) cancelMove(c CancelMove) Result {
@@ -297,10 +303,7 @@ func (s *State) cancelMove(c CancelMove) Result {
 		return Result{Topic: old.clone()}
 	}
 	t := old.clone()
-	t.Moves = slices.DeleteFunc(t.Moves, func(m Move) bool { return m.Partition == c.Partition })
-	if len(t.Moves) == 0 {
-		t.Moves = nil
-	}
+	t.endMove(c.Partition)
 	s.topics[c.Topic] = &t
 	return Result{Changed: true, Topic: t.clone()}
 }
