@@ -98,6 +98,9 @@ func WriteComparison(w io.Writer, a, b []*Result) error {
 			row(wl+" ack p50 ms", x.Ack.P50Ms, y.Ack.P50Ms, true)
 			row(wl+" ack p99 ms", x.Ack.P99Ms, y.Ack.P99Ms, true)
 		}
+		if x.SendLag != nil && y.SendLag != nil {
+			row(wl+" send lag p99 ms", x.SendLag.P99Ms, y.SendLag.P99Ms, true)
+		}
 		if x.Broker != nil && y.Broker != nil {
 			row(wl+" server CPU-s per GB", x.BrokerCPUSecPerGB, y.BrokerCPUSecPerGB, true)
 			row(wl+" server peak RSS MiB", float64(x.Broker.PeakRSSBytes)/(1<<20), float64(y.Broker.PeakRSSBytes)/(1<<20), true)

@@ -13,10 +13,22 @@ import (
 // none) ends the schedule; unpaced, the clock is read only every
 // deadlineCheckEvery records, as a read per record would cost more than
 // the record.
+//
+// A paced record leaves late when the wait for it oversleeps: Go's timers
+// wake an idle process on a millisecond grid (the runtime's poller waits
+// whole milliseconds, so a wait of 200 µs lasts up to 1 ms), and a busy
+// machine may not run the producer at once. That delay is the load
+// generator's, and it counts in the record's latency; RecordLag measures
+// it, so that a report can tell it from the system's.
 type Pacer struct {
 	start, deadline time.Time
 	phase, interval time.Duration
+	lag             *Histogram
 }
+
+// RecordLag makes Next record in h, for every paced record, how long after
+// its due time Next returned it.
+func (p *Pacer) RecordLag(h *Histogram) { p.lag = h }
 
 // deadlineCheckEvery is how many unpaced records pass between clock reads.
 const deadlineCheckEvery = 64
@@ -54,6 +66,12 @@ func (p *Pacer) Next(ctx context.Context, n int64) (time.Time, bool) {
 		if SleepCtx(ctx, d) != nil {
 			return time.Time{}, false
 		}
+		if p.lag != nil {
+			now = time.Now()
+		}
+	}
+	if p.lag != nil {
+		p.lag.Record(now.Sub(due))
 	}
 	return due, true
 }

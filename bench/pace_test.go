@@ -51,3 +51,48 @@ func TestPacerSchedule(t *testing.T) {
 		t.Fatal("cancelled context: record scheduled")
 	}
 }
+
+func TestPacerRecordsLag(t *testing.T) {
+	// Records due a second ago leave a second late (and a little more); a
+	// record that had to be waited for leaves at or after its due time.
+	// Each paced record is recorded once.
+	ctx := context.Background()
+	lag := NewHistogram()
+	start := time.Now().Add(-time.Second)
+	p := NewPacer(start, 1000, 0, time.Time{})
+	p.RecordLag(lag)
+	for n := range int64(5) {
+		if _, ok := p.Next(ctx, n); !ok {
+			t.Fatalf("record %d refused", n)
+		}
+	}
+	s := lag.Summary()
+	if s.Count != 5 || s.MinMs < float64(time.Second-5*time.Millisecond)/1e6 {
+		t.Fatalf("lag of records due a second ago: %+v", s)
+	}
+
+	waited := NewHistogram()
+	q := NewPacer(time.Now(), 1000, 2*time.Millisecond, time.Time{})
+	q.RecordLag(waited)
+	due, ok := q.Next(ctx, 0)
+	if !ok {
+		t.Fatal("record refused")
+	}
+	if left := time.Now(); left.Before(due) {
+		t.Fatalf("record left %v before its due time", due.Sub(left))
+	}
+	if s := waited.Summary(); s.Count != 1 || s.MinMs < 0 {
+		t.Fatalf("lag of a waited-for record: %+v", s)
+	}
+
+	// Unpaced records have no schedule to be late for: nothing is recorded.
+	none := NewHistogram()
+	u := NewPacer(time.Now(), 0, 0, time.Time{})
+	u.RecordLag(none)
+	for n := range int64(3) {
+		u.Next(ctx, n)
+	}
+	if c := none.Summary().Count; c != 0 {
+		t.Fatalf("unpaced records recorded %d lags", c)
+	}
+}

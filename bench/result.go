@@ -42,6 +42,10 @@ type Result struct {
 
 	Ack *Summary `json:"ack_latency,omitempty"` // Produce call (or its scheduled time) to delivery callback
 	E2E *Summary `json:"e2e_latency,omitempty"` // value stamp at produce to Poll in the consumer
+	// SendLag, for paced runs, is how late the load generator handed each
+	// record to the client after its scheduled time (bench.Pacer): a part
+	// of Ack and E2E that is the generator's, not the system's.
+	SendLag *Summary `json:"send_lag,omitempty"`
 
 	// Broker is the broker process's cost, when it is known; for a cluster,
 	// the sum over its brokers (see SumUse), each listed in Brokers.
@@ -130,6 +134,9 @@ func WriteText(w io.Writer, r *Result) error {
 	}
 	if r.E2E != nil {
 		writeSummary(&b, "e2e latency", r.E2E)
+	}
+	if r.SendLag != nil {
+		writeSummary(&b, "send lag", r.SendLag)
 	}
 	if r.Broker != nil {
 		writeBrokerUse(&b, r)

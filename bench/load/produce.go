@@ -13,14 +13,15 @@ import (
 
 // produceAll runs cfg.Producers producers until count records (0: no
 // bound) or duration (0: no bound) and waits for every delivery. Records
-// and bytes are counted in c when acknowledged; ack latency goes to ack.
+// and bytes are counted in c when acknowledged; ack latency goes to ack,
+// and, when paced, each record's send lag (bench.Pacer.RecordLag) to lag.
 //
 // The measured phase starts once every producer is connected: then
 // onStart (nil: none) is called and the clock starts, so that neither the
 // handshakes of many connections nor the values' generation count in the
 // run's time or shorten its producers' schedule. It returns that start
 // (zero when no producer got connected).
-func produceAll(ctx context.Context, t Target, cfg Config, c *bench.Counters, ack *bench.Histogram, count int64, duration time.Duration, onStart func()) (time.Time, error) {
+func produceAll(ctx context.Context, t Target, cfg Config, c *bench.Counters, ack, lag *bench.Histogram, count int64, duration time.Duration, onStart func()) (time.Time, error) {
 	acks, _ := ParseAcks(cfg.Acks)
 	codec, _ := ParseCompression(cfg.Compression)
 	popts := []client.ProducerOption{client.WithAcks(acks), client.WithCompression(codec), client.WithLinger(cfg.Linger)}
@@ -60,7 +61,7 @@ func produceAll(ctx context.Context, t Target, cfg Config, c *bench.Counters, ac
 		}
 		workers = append(workers, &producer{
 			cfg: cfg, payloads: base.Fork(i), keys: keys, keyOff: i, count: share,
-			rate: cfg.Rate / float64(cfg.Producers), phase: ratePhase(cfg.Rate, i), c: c, ack: ack, opts: popts,
+			rate: cfg.Rate / float64(cfg.Producers), phase: ratePhase(cfg.Rate, i), c: c, ack: ack, lag: lag, opts: popts,
 		})
 	}
 	errs := make([]error, len(workers))
@@ -115,6 +116,7 @@ type producer struct {
 	phase time.Duration
 	c     *bench.Counters
 	ack   *bench.Histogram
+	lag   *bench.Histogram
 	opts  []client.ProducerOption
 
 	pool sync.Pool // *client.Record, returned by the delivery callback
@@ -173,6 +175,9 @@ func (w *producer) run(ctx context.Context, start, deadline time.Time) error {
 		scratch = make([]byte, size)
 	}
 	pace := bench.NewPacer(start, w.rate, w.phase, deadline)
+	if w.rate > 0 {
+		pace.RecordLag(w.lag)
+	}
 	var produceErr error
 	for n := int64(0); w.count == 0 || n < w.count; n++ {
 		due, ok := pace.Next(ctx, n)

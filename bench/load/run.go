@@ -132,7 +132,8 @@ func runProduce(ctx context.Context, t Target, cfg Config, o Options) (*bench.Re
 	var c bench.Counters
 	var before usage
 	var prog *bench.Progress
-	start, err := produceAll(ctx, t, cfg, &c, ack, cfg.Count, cfg.Duration, func() {
+	lag := bench.NewHistogram()
+	start, err := produceAll(ctx, t, cfg, &c, ack, lag, cfg.Count, cfg.Duration, func() {
 		before = statsBefore(ctx, t)
 		prog = bench.StartProgress(progressWriter(o), o.ProgressInterval, &c, ack, nil)
 	})
@@ -146,6 +147,7 @@ func runProduce(ctx context.Context, t Target, cfg Config, o Options) (*bench.Re
 	statsErr := finishStats(ctx, t, r, before)
 	s := ack.Summary()
 	r.Ack = &s
+	r.SendLag = lagSummary(cfg, lag)
 	r.Finish(elapsed, &s)
 	return r, errors.Join(err, failures(r), statsErr)
 }
@@ -237,7 +239,8 @@ func runConcurrent(ctx context.Context, t Target, cfg Config, o Options) (*bench
 
 	var before usage
 	var prog *bench.Progress
-	start, produceErr := produceAll(ctx, t, cfg, &produced, ack, cfg.Count, cfg.Duration, func() {
+	lag := bench.NewHistogram()
+	start, produceErr := produceAll(ctx, t, cfg, &produced, ack, lag, cfg.Count, cfg.Duration, func() {
 		before = statsBefore(ctx, t)
 		prog = bench.StartProgress(progressWriter(o), o.ProgressInterval, &consumed, ack, e2e)
 	})
@@ -260,12 +263,22 @@ func runConcurrent(ctx context.Context, t Target, cfg Config, o Options) (*bench
 	statsErr := finishStats(ctx, t, r, before)
 	a, e := ack.Summary(), e2e.Summary()
 	r.Ack, r.E2E = &a, &e
+	r.SendLag = lagSummary(cfg, lag)
 	r.Finish(elapsed, &e)
 	err := errors.Join(produceErr, consumeErr)
 	if err == nil && r.Records != produced.Records.Load() {
 		err = fmt.Errorf("load: consumed %d records of %d produced", r.Records, produced.Records.Load())
 	}
 	return r, errors.Join(err, failures(r), statsErr)
+}
+
+// lagSummary is the send lag of a paced run, nil for an unpaced one.
+func lagSummary(cfg Config, lag *bench.Histogram) *bench.Summary {
+	if cfg.Rate <= 0 {
+		return nil
+	}
+	s := lag.Summary()
+	return &s
 }
 
 func progressWriter(o Options) io.Writer {

@@ -199,7 +199,7 @@ func describe(c config, workload string) map[string]any {
 // among them as Rafka's producers split --count) or c.duration, and waits
 // for every ack. The result's time runs to the last ack.
 func publishAll(ctx context.Context, c config, conns []jetstream.JetStream) (*bench.Result, error) {
-	ack := bench.NewHistogram()
+	ack, lag := bench.NewHistogram(), bench.NewHistogram()
 	var counters bench.Counters
 	// One pool of values shared by the publishers, made before the clock
 	// starts, as Rafka's producers share theirs.
@@ -228,7 +228,7 @@ func publishAll(ctx context.Context, c config, conns []jetstream.JetStream) (*be
 			}
 		}
 		p := &publisher{c: c, js: js, payloads: base.Fork(i), subjects: subs, subOff: i, count: share, deadline: deadline,
-			rate: c.rate / float64(len(conns)), counters: &counters, ack: ack}
+			rate: c.rate / float64(len(conns)), counters: &counters, ack: ack, lag: lag}
 		if c.rate > 0 {
 			p.phase = time.Duration(float64(i) / c.rate * float64(time.Second))
 		}
@@ -245,6 +245,10 @@ func publishAll(ctx context.Context, c config, conns []jetstream.JetStream) (*be
 		Records: counters.Records.Load(), Bytes: counters.Bytes.Load(), Errors: counters.Errors.Load()}
 	s := ack.Summary()
 	r.Ack = &s
+	if c.rate > 0 {
+		l := lag.Summary()
+		r.SendLag = &l
+	}
 	if lastAck.IsZero() {
 		lastAck = time.Now()
 	}
@@ -267,6 +271,7 @@ type publisher struct {
 	phase    time.Duration
 	counters *bench.Counters
 	ack      *bench.Histogram
+	lag      *bench.Histogram // send lag of paced records
 }
 
 // run publishes with PublishAsync and times each ack from when its record
@@ -302,6 +307,9 @@ func (p *publisher) run(ctx context.Context, start time.Time) (time.Time, error)
 	opts := []jetstream.PublishOpt{jetstream.WithStallWait(p.c.drain)}
 	var pubErr error
 	pace := bench.NewPacer(start, p.rate, p.phase, p.deadline)
+	if p.rate > 0 {
+		pace.RecordLag(p.lag)
+	}
 	for n := int64(0); p.count == 0 || n < p.count; n++ {
 		due, ok := pace.Next(ctx, n)
 		if !ok {
