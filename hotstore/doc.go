@@ -44,9 +44,12 @@
 //
 // Ring is the plain design: one buffer written with wraparound, an entry
 // deque, one sync.Mutex. The buffer is allocated by the first Append and,
-// while it is smaller than the budget, replaced by one twice its size (the
-// live entries copied to its start) instead of evicting. It evicts entry by
-// entry and never allocates once its buffer and deque have grown.
+// while it is smaller than the budget, replaced by one twice its size
+// instead of evicting; only the newest entries, up to 64 KiB of them, are
+// copied to its start and the older ones dropped, because copying them all
+// stalled the appender for tens of milliseconds (growKeep in ring.go says
+// why). It evicts entry by entry and never allocates once its buffer and
+// deque have grown.
 //
 // LockFreeRing is the design described below. On the 2-core development
 // machine (shared with other builds, so noisy) the two were measured pair by

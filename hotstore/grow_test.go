@@ -80,3 +80,41 @@ func TestGrowthKeepsEntries(t *testing.T) {
 		}
 	})
 }
+
+// TestRingGrowthCarriesOnlyTheTail: when a Ring's buffer doubles, the newest
+// entries (up to growKeep bytes) move to the new buffer and stay readable,
+// so readers at the tail keep hitting, while the older ones are dropped
+// rather than copied (the copy stalled the appender). Before the first
+// growth, and once grown to the budget, nothing is dropped early.
+func TestRingGrowthCarriesOnlyTheTail(t *testing.T) {
+	const budget, size = 1 << 20, 1 << 10
+	r := New(budget)
+	var prevHeld uint64
+	for i := int64(0); i < 2*budget/size; i++ {
+		before := len(r.buf)
+		e := makeEntry(i, i+1, 0, size)
+		r.Append(i, i+1, e)
+		grew := len(r.buf) != before && before > 0
+		held := r.Stats().Bytes
+		switch {
+		case grew && held > growKeep+size:
+			t.Fatalf("append %d: the buffer grew from %d to %d bytes and kept %d bytes, want at most %d", i, before, len(r.buf), held, growKeep+size)
+		case !grew && len(r.buf) < budget && held != prevHeld+size:
+			t.Fatalf("append %d: %d bytes held after %d, without a growth or a full buffer", i, held, prevHeld)
+		}
+		prevHeld = held
+		// The entry before the new one survives every growth.
+		if i > 0 {
+			got, next, ok := r.Read(i-1, 0, nil)
+			if !ok || next != i || !bytes.Equal(got, makeEntry(i-1, i, 0, size)) {
+				t.Fatalf("append %d (buffer %d -> %d bytes): Read(%d) = %d bytes, next %d, hit %v", i, before, len(r.buf), i-1, len(got), next, ok)
+			}
+		}
+	}
+	if len(r.buf) != budget {
+		t.Fatalf("buffer %d bytes after appending twice the budget, want %d", len(r.buf), budget)
+	}
+	if held := r.Stats().Bytes; held < budget-size {
+		t.Fatalf("a full ring holds %d bytes of its %d-byte budget", held, budget)
+	}
+}
