@@ -91,15 +91,7 @@ func MeasureTransport(ctx context.Context, cfg TransportConfig) (*Result, error)
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	serverTLS, err := quicnet.ServerTLSConfig(quicnet.TLSFiles{DataDir: dir})
-	if err != nil {
-		return nil, err
-	}
-	clientTLS, err := quicnet.ClientTLSConfig(quicnet.TLSFiles{CAFile: quicnet.SelfSignedCertPath(dir)})
-	if err != nil {
-		return nil, err
-	}
-	srv, err := quicnet.Listen("127.0.0.1:0", serverTLS, quicnet.Config{}, quicnet.HandlerFunc(serveTransport))
+	srv, err := listenTransport(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +101,48 @@ func MeasureTransport(ctx context.Context, cfg TransportConfig) (*Result, error)
 		srv.Close()
 		<-serveErr
 	}()
-	return runTransport(ctx, srv.Addr().String(), clientTLS, cfg)
+	return MeasureTransportTo(ctx, srv.Addr().String(), dir, cfg)
+}
+
+// MeasureTransportTo runs the measurements of MeasureTransport against the
+// transport server at addr, whose self-signed certificate is in dir: one
+// that ServeTransport runs in another process, so that the figures are
+// those of two processes, as a broker and its clients are.
+func MeasureTransportTo(ctx context.Context, addr, dir string, cfg TransportConfig) (*Result, error) {
+	clientTLS, err := quicnet.ClientTLSConfig(quicnet.TLSFiles{CAFile: quicnet.SelfSignedCertPath(dir)})
+	if err != nil {
+		return nil, err
+	}
+	return runTransport(ctx, addr, clientTLS, cfg.withDefaults())
+}
+
+// ServeTransport serves the server side of the transport measurement on a
+// free loopback port, with a self-signed certificate it makes in dir,
+// until ctx is done; ready is called with its address once it listens.
+func ServeTransport(ctx context.Context, dir string, ready func(addr string)) error {
+	srv, err := listenTransport(dir)
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	ready(srv.Addr().String())
+	select {
+	case <-ctx.Done():
+		srv.Close()
+		<-serveErr
+		return nil
+	case err := <-serveErr:
+		return err
+	}
+}
+
+func listenTransport(dir string) (*quicnet.Server, error) {
+	serverTLS, err := quicnet.ServerTLSConfig(quicnet.TLSFiles{DataDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	return quicnet.Listen("127.0.0.1:0", serverTLS, quicnet.Config{}, quicnet.HandlerFunc(serveTransport))
 }
 
 func runTransport(ctx context.Context, addr string, clientTLS *tls.Config, cfg TransportConfig) (*Result, error) {

@@ -229,18 +229,37 @@ func newWorkloadCmd(g *globalFlags, name, short string) *cobra.Command {
 }
 
 func newTransportCmd(g *globalFlags) *cobra.Command {
-	var cfg bench.TransportConfig
+	var (
+		cfg       bench.TransportConfig
+		processes int
+	)
 	cmd := &cobra.Command{
 		Use:   "transport",
 		Short: "Raw QUIC single-stream throughput and RTT on this machine with the broker's TLS settings: the ceiling",
 		Long: `transport measures what one quicnet connection carries on one stream over
-loopback, client and server in this process, with TLS 1.3 and a self-signed
-P-256 certificate as a development broker uses: upload (the produce
-direction), download (the consume direction) and small-message round trips.
-Rafka's produce and consume MB/s are divided by it.`,
+loopback, with TLS 1.3 and a self-signed P-256 certificate as a development
+broker uses: upload (the produce direction), download (the consume
+direction) and small-message round trips. Rafka's produce and consume MB/s
+are divided by it.
+
+By default client and server run in this process, one Go runtime moving
+bytes with nothing else to do: the most the transport gives. With
+--processes 2 the server runs in a child process, as a broker does apart
+from its clients, and every byte crosses between two processes' threads.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := bench.MeasureTransport(cmd.Context(), cfg)
+			var (
+				r   *bench.Result
+				err error
+			)
+			switch processes {
+			case 1:
+				r, err = bench.MeasureTransport(cmd.Context(), cfg)
+			case 2:
+				r, err = measureTransportApart(cmd.Context(), cfg)
+			default:
+				return usageError{fmt.Errorf("--processes %d: want 1 or 2", processes)}
+			}
 			if err != nil {
 				return err
 			}
@@ -252,6 +271,7 @@ Rafka's produce and consume MB/s are divided by it.`,
 	f.IntVar(&cfg.ChunkBytes, "chunk", 64<<10, "bytes per stream write")
 	f.IntVar(&cfg.RTTCount, "rtt-count", 2000, "round trips to time")
 	f.IntVar(&cfg.RTTBytes, "rtt-bytes", 64, "bytes per round-trip message")
+	f.IntVar(&processes, "processes", 1, "1: client and server in this process; 2: the server in a child process")
 	return cmd
 }
 

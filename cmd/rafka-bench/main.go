@@ -85,6 +85,7 @@ MB is 10^6 bytes; record and byte counts are of values only.`,
 		newWorkloadCmd(g, "e2e", "Produce and consume together: end-to-end latency from timestamps in the records"),
 		newFailoverCmd(g),
 		newTransportCmd(g),
+		newTransportServerCmd(),
 		newCompareCmd(g),
 		newCheckCmd(g),
 	)
