@@ -92,16 +92,26 @@ func TestFaultNetIsolatedMetaLeaderIsReplaced(t *testing.T) {
 		index[br.B.ID()] = br.Index
 	}
 	old := -1
-	c.WaitFor("a metadata leader with 3 voters", func() error {
-		info, err := d.info(0)
-		if err != nil {
-			return err
+	// Every broker must know the three voters before the leader is cut off:
+	// a follower that has the last promotion in its log but has not learnt
+	// that it committed still counts the voters before it, and cannot win
+	// an election without the leader it is cut off from.
+	c.WaitFor("a metadata leader with 3 voters, known to every broker", func() error {
+		leader := ""
+		for _, br := range c.Brokers {
+			info, err := d.info(br.Index)
+			if err != nil {
+				return err
+			}
+			if _, ok := index[info.MetaLeader]; !ok || len(info.Voters) != 3 {
+				return fmt.Errorf("broker %d: leader %q, voters %v", br.Index, info.MetaLeader, info.Voters)
+			}
+			if leader != "" && info.MetaLeader != leader {
+				return fmt.Errorf("broker %d names leader %q, another %q", br.Index, info.MetaLeader, leader)
+			}
+			leader = info.MetaLeader
 		}
-		i, ok := index[info.MetaLeader]
-		if !ok || len(info.Voters) != 3 {
-			return fmt.Errorf("leader %q, voters %v", info.MetaLeader, info.Voters)
-		}
-		old = i
+		old = index[leader]
 		return nil
 	})
 	oldID := c.Brokers[old].B.ID()
