@@ -81,8 +81,8 @@ func TestPacerRecordsLag(t *testing.T) {
 	if left := time.Now(); left.Before(due) {
 		t.Fatalf("record left %v before its due time", due.Sub(left))
 	}
-	if s := waited.Summary(); s.Count != 1 || s.MinMs < 0 {
-		t.Fatalf("lag of a waited-for record: %+v", s)
+	if c := waited.Summary().Count; c != 1 {
+		t.Fatalf("a waited-for record recorded %d lags, want 1", c)
 	}
 
 	// Unpaced records have no schedule to be late for: nothing is recorded.
