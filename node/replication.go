@@ -140,8 +140,8 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 				p.Committed(next)
 			}
 		},
-		OnConfChange: func(_ uint64, cs *raftpb.ConfState) {
-			if err := st.SetConfState(cs); err != nil {
+		OnConfChange: func(index uint64, cs *raftpb.ConfState) {
+			if err := st.SetConfState(index, cs); err != nil {
 				b.log.Error("recording a partition's raft configuration", "topic", topic, "partition", id, "err", err)
 			}
 			b.moves.confChanged(rp.group, cs) // learners, for the move throttle

@@ -19,8 +19,12 @@ type group struct {
 	log *slog.Logger
 	rn  *raft.RawNode
 
-	// confState is the configuration as of applied.
+	// confState is the configuration as of applied, or as of confIndex
+	// while applied is below it.
 	confState *pb.ConfState
+	// confIndex: the configuration changes up to it are in confState
+	// already (ConfIndexer); applying one again is skipped.
+	confIndex uint64
 	applied   uint64
 	// nextSnapshot is the applied index at which to snapshot and compact.
 	nextSnapshot uint64
@@ -103,6 +107,9 @@ func (d *Driver) addGroup(gc GroupConfig) (err error) {
 		pending:       make(map[uint64]pending),
 		byIndex:       make(map[uint64]*Proposal),
 	}
+	if ci, ok := st.(ConfIndexer); ok {
+		g.confIndex = ci.ConfIndex()
+	}
 	if si > 0 {
 		if err := gc.SM.Restore(snap.GetData()); err != nil {
 			return fmt.Errorf("group: %d: restore snapshot at %d: %w", gc.Group, si, err)
@@ -175,6 +182,9 @@ func (g *group) handleReady() {
 		g.applied = md.GetIndex()
 		g.nextSnapshot = g.applied + g.cfg.SnapshotEntries
 		g.confState = proto.Clone(pb.EnsureConfState(md.GetConfState())).(*pb.ConfState)
+		if ci, ok := g.cfg.Storage.(ConfIndexer); ok {
+			g.confIndex = ci.ConfIndex()
+		}
 		// Entries this member proposed may be inside the snapshot: their
 		// results are unknown.
 		g.failPending(fmt.Errorf("%w: group %d: replaced by a snapshot at %d", ErrProposalDropped, g.id, g.applied))
@@ -281,7 +291,9 @@ func (g *group) apply(ents []*pb.Entry) bool {
 			case *pb.ConfChangeV2:
 				tag, c.Context = splitTag(c.Context)
 			}
-			g.confState = g.rn.ApplyConfChange(cc)
+			if index > g.confIndex {
+				g.confState = g.rn.ApplyConfChange(cc)
+			}
 			if g.cfg.OnConfChange != nil {
 				g.cfg.OnConfChange(index, g.confState)
 			}

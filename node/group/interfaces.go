@@ -47,3 +47,14 @@ type Storage interface {
 	// snapshot's index).
 	Compact(i uint64) error
 }
+
+// ConfIndexer is a Storage whose InitialState configuration may be newer
+// than its snapshot: it includes the configuration changes up to ConfIndex,
+// some of which raft hands again at start among the committed entries after
+// the snapshot. The driver does not apply those a second time (a change
+// applied again on top of a later configuration is wrong, and raft panics
+// on a simple change over a joint configuration). ConfIndex is read at
+// start and after each snapshot is saved.
+type ConfIndexer interface {
+	ConfIndex() uint64
+}

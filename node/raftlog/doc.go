@@ -97,10 +97,15 @@
 //     rebuilt from the state file's base, which fails (ErrCorrupt) only if
 //     retention also moved the log start past that base in the meantime.
 //     raft.state and raft.commit: see partition_format.go.
+//   - The configuration is the latest applied, newer than the snapshot, so
+//     it comes with the index of its last change (ConfIndex): raft hands
+//     the committed entries after the snapshot again at start, and the
+//     driver does not apply the changes among them a second time.
 //   - Retention moves the log start: FirstIndex becomes the first entry whose
 //     batch is present and Snapshot() is that position (metadata {first-1,
 //     its term, the configuration last given to SetConfState}, data
-//     {start offset, first index}, see ParseSnapshotData). CreateSnapshot and
+//     {start offset, first index, index of that configuration}, see
+//     ParseSnapshotData). CreateSnapshot and
 //     Compact delete nothing. Save with a snapshot marks the state file
 //     resetting, deletes the log and side index, reopens the log empty at
 //     the snapshot's offset and clears the mark; an open that finds the mark

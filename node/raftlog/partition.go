@@ -477,7 +477,7 @@ func (s *PartitionStorage) snapshotLocked() *pb.Snapshot {
 		return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: cs, Index: new(uint64(0)), Term: new(uint64(0))}}
 	}
 	return &pb.Snapshot{
-		Data:     appendSnapData(nil, s.st.baseOffset, s.st.baseIndex+1),
+		Data:     appendSnapData(nil, s.st.baseOffset, s.st.baseIndex+1, s.st.confIndex),
 		Metadata: &pb.SnapshotMetadata{ConfState: cs, Index: new(s.st.baseIndex), Term: new(s.st.baseTerm)},
 	}
 }
@@ -712,7 +712,7 @@ func (s *PartitionStorage) fileIndexLocked(k int) int {
 // position; see doc.go for the order and what a crash leaves.
 func (s *PartitionStorage) resetLocked(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
-	start, firstIndex, err := ParseSnapshotData(snap.GetData())
+	start, firstIndex, confIndex, err := ParseSnapshotData(snap.GetData())
 	if err != nil {
 		return err
 	}
@@ -721,6 +721,10 @@ func (s *PartitionStorage) resetLocked(snap *pb.Snapshot) error {
 	}
 	s.st.baseOffset, s.st.baseIndex, s.st.baseTerm = start, md.GetIndex(), md.GetTerm()
 	s.st.cs = proto.Clone(pb.EnsureConfState(md.GetConfState())).(*pb.ConfState)
+	// The configuration is the leader's latest: it includes the changes
+	// up to confIndex, which the entries after the snapshot may hold
+	// again (ConfIndex).
+	s.st.confIndex = max(confIndex, md.GetIndex())
 	s.st.resetting = true
 	s.commit = max(s.commit, md.GetIndex())
 	if err := s.writeStateLocked(); err != nil {
@@ -783,10 +787,12 @@ func (s *PartitionStorage) resetFilesLocked() error {
 	return nil
 }
 
-// SetConfState records the configuration as of the last configuration
-// change applied (InitialState and Snapshot return it). The driver's owner
-// calls it after applying each one; it is fsynced before it returns.
-func (s *PartitionStorage) SetConfState(cs *pb.ConfState) error {
+// SetConfState records the configuration as of the configuration change
+// at raft index index, the last one applied (InitialState and Snapshot
+// return it, ConfIndex the index). The driver's owner calls it after
+// applying each one; it is fsynced before it returns. A change at or before
+// the index recorded is already included: it is ignored.
+func (s *PartitionStorage) SetConfState(index uint64, cs *pb.ConfState) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -795,11 +801,26 @@ func (s *PartitionStorage) SetConfState(cs *pb.ConfState) error {
 	if s.failed != nil {
 		return s.failed
 	}
+	if index <= s.st.confIndex {
+		return nil
+	}
 	s.st.cs = proto.Clone(pb.EnsureConfState(cs)).(*pb.ConfState)
+	s.st.confIndex = index
 	if err := s.writeStateLocked(); err != nil {
 		return s.failSave(err)
 	}
 	return nil
+}
+
+// ConfIndex is the raft index of the last configuration change the
+// configuration of InitialState includes (0 when unknown: a state written
+// before the index was recorded). raft hands the committed entries after
+// the snapshot again at start; the changes among them up to this index are
+// in the configuration already and must not be applied a second time.
+func (s *PartitionStorage) ConfIndex() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.confIndex
 }
 
 // CreateSnapshot implements the group driver's Storage. The log is the

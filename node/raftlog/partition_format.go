@@ -19,13 +19,15 @@ const (
 	stateFileTmp    = "raft.state.tmp"
 	commitFileName  = "raft.commit"
 	sideIndexMagic  = "RAFKPIX1"
-	stateFileMagic  = "RAFKPST1"
-	sideHeaderSize  = 24 // magic, u64 index of the first record, u32 CRC of bytes 0..15, u32 zero
-	sideRecordSize  = 20 // i64 base offset, u64 term, u32 CRC of (index, base offset, term)
-	commitFileSize  = 12 // u64 commit, u32 CRC of bytes 0..7
-	controlVersion  = 1  // first byte of a control entry body
-	snapDataVersion = 1  // first byte of a partition snapshot's data
-	snapDataSize    = 17 // version, i64 log start offset, u64 first index
+	stateFileMagic  = "RAFKPST2"
+	stateFileMagic1 = "RAFKPST1" // without the configuration's index; read, never written
+	sideHeaderSize  = 24         // magic, u64 index of the first record, u32 CRC of bytes 0..15, u32 zero
+	sideRecordSize  = 20         // i64 base offset, u64 term, u32 CRC of (index, base offset, term)
+	commitFileSize  = 12         // u64 commit, u32 CRC of bytes 0..7
+	controlVersion  = 1          // first byte of a control entry body
+	snapDataVersion = 2          // first byte of a partition snapshot's data
+	snapDataSize    = 25         // version, i64 log start offset, u64 first index, u64 configuration index
+	snapDataSize1   = 17         // version 1: without the configuration index
 	maxConfStateLen = 1 << 20
 )
 
@@ -120,22 +122,28 @@ func parseSideIndex(b []byte) (uint64, []sideRec, error) {
 // configuration and the log's base (the entry before the first one kept,
 // whose successor starts at baseOffset).
 //
-//	0   8  stateFileMagic "RAFKPST1"
+//	0   8  stateFileMagic "RAFKPST2"
 //	8   8  u64 term
 //	16  8  u64 vote
 //	24  8  u64 commit
 //	32  8  i64 base offset: where entry baseIndex+1 starts
 //	40  8  u64 base index
 //	48  8  u64 base term
-//	56  1  u8 resetting: 1 while a snapshot replaces the log
-//	57  4  u32 length of the configuration
-//	61  …  raftpb.ConfState, protobuf-encoded
+//	56  8  u64 configuration index: the last configuration change the
+//	          configuration includes (0: unknown)
+//	64  1  u8 resetting: 1 while a snapshot replaces the log
+//	65  4  u32 length of the configuration
+//	69  …  raftpb.ConfState, protobuf-encoded
 //	…   4  u32 CRC-32C of every byte before
+//
+// A file of the first version ("RAFKPST1") has no configuration index: the
+// fields from resetting on start 8 bytes earlier, and it reads as index 0.
 type persisted struct {
 	term, vote, commit uint64
 	baseOffset         int64
 	baseIndex          uint64
 	baseTerm           uint64
+	confIndex          uint64
 	resetting          bool
 	cs                 *pb.ConfState
 }
@@ -147,7 +155,7 @@ func appendState(dst []byte, p *persisted) ([]byte, error) {
 	}
 	start := len(dst)
 	dst = append(dst, stateFileMagic...)
-	for _, v := range []uint64{p.term, p.vote, p.commit, uint64(p.baseOffset), p.baseIndex, p.baseTerm} {
+	for _, v := range []uint64{p.term, p.vote, p.commit, uint64(p.baseOffset), p.baseIndex, p.baseTerm, p.confIndex} {
 		dst = binary.LittleEndian.AppendUint64(dst, v)
 	}
 	r := byte(0)
@@ -162,8 +170,14 @@ func appendState(dst []byte, p *persisted) ([]byte, error) {
 
 func parseState(b []byte) (persisted, error) {
 	var p persisted
-	if len(b) < 65 || string(b[:8]) != stateFileMagic {
-		return p, fmt.Errorf("%w: state file of %d bytes or bad magic", ErrCorrupt, len(b))
+	fixed := 73 // the fields around the configuration, of the current version
+	if len(b) >= 8 && string(b[:8]) == stateFileMagic1 {
+		fixed = 65
+	} else if len(b) >= 8 && string(b[:8]) != stateFileMagic {
+		return p, fmt.Errorf("%w: state file with bad magic", ErrCorrupt)
+	}
+	if len(b) < fixed {
+		return p, fmt.Errorf("%w: state file of %d bytes", ErrCorrupt, len(b))
 	}
 	if binary.LittleEndian.Uint32(b[len(b)-4:]) != crc32.Checksum(b[:len(b)-4], castagnoli) {
 		return p, fmt.Errorf("%w: state file checksum", ErrCorrupt)
@@ -171,42 +185,59 @@ func parseState(b []byte) (persisted, error) {
 	u := func(off int) uint64 { return binary.LittleEndian.Uint64(b[off:]) }
 	p.term, p.vote, p.commit = u(8), u(16), u(24)
 	p.baseOffset, p.baseIndex, p.baseTerm = int64(u(32)), u(40), u(48)
-	p.resetting = b[56] == 1
-	n := binary.LittleEndian.Uint32(b[57:])
-	if b[56] > 1 || p.baseOffset < 0 || n > maxConfStateLen || int(n) != len(b)-65 {
+	at := 56
+	if fixed == 73 {
+		p.confIndex = u(56)
+		at = 64
+	}
+	p.resetting = b[at] == 1
+	n := binary.LittleEndian.Uint32(b[at+1:])
+	if b[at] > 1 || p.baseOffset < 0 || n > maxConfStateLen || int(n) != len(b)-fixed {
 		return p, fmt.Errorf("%w: state file fields", ErrCorrupt)
 	}
 	p.cs = &pb.ConfState{}
-	if err := proto.Unmarshal(b[61:61+n], p.cs); err != nil {
+	if err := proto.Unmarshal(b[at+5:at+5+int(n)], p.cs); err != nil {
 		return p, fmt.Errorf("%w: state file configuration: %w", ErrCorrupt, err)
 	}
 	return p, nil
 }
 
 // appendSnapData encodes a partition snapshot's data: the position the log
-// restarts at.
+// restarts at, and the index of the last configuration change the
+// snapshot's configuration includes (which may lie after the snapshot's
+// index: the configuration is the leader's latest).
 //
-//	0  u8   snapDataVersion (1)
+//	0  u8   snapDataVersion (2)
 //	1  i64  log start offset
 //	9  u64  index of the first entry (the snapshot's index + 1)
-func appendSnapData(dst []byte, start int64, firstIndex uint64) []byte {
+//	17 u64  configuration index (0: unknown)
+//
+// Version 1 data ends before the configuration index.
+func appendSnapData(dst []byte, start int64, firstIndex, confIndex uint64) []byte {
 	dst = append(dst, snapDataVersion)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(start))
-	return binary.LittleEndian.AppendUint64(dst, firstIndex)
+	dst = binary.LittleEndian.AppendUint64(dst, firstIndex)
+	return binary.LittleEndian.AppendUint64(dst, confIndex)
 }
 
 // ParseSnapshotData decodes a partition snapshot's data (see Snapshot): the
-// offset the log starts at and the index of its first entry.
-func ParseSnapshotData(b []byte) (start int64, firstIndex uint64, err error) {
-	if len(b) != snapDataSize || b[0] != snapDataVersion {
-		return 0, 0, fmt.Errorf("%w: partition snapshot data of %d bytes", ErrCorrupt, len(b))
+// offset the log starts at, the index of its first entry and the index of
+// the last configuration change its configuration includes (0 when the
+// data does not say).
+func ParseSnapshotData(b []byte) (start int64, firstIndex, confIndex uint64, err error) {
+	switch {
+	case len(b) == snapDataSize && b[0] == snapDataVersion:
+		confIndex = binary.LittleEndian.Uint64(b[17:])
+	case len(b) == snapDataSize1 && b[0] == 1:
+	default:
+		return 0, 0, 0, fmt.Errorf("%w: partition snapshot data of %d bytes", ErrCorrupt, len(b))
 	}
 	start = int64(binary.LittleEndian.Uint64(b[1:]))
 	firstIndex = binary.LittleEndian.Uint64(b[9:])
 	if start < 0 || firstIndex == 0 {
-		return 0, 0, fmt.Errorf("%w: partition snapshot data: start %d, first index %d", ErrCorrupt, start, firstIndex)
+		return 0, 0, 0, fmt.Errorf("%w: partition snapshot data: start %d, first index %d", ErrCorrupt, start, firstIndex)
 	}
-	return start, firstIndex, nil
+	return start, firstIndex, confIndex, nil
 }
 
 func appendCommit(dst []byte, commit uint64) []byte {

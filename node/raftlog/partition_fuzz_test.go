@@ -50,10 +50,10 @@ func FuzzPartitionState(f *testing.F) {
 	b, _ := appendState(nil, &persisted{term: 3, vote: 2, commit: 9, baseOffset: 40, baseIndex: 8, baseTerm: 2,
 		cs: &pb.ConfState{Voters: []uint64{1, 2, 3}}})
 	f.Add(b)
-	f.Add(appendSnapData(nil, 5, 6))
+	f.Add(appendSnapData(nil, 5, 6, 7))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if start, fi, err := ParseSnapshotData(b); err == nil {
-			if !bytes.Equal(appendSnapData(nil, start, fi), b) {
+		if start, fi, ci, err := ParseSnapshotData(b); err == nil && b[0] == snapDataVersion {
+			if !bytes.Equal(appendSnapData(nil, start, fi, ci), b) {
 				t.Fatal("snapshot data round trip")
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -144,8 +145,8 @@ func TestPartitionGroup(t *testing.T) {
 		stores[id] = st
 		gc := group.GroupConfig{Group: g, Storage: st, SM: &batchSM{}, Bootstrap: members,
 			SnapshotEntries: math.MaxUint32,
-			OnConfChange: func(_ uint64, cs *pb.ConfState) {
-				if err := ps.SetConfState(cs); err != nil {
+			OnConfChange: func(index uint64, cs *pb.ConfState) {
+				if err := ps.SetConfState(index, cs); err != nil {
 					t.Errorf("SetConfState: %v", err)
 				}
 			}}
@@ -241,4 +242,91 @@ func checkIdentical(t *testing.T, net *memNet, stores map[uint64]*tagStorage, me
 		t.Fatalf("committed log holds %d records, starts at offset %d", records, binary.LittleEndian.Uint64(ref))
 	}
 	t.Logf("commit %d: %d bytes, %d records identical on %d members", commit, len(ref), records, len(members))
+}
+
+// TestPartitionGroupRestartsInJointConfig restarts a member whose stored
+// configuration is joint. raft hands it every committed entry again, the
+// bootstrap's simple configuration changes among them: those are in the
+// stored configuration already (ConfIndex) and must not be applied again,
+// which raft refuses with a panic on a joint configuration.
+func TestPartitionGroupRestartsInJointConfig(t *testing.T) {
+	const g = 1
+	members := []uint64{1, 2, 3}
+	net := &memNet{drivers: map[uint64]*group.Driver{}, cut: map[uint64]bool{}}
+	dirs := map[uint64]string{}
+	drivers := map[uint64]*group.Driver{}
+	stores := map[uint64]*PartitionStorage{}
+	start := func(id uint64) {
+		d, err := group.New(group.Config{ID: id, TickInterval: 5 * time.Millisecond, Transport: memTransport{net, id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := openP(t, dirs[id], PartitionOptions{})
+		st := &tagStorage{PartitionStorage: ps, tags: map[uint64][]byte{}}
+		gc := group.GroupConfig{Group: g, Storage: st, SM: &batchSM{}, Bootstrap: members,
+			SnapshotEntries: math.MaxUint32,
+			OnConfChange: func(index uint64, cs *pb.ConfState) {
+				if err := ps.SetConfState(index, cs); err != nil {
+					t.Errorf("SetConfState: %v", err)
+				}
+			}}
+		if err := d.AddGroup(gc); err != nil {
+			t.Fatal(err)
+		}
+		net.mu.Lock()
+		net.drivers[id] = d
+		net.mu.Unlock()
+		drivers[id], stores[id] = d, ps
+	}
+	stop := func(id uint64) {
+		net.mu.Lock()
+		delete(net.drivers, id)
+		net.mu.Unlock()
+		drivers[id].Close()
+		stores[id].Close()
+	}
+	for _, id := range members {
+		dirs[id] = t.TempDir()
+		start(id)
+	}
+	defer func() {
+		for _, id := range members {
+			stop(id)
+		}
+	}()
+	// Replace member 3 by a member 4 that never starts: members 1 and 2
+	// are a majority of both halves, and the configuration stays joint.
+	var index uint64
+	waitUntil(t, "the joint configuration to commit", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var err error
+		index, err = drivers[1].ProposeConfChange(ctx, g, &pb.ConfChangeV2{
+			Transition: pb.ConfChangeTransitionJointExplicit.Enum(),
+			Changes: []*pb.ConfChangeSingle{
+				{Type: pb.ConfChangeAddNode.Enum(), NodeId: new(uint64(4))},
+				{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(3))},
+			}})
+		return err == nil
+	})
+	waitUntil(t, "member 1 to record the joint configuration", func() bool {
+		_, cs, _ := stores[1].InitialState()
+		return len(cs.GetVotersOutgoing()) > 0 && stores[1].ConfIndex() == index
+	})
+	stop(1)
+	start(1)
+	waitUntil(t, "member 1 to apply its log again", func() bool {
+		s, ok := drivers[1].Status(g)
+		if ok && s.Err != nil {
+			t.Fatalf("member 1 after restart: %v", s.Err)
+		}
+		return ok && s.Applied >= index
+	})
+	s, _ := drivers[1].Status(g)
+	if s.Err != nil || !slices.Equal(s.Voters, []uint64{1, 2, 4}) {
+		t.Fatalf("member 1 after restart: voters %v, %v", s.Voters, s.Err)
+	}
+	if _, cs, _ := stores[1].InitialState(); !slices.Equal(cs.GetVotersOutgoing(), members) {
+		t.Fatalf("member 1's stored configuration after restart: %v", cs)
+	}
 }

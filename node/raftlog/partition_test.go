@@ -2,8 +2,10 @@ package raftlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/rafka/rafka/wire"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // testBatch builds a record batch of n records whose values name it.
@@ -133,8 +136,16 @@ func TestPartitionContract(t *testing.T) {
 	if err := s.Save(hs(1, 1, 10), want, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetConfState(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
+	if err := s.SetConfState(3, &pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
 		t.Fatal(err)
+	}
+	// A change at or before the one recorded is in the configuration
+	// already: raft hands it again at start, and it changes nothing.
+	if err := s.SetConfState(2, &pb.ConfState{Voters: []uint64{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, cs, _ := s.InitialState(); len(cs.GetVoters()) != 3 || s.ConfIndex() != 3 {
+		t.Fatalf("configuration %v at %d after an older change", cs, s.ConfIndex())
 	}
 	checkLog(t, s, 1, want)
 	if tm, err := s.Term(0); err != nil || tm != 0 {
@@ -184,9 +195,9 @@ func TestPartitionContract(t *testing.T) {
 	if sn.GetMetadata().GetIndex() != fi-1 || sn.GetMetadata().GetTerm() != want[fi-2].GetTerm() {
 		t.Fatalf("snapshot %v after retention, first index %d", sn.GetMetadata(), fi)
 	}
-	start, sfi, err := ParseSnapshotData(sn.GetData())
-	if err != nil || start != s.Log().StartOffset() || sfi != fi {
-		t.Fatalf("snapshot data %d %d %v; log start %d", start, sfi, err, s.Log().StartOffset())
+	start, sfi, sci, err := ParseSnapshotData(sn.GetData())
+	if err != nil || start != s.Log().StartOffset() || sfi != fi || sci != 3 {
+		t.Fatalf("snapshot data %d %d %d %v; log start %d", start, sfi, sci, err, s.Log().StartOffset())
 	}
 	if _, err := s.Entries(fi-1, fi, math.MaxUint64); !errors.Is(err, raft.ErrCompacted) {
 		t.Fatalf("Entries below FirstIndex: %v", err)
@@ -210,7 +221,7 @@ func TestPartitionContract(t *testing.T) {
 	s = openP(t, dir, o)
 	checkLog(t, s, fi, want[fi-1:])
 	// A snapshot from a leader far ahead: the log restarts empty there.
-	sd := appendSnapData(nil, 5000, 101)
+	sd := appendSnapData(nil, 5000, 101, 102)
 	ls := &pb.Snapshot{Data: sd, Metadata: &pb.SnapshotMetadata{Index: new(uint64(100)), Term: new(uint64(3)),
 		ConfState: &pb.ConfState{Voters: []uint64{1, 2}}}}
 	if err := s.Save(hs(3, 0, 100), pents(t, 3, 101, 104), ls); err != nil {
@@ -225,8 +236,8 @@ func TestPartitionContract(t *testing.T) {
 		if tm, _ := s.Term(100); tm != 3 {
 			t.Fatalf("Term(100) = %d", tm)
 		}
-		if _, cs, _ := s.InitialState(); len(cs.GetVoters()) != 2 {
-			t.Fatalf("configuration %v", cs)
+		if _, cs, _ := s.InitialState(); len(cs.GetVoters()) != 2 || s.ConfIndex() != 102 {
+			t.Fatalf("configuration %v at %d", cs, s.ConfIndex())
 		}
 	}
 	check()
@@ -237,6 +248,32 @@ func TestPartitionContract(t *testing.T) {
 	// MustExist.
 	if _, err := OpenPartition(filepath.Join(dir, "missing"), PartitionOptions{MustExist: true}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("MustExist on a missing directory: %v", err)
+	}
+}
+
+// TestPartitionStateFirstVersion: a state file written before the
+// configuration index was recorded still opens, with index 0 (unknown).
+func TestPartitionStateFirstVersion(t *testing.T) {
+	p := persisted{term: 3, vote: 2, commit: 9, baseOffset: 40, baseIndex: 8, baseTerm: 2, confIndex: 7,
+		cs: &pb.ConfState{Voters: []uint64{1, 2, 3}}}
+	b, err := appendState(nil, &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := append([]byte(stateFileMagic1), b[8:56]...)
+	v1 = append(v1, b[64:len(b)-4]...)
+	v1 = binary.LittleEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	got, err := parseState(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.confIndex = 0
+	if got.term != p.term || got.vote != p.vote || got.commit != p.commit || got.baseOffset != p.baseOffset ||
+		got.baseIndex != p.baseIndex || got.baseTerm != p.baseTerm || got.confIndex != 0 || !proto.Equal(got.cs, p.cs) {
+		t.Fatalf("first version read as %+v, want %+v", got, p)
+	}
+	if got, err := parseState(b); err != nil || got.confIndex != 7 {
+		t.Fatalf("current version: conf index %d, %v", got.confIndex, err)
 	}
 }
 
