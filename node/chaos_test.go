@@ -884,6 +884,10 @@ func (r *chaosRun) check() {
 	}
 	stored := map[string][]place{}
 	byOffset := make([]map[int64]string, len(r.parts))
+	// The batch each stored record came in, to tell a record a broker
+	// stored twice (one producer epoch and sequence) from one its producer
+	// sent again under a new epoch.
+	batchAt := map[place]wire.BatchHeader{}
 	records := 0
 	for pi, p := range r.parts {
 		bi := wire.NewBatchIter(logs[pi], 0)
@@ -908,6 +912,7 @@ func (r *chaosRun) check() {
 				v, _, _ := bytes.Cut(rec.Value, []byte{'|'})
 				stored[string(v)] = append(stored[string(v)], place{pi, rec.Offset})
 				byOffset[pi][rec.Offset] = string(v)
+				batchAt[place{pi, rec.Offset}] = h
 			}
 			if err := it.Err(); err != nil {
 				r.fatalf("%v: batch at %d: %v", p, h.BaseOffset, err)
@@ -950,7 +955,13 @@ func (r *chaosRun) check() {
 		}
 		if len(at) > 1 {
 			if stored2++; stored2 <= 10 {
-				r.errorf("%s is stored %d times: %v", v, len(at), at)
+				var copies []string
+				for _, pl := range at {
+					h := batchAt[pl]
+					copies = append(copies, fmt.Sprintf("offset %d in the batch at %d (term %d, producer %d epoch %d sequence %d, %d records)",
+						pl.off, h.BaseOffset, h.Term, h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.RecordCount))
+				}
+				r.errorf("%s is stored %d times in %v: %s", v, len(at), r.parts[at[0].part], strings.Join(copies, "; "))
 			}
 		}
 	}
