@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -384,4 +385,45 @@ func TestRaftPanicFailsOneGroup(t *testing.T) {
 	lead2 := c.leader(2, members...)
 	c.propose(lead2, 2, "after")
 	c.converged(2, []string{"after"}, members...)
+}
+
+// A leader whose group fails reports that it knows no leader, so that its
+// owner stops serving as the leader from a state that no longer moves.
+func TestFailedLeaderReportsNoLeader(t *testing.T) {
+	c := newCluster(t, false)
+	members := ids(3)
+	var mu sync.Mutex
+	reported := map[uint64][]uint64{} // leaders each member reported
+	for _, id := range members {
+		c.startDriver(id)
+		c.gcfg.OnLeaderChange = func(leader, term uint64) {
+			mu.Lock()
+			reported[id] = append(reported[id], leader)
+			mu.Unlock()
+		}
+		c.addGroup(id, 1, members)
+	}
+	lead := c.leader(1, members...)
+	c.propose(lead, 1, "before")
+	last := func() uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		r := reported[lead]
+		if len(r) == 0 {
+			return math.MaxUint64
+		}
+		return r[len(r)-1]
+	}
+	waitFor(t, "the leader to report itself", func() bool { return last() == lead })
+	// A heartbeat committing past its log from a higher term: raft panics.
+	from := lead%3 + 1
+	c.drivers[lead].Step(from, []Envelope{{Group: 1, Msg: &pb.Message{
+		Type: pb.MsgHeartbeat.Enum(), From: new(from), To: new(lead), Term: new(uint64(1 << 40)), Commit: new(uint64(1 << 40)),
+	}}})
+	waitFor(t, "the leader's group failed", func() bool {
+		return c.drivers[lead].Stats().GroupsFailedByPanic == 1
+	})
+	if l := last(); l != 0 {
+		t.Fatalf("the failed leader last reported leader %d, want 0 (none)", l)
+	}
 }

@@ -409,6 +409,13 @@ func (g *group) fail(op string, err error) {
 	g.failed = fmt.Errorf("%w: group %d: %s: %w", ErrGroupFailed, g.id, op, err)
 	g.log.Error("group: failed; remove and add it again to recover", "op", op, "err", err)
 	g.failPending(g.failed)
+	// A failed member knows no leader any more, and leads nothing: its
+	// owner must stop serving as the group's leader (a partition would
+	// answer from a state that no longer moves).
+	if g.cfg.OnLeaderChange != nil && g.reportedLead != 0 {
+		g.reportedLead = 0
+		g.cfg.OnLeaderChange(0, g.reportedTerm)
+	}
 	if f := g.d.cfg.OnGroupFailed; f != nil {
 		f(g.id, g.failed)
 	}
