@@ -255,11 +255,15 @@ func (b *Broker) proposeBatches(topic string, id int32, rp *raftPart, payload []
 	for i := 1; i < len(lens); i++ {
 		starts[i] = starts[i-1] + lens[i-1]
 	}
-	slots, err := rp.seq.Propose(rp.term.Load(), hs, func(i int) replica.InFlight {
+	slots, err := rp.seq.Propose(rp.term.Load(), hs, func(i int, after replica.InFlight) replica.InFlight {
 		// raft keeps the entry until it is saved and applied: it gets its
 		// own copy, as the request buffer is reused.
 		data := append([]byte(nil), payload[starts[i]:starts[i]+lens[i]]...)
-		return proposal{b.cluster.driver.ProposeAsync(rp.group, data)}
+		var prev *group.Proposal
+		if after != nil {
+			prev = after.(proposal).Proposal
+		}
+		return proposal{b.cluster.driver.ProposeAsync(rp.group, data, prev)}
 	})
 	switch {
 	case errors.Is(err, replica.ErrNotReady):

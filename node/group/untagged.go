@@ -66,16 +66,38 @@ func (p *Proposal) finish(r result) {
 // applied (Wait). Proposals of one caller are appended in the order of
 // the calls. It fails at once (in the Proposal) on a member that is not
 // the leader, with a *NotLeaderError.
-func (d *Driver) ProposeAsync(id uint64, data []byte) *Proposal {
+//
+// after, if not nil, is an earlier proposal to the same group that this one
+// must follow in the log: if after failed before it was saved (refused,
+// dropped), this one fails too, with ErrProposalDropped, rather than enter
+// the log without it. (A proposal refused for a full queue is otherwise
+// followed by the next one once the queue drained.)
+func (d *Driver) ProposeAsync(id uint64, data []byte, after *Proposal) *Proposal {
 	p := newProposal()
-	if err := d.enqueue(func() { d.proposeUntagged(id, data, p) }); err != nil {
+	if err := d.enqueue(func() { d.proposeUntagged(id, data, p, after) }); err != nil {
 		p.finish(result{err: err})
 	}
 	return p
 }
 
+// failedUnsaved reports whether p failed before it was saved. On the loop,
+// for a proposal whose own turn on the loop came first.
+func (p *Proposal) failedUnsaved() bool {
+	select {
+	case <-p.persisted:
+		return p.err != nil
+	default:
+		return false
+	}
+}
+
 // proposeUntagged runs on the loop.
-func (d *Driver) proposeUntagged(id uint64, data []byte, p *Proposal) {
+func (d *Driver) proposeUntagged(id uint64, data []byte, p, after *Proposal) {
+	if after != nil && after.failedUnsaved() {
+		d.proposalsDropped.Add(1)
+		p.finish(result{err: fmt.Errorf("%w: group %d: the proposal it follows failed: %w", ErrProposalDropped, id, after.err)})
+		return
+	}
 	g, err := d.liveGroup(id)
 	if err != nil {
 		p.finish(result{err: err})

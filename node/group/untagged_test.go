@@ -27,7 +27,7 @@ func TestUntaggedProposals(t *testing.T) {
 	for i := range n {
 		data := fmt.Sprintf("batch-%03d", i)
 		want = append(want, data)
-		props[i] = c.drivers[lead].ProposeAsync(7, []byte(data))
+		props[i] = c.drivers[lead].ProposeAsync(7, []byte(data), nil)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -59,7 +59,7 @@ func TestUntaggedProposals(t *testing.T) {
 	if follower == lead {
 		follower = members[1]
 	}
-	_, _, err := c.drivers[follower].ProposeAsync(7, []byte("x")).Wait(ctx)
+	_, _, err := c.drivers[follower].ProposeAsync(7, []byte("x"), nil).Wait(ctx)
 	var nl *NotLeaderError
 	if !errors.As(err, &nl) || nl.Leader != lead || !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("proposal on a follower: %v, want NotLeaderError naming %d", err, lead)
@@ -68,10 +68,45 @@ func TestUntaggedProposals(t *testing.T) {
 	// Cut the leader off: what it proposes now is never committed, and
 	// fails once it steps down.
 	c.net.setCut(lead, true)
-	p := c.drivers[lead].ProposeAsync(7, []byte("lost"))
+	p := c.drivers[lead].ProposeAsync(7, []byte("lost"), nil)
 	_, _, err = p.Wait(ctx)
 	if err == nil || (!errors.Is(err, ErrProposalDropped) && !errors.Is(err, ErrNotLeader)) {
 		t.Fatalf("proposal on a cut-off leader: %v", err)
 	}
 	c.net.setCut(lead, false)
+}
+
+// A proposal made after one that failed before it was saved fails too, even
+// once the group would take it: the log never holds it without the one it
+// follows.
+func TestUntaggedProposalAfterFailedOne(t *testing.T) {
+	c := newCluster(t, false)
+	c.gcfg = GroupConfig{Untagged: true, NoSnapshots: true}
+	members := ids(3)
+	for _, id := range members {
+		c.startDriver(id)
+		c.addGroup(id, 7, members)
+	}
+	lead := c.leader(7, members...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	follower := members[0]
+	if follower == lead {
+		follower = members[1]
+	}
+	failed := c.drivers[follower].ProposeAsync(7, []byte("refused"), nil)
+	if _, err := failed.Saved(); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("proposal on a follower: %v", err)
+	}
+	_, _, err := c.drivers[lead].ProposeAsync(7, []byte("behind"), failed).Wait(ctx)
+	if !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("proposal after a failed one: %v, want ErrProposalDropped", err)
+	}
+	ok := c.drivers[lead].ProposeAsync(7, []byte("first"), nil)
+	if _, _, err := c.drivers[lead].ProposeAsync(7, []byte("second"), ok).Wait(ctx); err != nil {
+		t.Fatalf("proposal after a saved one: %v", err)
+	}
+	if got := c.converged(7, []string{"first", "second"}, members...); !slices.Equal(got, []string{"first", "second"}) {
+		t.Fatalf("applied %q", got)
+	}
 }

@@ -156,7 +156,7 @@ func (f *flight) Failed() bool { return f.failed }
 func TestSequencer(t *testing.T) {
 	s := NewSequencer(0)
 	var proposed []int
-	propose := func(i int) InFlight { proposed = append(proposed, i); return &flight{} }
+	propose := func(i int, _ InFlight) InFlight { proposed = append(proposed, i); return &flight{} }
 	hs := []wire.BatchHeader{hdr(5, 0, 0, 2)}
 	if _, err := s.Propose(3, hs, propose); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("before leading: %v", err)
@@ -211,7 +211,7 @@ func TestSequencerFailedBeforeLater(t *testing.T) {
 	s := NewSequencer(0)
 	s.Lead(1, 0)
 	var flights []*flight
-	propose := func(int) InFlight { f := &flight{}; flights = append(flights, f); return f }
+	propose := func(int, InFlight) InFlight { f := &flight{}; flights = append(flights, f); return f }
 	if _, err := s.Propose(1, []wire.BatchHeader{hdr(8, 0, 0, 1), hdr(8, 0, 1, 1)}, propose); err != nil {
 		t.Fatal(err)
 	}
@@ -222,6 +222,38 @@ func TestSequencerFailedBeforeLater(t *testing.T) {
 	flights[1].failed = true
 	if _, err := s.Propose(1, []wire.BatchHeader{hdr(8, 0, 0, 1)}, propose); err != nil {
 		t.Fatalf("retry once nothing is in flight: %v", err)
+	}
+}
+
+// TestSequencerProposesAfterPredecessor: each batch of a producer is
+// proposed after the one of the same epoch it follows, while in flight, so
+// that it cannot enter the log if that one failed; a batch without producer,
+// the first of a producer and the first of a new epoch follow nothing.
+func TestSequencerProposesAfterPredecessor(t *testing.T) {
+	s := NewSequencer(0)
+	s.Lead(1, 0)
+	var afters []InFlight
+	propose := func(_ int, after InFlight) InFlight { afters = append(afters, after); return &flight{} }
+	slots, err := s.Propose(1, []wire.BatchHeader{hdr(4, 0, 0, 2), hdr(-1, -1, -1, 1), hdr(4, 0, 2, 1)}, propose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if afters[0] != nil || afters[1] != nil || afters[2] != slots[0].InFlight {
+		t.Fatalf("one request: proposed after %v, want nil, nil, the first batch", afters)
+	}
+	if _, err := s.Propose(1, []wire.BatchHeader{hdr(4, 0, 3, 1)}, propose); err != nil || afters[3] != slots[2].InFlight {
+		t.Fatalf("the next request: %v, after %v, want the last batch in flight", err, afters[3])
+	}
+	// Its predecessor applied, the next batch follows nothing in flight.
+	s.Applied(1, mustBatch(t, 4, 0, 0, 2), 0, 1)
+	s.Applied(2, mustBatch(t, 4, 0, 2, 1), 2, 2)
+	s.Applied(3, mustBatch(t, 4, 0, 3, 1), 3, 3)
+	if _, err := s.Propose(1, []wire.BatchHeader{hdr(4, 0, 4, 1)}, propose); err != nil || afters[4] != nil {
+		t.Fatalf("after everything applied: %v, after %v", err, afters[4])
+	}
+	// A new epoch starts afresh.
+	if _, err := s.Propose(1, []wire.BatchHeader{hdr(4, 1, 0, 1)}, propose); err != nil || afters[5] != nil {
+		t.Fatalf("a new epoch: %v, after %v", err, afters[5])
 	}
 }
 
@@ -253,7 +285,7 @@ func FuzzSequencer(f *testing.F) {
 		}
 		h := hdr(id, epoch, seq, count)
 		for range 3 {
-			if _, err := s.Propose(1, []wire.BatchHeader{h, h}, func(int) InFlight { return &flight{} }); err != nil {
+			if _, err := s.Propose(1, []wire.BatchHeader{h, h}, func(int, InFlight) InFlight { return &flight{} }); err != nil {
 				var we *wire.Error
 				if !errors.As(err, &we) {
 					t.Fatalf("error %v is not a protocol error", err)

@@ -180,11 +180,14 @@ func (s *Sequencer) pruneLocked(id int64) []pendingBatch {
 // Propose checks the batches of one produce request (headers hs, in
 // order) on the leader of term and proposes the new ones, calling propose
 // with each one's position in hs, in order, under the sequencer's lock
-// (propose must not block). It returns one Slot per batch. When a batch is
+// (propose must not block). after is the proposal of the same producer the
+// batch follows, still in flight (nil if none): the batch must not enter
+// the log if that one does not (a hole in the producer's sequence), so
+// propose must fail it when after fails before it is saved. It returns one Slot per batch. When a batch is
 // refused nothing is proposed: the error is ErrNotReady (not ready in
 // term) or a *wire.Error (OUT_OF_ORDER_SEQUENCE, DUPLICATE_SEQUENCE,
 // INVALID_REQUEST).
-func (s *Sequencer) Propose(term uint64, hs []wire.BatchHeader, propose func(i int) InFlight) ([]Slot, error) {
+func (s *Sequencer) Propose(term uint64, hs []wire.BatchHeader, propose func(i int, after InFlight) InFlight) ([]Slot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.readyLocked(term) {
@@ -236,16 +239,20 @@ func (s *Sequencer) Propose(term uint64, hs []wire.BatchHeader, propose func(i i
 		if !isNew[i] {
 			continue
 		}
-		f := propose(i)
-		slots[i] = Slot{InFlight: f}
 		h := &hs[i]
 		if h.ProducerID < 0 {
+			slots[i] = Slot{InFlight: propose(i, nil)}
 			continue
 		}
 		q := s.pending[h.ProducerID]
 		for k := range q {
 			if q[k].f == nil && q[k].first == h.BaseSequence {
-				q[k].f = f
+				var after InFlight
+				if k > 0 && q[k-1].epoch == h.ProducerEpoch {
+					after = q[k-1].f
+				}
+				q[k].f = propose(i, after)
+				slots[i] = Slot{InFlight: q[k].f}
 				break
 			}
 		}
