@@ -270,3 +270,29 @@ func TestIdempotentProducerLeaderKilled(t *testing.T) {
 	checkAcked(t, acked, readOffsets(t, cl, "kill", 0, maxOffset(acked)))
 	waitReplicasIdentical(t, c, "kill", 0)
 }
+
+// TestIsolatedLeaderConfirmsBeforeRefusingAGap: a partition leader cut off
+// from the other replicas believes it leads until its election timeout,
+// while a newer leader may take a producer's next batches. It must not
+// refuse that producer's later batch as a gap on its own state alone (the
+// producer would take the partition for one that forgot it and start over,
+// storing again what it sent before): it answers OUT_OF_ORDER_SEQUENCE only
+// once a quorum confirmed it leads, and NOT_LEADER (retriable) otherwise.
+func TestIsolatedLeaderConfirmsBeforeRefusingAGap(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.WithFaultNet())
+	cl := c.Client()
+	c.WaitFor("3 metadata voters", func() error { return votersOf(c, 3) })
+	if err := cl.CreateTopic(ctxT(t), "stale", 1, nil, client.WithReplicationFactor(3)); err != nil {
+		t.Fatal(err)
+	}
+	if r := produceToLeader(t, c, cl, "stale", idemBatch(t, 21, 0, 0, "a", 1)); r.Error != wire.ErrNone {
+		t.Fatalf("first batch: %v %s", r.Error, r.Message)
+	}
+	lead := leaderOf(t, c, cl, "stale", 0)
+	rs := dialBroker(t, c, lead)
+	gap := idemBatch(t, 21, 0, 5, "gap", 1)
+	wantCode(t, "a gap at the leader", produceAcks(t, rs, "stale", 0, wire.AcksAll, gap), wire.ErrOutOfOrderSequence)
+	c.Isolate(lead)
+	defer c.HealAll()
+	wantCode(t, "a gap at the leader cut off", produceAcks(t, rs, "stale", 0, wire.AcksAll, gap), wire.ErrNotLeader)
+}

@@ -255,7 +255,8 @@ func (b *Broker) proposeBatches(topic string, id int32, rp *raftPart, payload []
 	for i := 1; i < len(lens); i++ {
 		starts[i] = starts[i-1] + lens[i-1]
 	}
-	slots, err := rp.seq.Propose(rp.term.Load(), hs, func(i int, after replica.InFlight) replica.InFlight {
+	term := rp.term.Load()
+	slots, err := rp.seq.Propose(term, hs, func(i int, after replica.InFlight) replica.InFlight {
 		// raft keeps the entry until it is saved and applied: it gets its
 		// own copy, as the request buffer is reused.
 		data := append([]byte(nil), payload[starts[i]:starts[i]+lens[i]]...)
@@ -270,10 +271,38 @@ func (b *Broker) proposeBatches(topic string, id int32, rp *raftPart, payload []
 		e := b.leaderHint(topic, id, rp)
 		e.Message = fmt.Sprintf("partition %s/%d: the new leader is still applying its log; retry", topic, id)
 		return replica.AckWaiter{}, 0, e
+	case errors.Is(err, wire.ErrOutOfOrderSequence):
+		if e := b.confirmLeader(topic, id, rp, term); e != nil {
+			return replica.AckWaiter{}, 0, e
+		}
+		return replica.AckWaiter{}, 0, &wire.Error{Code: errorCode(err), Message: err.Error()}
 	case err != nil:
 		return replica.AckWaiter{}, 0, &wire.Error{Code: errorCode(err), Message: err.Error()}
 	}
 	return replica.ReplicatedWaiter(&batchAck{b: b, topic: topic, id: id, rp: rp, slots: slots, all: acks == wire.AcksAll}), records, nil
+}
+
+// confirmLeader asks a quorum whether this broker still leads the
+// partition in term (nil if it does), before a batch is refused on the
+// producer state alone. A leader cut off from the others goes on believing
+// it leads until its election timeout, and its state misses the batches a
+// newer leader took: a producer told OUT_OF_ORDER_SEQUENCE while none of its
+// batches is missing would take the partition for one that forgot it and
+// start its sequences over, storing again the batches whose answers it
+// lost. Unconfirmed, the answer is NOT_LEADER (retriable).
+func (b *Broker) confirmLeader(topic string, id int32, rp *raftPart, term uint64) *wire.Error {
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Duration(group.DefaultElectionTicks)*b.cfg.Cluster.RaftTick)
+	defer cancel()
+	_, err := b.cluster.driver.ReadIndex(ctx, rp.group)
+	if err == nil && rp.seq.Ready(term) {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("the term changed")
+	}
+	// No hint: this broker is the one the hint would name.
+	return &wire.Error{Code: wire.ErrNotLeader, Message: fmt.Sprintf(
+		"partition %s/%d: could not confirm this broker still leads it (%v); retry", topic, id, err)}
 }
 
 // proposal is a batch's raft proposal as the sequencer sees it.

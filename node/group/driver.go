@@ -25,7 +25,8 @@ type Driver struct {
 	// seq numbers this Driver's proposals; it starts at the wall clock in
 	// nanoseconds so that a restarted broker does not reuse the tags of
 	// entries its previous run proposed.
-	seq atomic.Uint64
+	seq     atomic.Uint64
+	readSeq atomic.Uint64 // ReadIndex request contexts
 
 	sent, received, dropped, proposalsDropped atomic.Uint64
 	panics                                    atomic.Uint64

@@ -45,6 +45,9 @@ type group struct {
 	fifo      []*Proposal
 	fifoBytes int // bytes of the proposals in fifo
 	byIndex   map[uint64]*Proposal
+	// reads are the leadership checks waiting for a quorum, by request
+	// context (readindex.go).
+	reads map[string]pendingRead
 
 	// quiesced: not ticked (quiesce.go); idleTicks counts the ticks in a
 	// row at which the leader found the group idle.
@@ -199,6 +202,7 @@ func (g *group) handleReady() {
 			snapsSent = append(snapsSent, m.GetTo())
 		}
 	}
+	g.readStates(rd.ReadStates)
 	if len(rd.CommittedEntries) > 0 {
 		if !g.apply(rd.CommittedEntries) {
 			return
@@ -240,6 +244,7 @@ func (g *group) leaderChanged() {
 			return fmt.Errorf("%w: group %d: leader %d term %d, proposed in term %d", ErrProposalDropped, g.id, g.lead, g.term, p.term)
 		})
 	}
+	g.failReads(false, fmt.Errorf("%w: group %d: leader %d term %d", ErrProposalDropped, g.id, g.lead, g.term))
 	for seq, p := range g.pending {
 		if p.term != g.term || p.lead != g.lead {
 			delete(g.pending, seq)
@@ -431,6 +436,7 @@ func (g *group) failPending(err error) {
 		p.ch <- result{err: err}
 	}
 	g.failUntagged(true, func(*Proposal) error { return err })
+	g.failReads(true, err)
 }
 
 // Status is a group's state as this member sees it.

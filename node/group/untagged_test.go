@@ -110,3 +110,41 @@ func TestUntaggedProposalAfterFailedOne(t *testing.T) {
 		t.Fatalf("applied %q", got)
 	}
 }
+
+// ReadIndex confirms leadership with a quorum: it succeeds on the leader
+// (at or past what it committed before), fails naming the leader on a
+// follower, and never succeeds on a leader cut off from the others.
+func TestReadIndex(t *testing.T) {
+	c := newCluster(t, false)
+	c.gcfg = GroupConfig{Untagged: true, NoSnapshots: true}
+	members := ids(3)
+	for _, id := range members {
+		c.startDriver(id)
+		c.addGroup(id, 7, members)
+	}
+	lead := c.leader(7, members...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, index, err := c.drivers[lead].ProposeAsync(7, []byte("x"), nil).Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ri, err := c.drivers[lead].ReadIndex(ctx, 7); err != nil || ri < index {
+		t.Fatalf("ReadIndex on the leader: %d, %v; want at least %d", ri, err, index)
+	}
+	follower := members[0]
+	if follower == lead {
+		follower = members[1]
+	}
+	var nl *NotLeaderError
+	if _, err := c.drivers[follower].ReadIndex(ctx, 7); !errors.As(err, &nl) || nl.Leader != lead {
+		t.Fatalf("ReadIndex on a follower: %v, want NotLeaderError naming %d", err, lead)
+	}
+	c.net.setCut(lead, true)
+	defer c.net.setCut(lead, false)
+	cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+	defer ccancel()
+	if ri, err := c.drivers[lead].ReadIndex(cctx, 7); err == nil {
+		t.Fatalf("ReadIndex on a leader cut off: confirmed at %d", ri)
+	}
+}
