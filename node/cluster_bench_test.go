@@ -1,14 +1,12 @@
 package node_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/rafka/rafka/client"
 	"github.com/rafka/rafka/node"
 	"github.com/rafka/rafka/node/nodetest"
 )
@@ -44,17 +42,27 @@ func BenchmarkMetadataCommit(b *testing.B) {
 	}
 }
 
-// votersOf reports whether the metadata group has n voters, as broker 0
-// sees it.
+// votersOf reports whether every running broker has applied a metadata
+// configuration of n voters and names the same leader. A broker that has
+// the last promotion in its log but has not learnt that it committed still
+// counts the voters before it, and cannot win an election without the
+// leader: a test that stops the leader must wait for this.
 func votersOf(c *nodetest.Cluster, n int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	info, err := c.Client(client.WithBrokers(c.Brokers[0].Addr)).ClusterInfo(ctx)
-	if err != nil {
-		return err
-	}
-	if len(info.Voters) != n {
-		return fmt.Errorf("voters %v, want %d", info.Voters, n)
+	var lead uint64
+	for _, br := range c.Brokers {
+		if br.B == nil {
+			continue
+		}
+		st, ok := node.MetaStatus(br.B)
+		switch {
+		case !ok:
+			return fmt.Errorf("broker %d: no metadata group", br.Index)
+		case len(st.Voters) != n:
+			return fmt.Errorf("broker %d: voters %v, want %d", br.Index, st.Voters, n)
+		case st.Leader == 0 || lead != 0 && st.Leader != lead:
+			return fmt.Errorf("broker %d names leader %x, another %x", br.Index, st.Leader, lead)
+		}
+		lead = st.Leader
 	}
 	return nil
 }

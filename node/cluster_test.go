@@ -627,7 +627,7 @@ func TestClusterFoundedByFirstJoinAddress(t *testing.T) {
 		if alive != n || len(info.Voters) != n || info.MetaLeader == "" {
 			return fmt.Errorf("alive %d, voters %v, leader %q", alive, info.Voters, info.MetaLeader)
 		}
-		return nil
+		return votersOf(c, n)
 	})
 
 	// The founder loses its data directory (its certificate kept).
