@@ -80,20 +80,9 @@ func TestUntaggedProposals(t *testing.T) {
 // once the group would take it: the log never holds it without the one it
 // follows.
 func TestUntaggedProposalAfterFailedOne(t *testing.T) {
-	c := newCluster(t, false)
-	c.gcfg = GroupConfig{Untagged: true, NoSnapshots: true}
-	members := ids(3)
-	for _, id := range members {
-		c.startDriver(id)
-		c.addGroup(id, 7, members)
-	}
-	lead := c.leader(7, members...)
+	c, members, lead, follower := untaggedGroup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	follower := members[0]
-	if follower == lead {
-		follower = members[1]
-	}
 	failed := c.drivers[follower].ProposeAsync(7, []byte("refused"), nil)
 	if _, err := failed.Saved(); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("proposal on a follower: %v", err)
@@ -115,14 +104,7 @@ func TestUntaggedProposalAfterFailedOne(t *testing.T) {
 // (at or past what it committed before), fails naming the leader on a
 // follower, and never succeeds on a leader cut off from the others.
 func TestReadIndex(t *testing.T) {
-	c := newCluster(t, false)
-	c.gcfg = GroupConfig{Untagged: true, NoSnapshots: true}
-	members := ids(3)
-	for _, id := range members {
-		c.startDriver(id)
-		c.addGroup(id, 7, members)
-	}
-	lead := c.leader(7, members...)
+	c, _, lead, follower := untaggedGroup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, index, err := c.drivers[lead].ProposeAsync(7, []byte("x"), nil).Wait(ctx)
@@ -131,10 +113,6 @@ func TestReadIndex(t *testing.T) {
 	}
 	if ri, err := c.drivers[lead].ReadIndex(ctx, 7); err != nil || ri < index {
 		t.Fatalf("ReadIndex on the leader: %d, %v; want at least %d", ri, err, index)
-	}
-	follower := members[0]
-	if follower == lead {
-		follower = members[1]
 	}
 	var nl *NotLeaderError
 	if _, err := c.drivers[follower].ReadIndex(ctx, 7); !errors.As(err, &nl) || nl.Leader != lead {
@@ -147,4 +125,22 @@ func TestReadIndex(t *testing.T) {
 	if ri, err := c.drivers[lead].ReadIndex(cctx, 7); err == nil {
 		t.Fatalf("ReadIndex on a leader cut off: confirmed at %d", ri)
 	}
+}
+
+// untaggedGroup starts Untagged group 7 on three drivers and returns the
+// cluster, its members, the leader and a follower.
+func untaggedGroup(t *testing.T) (c *cluster, members []uint64, lead, follower uint64) {
+	c = newCluster(t, false)
+	c.gcfg = GroupConfig{Untagged: true, NoSnapshots: true}
+	members = ids(3)
+	for _, id := range members {
+		c.startDriver(id)
+		c.addGroup(id, 7, members)
+	}
+	lead = c.leader(7, members...)
+	follower = members[0]
+	if follower == lead {
+		follower = members[1]
+	}
+	return c, members, lead, follower
 }

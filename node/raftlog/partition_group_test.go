@@ -132,27 +132,9 @@ func TestPartitionGroup(t *testing.T) {
 	net := &memNet{drivers: map[uint64]*group.Driver{}, cut: map[uint64]bool{}}
 	stores := map[uint64]*tagStorage{}
 	for _, id := range members {
-		d, err := group.New(group.Config{ID: id, TickInterval: 5 * time.Millisecond, Transport: memTransport{net, id}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		net.mu.Lock()
-		net.drivers[id] = d
-		net.mu.Unlock()
 		ps := openP(t, t.TempDir(), PartitionOptions{Log: segment.Options{SegmentBytes: 16 << 10,
 			Fsync: segment.FsyncPolicy{Mode: segment.FsyncAlways}}})
-		st := &tagStorage{PartitionStorage: ps, tags: map[uint64][]byte{}}
-		stores[id] = st
-		gc := group.GroupConfig{Group: g, Storage: st, SM: &batchSM{}, Bootstrap: members,
-			SnapshotEntries: math.MaxUint32,
-			OnConfChange: func(index uint64, cs *pb.ConfState) {
-				if err := ps.SetConfState(index, cs); err != nil {
-					t.Errorf("SetConfState: %v", err)
-				}
-			}}
-		if err := d.AddGroup(gc); err != nil {
-			t.Fatal(err)
-		}
+		stores[id] = startMember(t, net, g, id, members, ps)
 	}
 	defer func() {
 		for _, id := range members {
@@ -201,6 +183,32 @@ func TestPartitionGroup(t *testing.T) {
 			t.Fatalf("member %d configuration %v", id, cs)
 		}
 	}
+}
+
+// startMember starts a driver for member id on net hosting group g on ps
+// (bootstrapped with members when new), recording each configuration
+// change in ps as a broker does.
+func startMember(t *testing.T, net *memNet, g, id uint64, members []uint64, ps *PartitionStorage) *tagStorage {
+	t.Helper()
+	d, err := group.New(group.Config{ID: id, TickInterval: 5 * time.Millisecond, Transport: memTransport{net, id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.mu.Lock()
+	net.drivers[id] = d
+	net.mu.Unlock()
+	st := &tagStorage{PartitionStorage: ps, tags: map[uint64][]byte{}}
+	gc := group.GroupConfig{Group: g, Storage: st, SM: &batchSM{}, Bootstrap: members,
+		SnapshotEntries: math.MaxUint32,
+		OnConfChange: func(index uint64, cs *pb.ConfState) {
+			if err := ps.SetConfState(index, cs); err != nil {
+				t.Errorf("SetConfState: %v", err)
+			}
+		}}
+	if err := d.AddGroup(gc); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // checkIdentical checks that every member's log is byte-identical up to the
@@ -257,26 +265,11 @@ func TestPartitionGroupRestartsInJointConfig(t *testing.T) {
 	drivers := map[uint64]*group.Driver{}
 	stores := map[uint64]*PartitionStorage{}
 	start := func(id uint64) {
-		d, err := group.New(group.Config{ID: id, TickInterval: 5 * time.Millisecond, Transport: memTransport{net, id}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		ps := openP(t, dirs[id], PartitionOptions{})
-		st := &tagStorage{PartitionStorage: ps, tags: map[uint64][]byte{}}
-		gc := group.GroupConfig{Group: g, Storage: st, SM: &batchSM{}, Bootstrap: members,
-			SnapshotEntries: math.MaxUint32,
-			OnConfChange: func(index uint64, cs *pb.ConfState) {
-				if err := ps.SetConfState(index, cs); err != nil {
-					t.Errorf("SetConfState: %v", err)
-				}
-			}}
-		if err := d.AddGroup(gc); err != nil {
-			t.Fatal(err)
-		}
+		startMember(t, net, g, id, members, ps)
 		net.mu.Lock()
-		net.drivers[id] = d
+		drivers[id], stores[id] = net.drivers[id], ps
 		net.mu.Unlock()
-		drivers[id], stores[id] = d, ps
 	}
 	stop := func(id uint64) {
 		net.mu.Lock()
