@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -290,6 +291,8 @@ type fakeBroker struct {
 	// produce, when set, answers produce requests instead of produceErr;
 	// payload is the request's (a copy).
 	produce func(req *wire.ProduceRequest, payload []byte) *wire.ProduceResponse
+	// verify, when set, answers verify requests.
+	verify func(req *wire.VerifyRequest) *wire.VerifyResponse
 }
 
 func startFakeBroker(t *testing.T, fb *fakeBroker) *fakeBroker {
@@ -366,6 +369,13 @@ func (fb *fakeBroker) serve(ctx context.Context, _ *quic.Conn, st *quic.Stream) 
 			return
 		case wire.APIClusterInfo:
 			fw.WriteFrame(fh, &fb.clusterInfo)
+			return
+		case wire.APIVerify:
+			var req wire.VerifyRequest
+			if fr.DecodeHeader(&f, &req) != nil || fb.verify == nil {
+				return
+			}
+			fw.WriteFrame(fh, fb.verify(&req))
 			return
 		case wire.APISubscribe:
 			var req wire.SubscribeRequest
@@ -539,4 +549,57 @@ func withRecordCount(b []byte, n int32) []byte {
 	binary.LittleEndian.PutUint32(b[offRecordCount:], uint32(n))
 	binary.LittleEndian.PutUint64(b[offChecksum:], wire.BatchChecksum(b))
 	return b
+}
+
+// Verify asks again, after a pause, for the partitions a broker could not
+// check for a retriable reason (no leader yet), and keeps the other
+// partitions' first answers; a partition that stays unchecked past the
+// retries keeps its error.
+func TestVerifyAsksAgainForPartitionsWithoutLeader(t *testing.T) {
+	var calls atomic.Int32
+	var asked [][]int32
+	var mu sync.Mutex
+	fb := startFakeBroker(t, &fakeBroker{topic: "v", parts: 3,
+		verify: func(req *wire.VerifyRequest) *wire.VerifyResponse {
+			n := calls.Add(1)
+			mu.Lock()
+			asked = append(asked, slices.Clone(req.Partitions))
+			mu.Unlock()
+			parts := req.Partitions
+			if len(parts) == 0 {
+				parts = []int32{0, 1, 2}
+			}
+			var resp wire.VerifyResponse
+			for _, p := range parts {
+				vp := wire.VerifyPartition{Partition: p, Leader: "fake", From: 0, To: 10}
+				switch {
+				case p == 1 && n < 3:
+					vp = wire.VerifyPartition{Partition: p, Error: wire.ErrNotLeader, Message: "no leader yet"}
+				case p == 2:
+					vp = wire.VerifyPartition{Partition: p, Error: wire.ErrPartitionOffline, Message: "offline"}
+				}
+				resp.Partitions = append(resp.Partitions, vp)
+			}
+			return &resp
+		}})
+	ctx := testCtx(t)
+	c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify(),
+		client.WithControlBackoff(time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	checks, err := c.Verify(ctx, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 3 || checks[0].Err != nil || checks[1].Err != nil || checks[1].To != 10 ||
+		!errors.Is(checks[2].Err, client.ErrPartitionOffline) {
+		t.Fatalf("checks %+v", checks)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 3 || len(asked[0]) != 0 || !slices.Equal(asked[1], []int32{1}) || !slices.Equal(asked[2], []int32{1}) {
+		t.Fatalf("asked for %v, want all, then [1] twice", asked)
+	}
 }

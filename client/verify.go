@@ -61,10 +61,45 @@ func (p *PartitionCheck) Consistent() bool {
 // every replica (paced: see the brokers' Config.VerifyBytesPerSecond), so
 // the call takes about as long as reading the largest partition's log at
 // that rate: bound it with ctx and the client's control timeout
-// (WithControlTimeout). The error is the request's (an unknown topic, no
-// broker answering); per-partition and per-replica failures are in the
-// checks.
+// (WithControlTimeout). A partition that could not be checked for a
+// retriable reason (no leader yet: an election in progress) is asked again
+// after a pause, as control requests are (WithControlRetries,
+// WithControlBackoff).
+// The error is the request's (an unknown topic, no broker answering);
+// per-partition and per-replica failures are in the checks.
 func (c *Client) Verify(ctx context.Context, topic string, partitions ...int32) ([]PartitionCheck, error) {
+	out, err := c.verify(ctx, topic, partitions)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; attempt < c.cfg.retries; attempt++ {
+		var again []int32
+		for _, pc := range out {
+			if pc.Err != nil && retriable(pc.Err) {
+				again = append(again, pc.Partition)
+			}
+		}
+		if len(again) == 0 || sleepCtx(ctx, backoff(attempt, c.cfg.backoffBase, c.cfg.backoffMax)) != nil {
+			break
+		}
+		c.log.Debug("verify: partitions not checked, asking again", "topic", topic, "partitions", again, "attempt", attempt)
+		checks, err := c.verify(ctx, topic, again)
+		if err != nil {
+			break // keep what the first answers said
+		}
+		for _, pc := range checks {
+			for i := range out {
+				if out[i].Partition == pc.Partition {
+					out[i] = pc
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// verify is one Verify request.
+func (c *Client) verify(ctx context.Context, topic string, partitions []int32) ([]PartitionCheck, error) {
 	req := &wire.VerifyRequest{Topic: topic, Partitions: partitions}
 	resp, err := controlCall(ctx, c, wire.APIVerify, req, c.anyBroker, "", (*wire.VerifyResponse).Err)
 	if err != nil {
