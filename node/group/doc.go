@@ -78,8 +78,11 @@
 //     each member a quiescing heartbeat (raft's heartbeat with the commit
 //     index, marked as above).
 //   - A follower that steps a quiescing heartbeat and agrees on leader and
-//     term, with nothing pending, stops ticking too. Its raft heard from
-//     the leader at that moment, so, frozen, it refuses votes to others.
+//     term, with nothing pending and every entry it holds known committed,
+//     stops ticking too. Its raft heard from the leader at that moment, so,
+//     frozen, it refuses votes to others. One told a lower commit (the
+//     leader had not seen its last acknowledgement) keeps ticking, as
+//     below, so that it learns the commit.
 //   - Any other message for the group wakes it (heartbeat answers excepted:
 //     the leader steps them without waking, which marks the followers
 //     recently active for its next CheckQuorum), and so do a proposal,

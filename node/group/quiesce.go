@@ -127,14 +127,23 @@ func (g *group) quiesceLeader() {
 }
 
 // maybeQuiesceFollower quiesces g after it stepped a quiescing heartbeat m,
-// if it follows m's sender in m's term, is not waiting for anything, and
-// the sender is not reported down.
+// if it follows m's sender in m's term, is not waiting for anything, the
+// sender is not reported down, and it knows every entry it holds committed.
+// A heartbeat committing less (its sender had not seen this member's last
+// acknowledgement: it quiesced without waiting for a member reported down;
+// or a late duplicate) leaves it awake: quiesced, it would not learn of the
+// commit until the next write, and its state machine would stay behind the
+// others'. Awake, it campaigns after an election timeout, which wakes the
+// leader, whose heartbeats then bring the commit.
 func (g *group) maybeQuiesceFollower(m *pb.Message) {
 	if !g.cfg.Quiesce || g.quiesced || g.deadLead != 0 || len(g.pending) > 0 || g.d.down[m.GetFrom()] {
 		return
 	}
 	bs := g.rn.BasicStatus()
 	if bs.RaftState != raft.StateFollower || bs.Lead != m.GetFrom() || bs.HardState.GetTerm() != m.GetTerm() {
+		return
+	}
+	if last, err := g.cfg.Storage.LastIndex(); err != nil || bs.HardState.GetCommit() < last {
 		return
 	}
 	g.setQuiesced()

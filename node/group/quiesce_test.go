@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // quiescedAll waits until every member's copy of each group is quiesced.
@@ -242,4 +243,40 @@ func TestQuiescedLeaderCutOff(t *testing.T) {
 	}
 	c.converged(g, []string{"g1-first", "after the cut"}, members...)
 	c.quiescedAll(groups, members...)
+}
+
+// TestFollowerHoldingUncommittedEntriesStaysAwake: a quiescing heartbeat
+// whose commit is below the follower's last entry (its sender had not yet
+// seen the follower's last acknowledgement, or it is a late duplicate) does
+// not quiesce the follower: quiesced, it would never learn that the entry
+// committed, and its high watermark would stay behind the others'.
+func TestFollowerHoldingUncommittedEntriesStaysAwake(t *testing.T) {
+	c, members, groups := quiesceCluster(t, false, 1)
+	g := groups[0]
+	c.quiescedAll(groups, members...)
+	s, _ := c.drivers[1].Status(g)
+	lead := s.Leader
+	f := lead%3 + 1
+	fs, _ := c.drivers[f].Status(g)
+	last, term := fs.LastIndex, fs.Term
+	// f answers nobody from now on: its acknowledgement of the entry below
+	// must not reach the leader, whose log does not hold it.
+	c.net.setCut(f, true)
+	c.drivers[f].Step(lead, []Envelope{{Group: g, Msg: &pb.Message{
+		Type: pb.MsgApp.Enum(), From: new(lead), To: new(f), Term: new(term),
+		Index: new(last), LogTerm: new(term), Commit: new(last),
+		Entries: []*pb.Entry{{Index: new(last + 1), Term: new(term), Data: []byte("uncommitted")}},
+	}}})
+	waitFor(t, "the follower to hold the entry", func() bool {
+		s, _ := c.drivers[f].Status(g)
+		return s.LastIndex == last+1 && !s.Quiesced
+	})
+	c.drivers[f].Step(lead, []Envelope{{Group: g, Msg: &pb.Message{
+		Type: pb.MsgHeartbeat.Enum(), From: new(lead), To: new(f), Term: new(term),
+		Commit: new(last), Index: new(uint64(quiesceIndex)),
+	}}})
+	s, _ = c.drivers[f].Status(g)
+	if s.Quiesced || s.Commit != last {
+		t.Fatalf("after a quiescing heartbeat committing %d of %d: quiesced %v, commit %d", last, last+1, s.Quiesced, s.Commit)
+	}
 }
