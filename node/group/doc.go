@@ -36,6 +36,10 @@
 //     for an election timeout steps down. A group whose only voter is this
 //     broker campaigns as soon as it is added (after replaying its log on a
 //     restart), so a one-broker cluster is usable at once.
+//   - Reads: ReadIndex confirms with a quorum that the leader still leads;
+//     Barrier, on any member, returns once that member applied every entry
+//     committed before the call (a follower's request is forwarded to the
+//     leader). Both are raft's ReadIndex; neither writes to the log.
 //   - A group's state machine starts empty; AddGroup restores it from the
 //     storage's snapshot and raft applies the committed entries after it.
 //   - Inbound messages are checked (group hosted, addressed to this broker

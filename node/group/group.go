@@ -48,6 +48,9 @@ type group struct {
 	// reads are the leadership checks waiting for a quorum, by request
 	// context (readindex.go).
 	reads map[string]pendingRead
+	// applyWaits are the barriers confirmed by the leader, waiting for
+	// this member to apply their index.
+	applyWaits map[string]pendingRead
 
 	// quiesced: not ticked (quiesce.go); idleTicks counts the ticks in a
 	// row at which the leader found the group idle.
@@ -211,6 +214,7 @@ func (g *group) handleReady() {
 			g.cfg.OnApplied(g.applied)
 		}
 	}
+	g.releaseBarriers()
 	g.rn.Advance(rd)
 	// The transport gives no delivery report: count a snapshot as delivered
 	// once handed over. If it was lost, the follower rejects the next

@@ -26,10 +26,13 @@ type memNet struct {
 	mu      sync.Mutex
 	drivers map[uint64]*Driver
 	cut     map[uint64]bool // a cut node sends and receives nothing
+	// starved nodes receive no entries (appends, snapshots), only the
+	// other messages
+	starved map[uint64]bool
 }
 
 func newMemNet() *memNet {
-	return &memNet{drivers: map[uint64]*Driver{}, cut: map[uint64]bool{}}
+	return &memNet{drivers: map[uint64]*Driver{}, cut: map[uint64]bool{}, starved: map[uint64]bool{}}
 }
 
 type memTransport struct {
@@ -39,10 +42,18 @@ type memTransport struct {
 
 func (t memTransport) Send(to uint64, envs []Envelope) {
 	t.net.mu.Lock()
-	d, cut := t.net.drivers[to], t.net.cut[t.from] || t.net.cut[to]
+	d, cut, starved := t.net.drivers[to], t.net.cut[t.from] || t.net.cut[to], t.net.starved[to]
 	t.net.mu.Unlock()
 	if d == nil || cut {
 		return
+	}
+	if starved {
+		envs = slices.DeleteFunc(slices.Clone(envs), func(e Envelope) bool {
+			return e.Msg.GetType() == pb.MsgApp || e.Msg.GetType() == pb.MsgSnap
+		})
+		if len(envs) == 0 {
+			return
+		}
 	}
 	b, err := AppendEnvelopes(nil, envs)
 	if err != nil {
@@ -53,6 +64,12 @@ func (t memTransport) Send(to uint64, envs []Envelope) {
 		panic(err)
 	}
 	d.Step(t.from, got)
+}
+
+func (n *memNet) setStarved(id uint64, starved bool) {
+	n.mu.Lock()
+	n.starved[id] = starved
+	n.mu.Unlock()
 }
 
 func (n *memNet) setCut(id uint64, cut bool) {

@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 
 	"go.etcd.io/raft/v3"
 )
@@ -19,10 +20,14 @@ type readResult struct {
 	err   error
 }
 
-// pendingRead is a leadership check waiting, with the term it was asked in.
+// pendingRead is a read waiting, with the leader and term it was asked
+// under. A barrier (see Barrier) also waits, once the leader confirmed an
+// index, until this member applied it.
 type pendingRead struct {
-	ch   chan readResult
-	term uint64
+	ch         chan readResult
+	term, lead uint64
+	barrier    bool
+	index      uint64 // confirmed index a barrier waits to apply
 }
 
 // ReadIndex confirms that this member leads group id: it returns once a
@@ -37,6 +42,11 @@ func (d *Driver) ReadIndex(ctx context.Context, id uint64) (uint64, error) {
 	if err := d.enqueue(func() { d.readIndex(id, key, ch) }); err != nil {
 		return 0, err
 	}
+	return d.awaitRead(ctx, id, key, ch)
+}
+
+// awaitRead waits for the answer to the read registered under key.
+func (d *Driver) awaitRead(ctx context.Context, id uint64, key []byte, ch chan readResult) (uint64, error) {
 	select {
 	case r := <-ch:
 		return r.index, r.err
@@ -45,6 +55,7 @@ func (d *Driver) ReadIndex(ctx context.Context, id uint64) (uint64, error) {
 		d.enqueue(func() {
 			if g := d.groups[id]; g != nil {
 				delete(g.reads, string(key))
+				delete(g.applyWaits, string(key))
 			}
 		})
 		return 0, context.Cause(ctx)
@@ -63,32 +74,99 @@ func (d *Driver) readIndex(id uint64, key []byte, ch chan readResult) {
 		ch <- readResult{err: &NotLeaderError{Group: id, Leader: bs.Lead}}
 		return
 	}
+	g.startRead(key, pendingRead{ch: ch, term: bs.HardState.GetTerm(), lead: bs.Lead})
+}
+
+// Barrier returns once this member has applied every entry of group id
+// committed before the call, with that entry's index: what it reads from
+// its state machine afterwards is at least as new as what any member
+// acknowledged before. It works on any member, voter or learner: a
+// follower asks the leader for its commit index (raft's ReadIndex,
+// forwarded), which the leader confirms with a quorum. It fails with
+// ErrNoLeader when no leader is known, with ErrProposalDropped when the
+// leader or term changed before the leader answered, and with ctx's error
+// when no answer came in time (the leader cut off, say).
+func (d *Driver) Barrier(ctx context.Context, id uint64) (uint64, error) {
+	ch := make(chan readResult, 1)
+	key := binary.BigEndian.AppendUint64(nil, d.readSeq.Add(1))
+	if err := d.enqueue(func() { d.barrier(id, key, ch) }); err != nil {
+		return 0, err
+	}
+	return d.awaitRead(ctx, id, key, ch)
+}
+
+// barrier runs on the loop.
+func (d *Driver) barrier(id uint64, key []byte, ch chan readResult) {
+	g, err := d.liveGroup(id)
+	if err != nil {
+		ch <- readResult{err: err}
+		return
+	}
+	bs := g.rn.BasicStatus()
+	if bs.Lead == raft.None {
+		// raft drops a read it cannot forward, without a word.
+		ch <- readResult{err: fmt.Errorf("%w: group %d", ErrNoLeader, id)}
+		return
+	}
+	g.startRead(key, pendingRead{ch: ch, term: bs.HardState.GetTerm(), lead: bs.Lead, barrier: true})
+}
+
+// startRead registers r under key and hands the request to raft.
+func (g *group) startRead(key []byte, r pendingRead) {
 	if g.reads == nil {
 		g.reads = make(map[string]pendingRead)
 	}
-	g.reads[string(key)] = pendingRead{ch: ch, term: bs.HardState.GetTerm()}
-	d.wakeGroup(g)
+	g.reads[string(key)] = r
+	g.d.wakeGroup(g)
 	g.rn.ReadIndex(key)
-	d.markDirty(g)
+	g.d.markDirty(g)
 }
 
-// readStates answers the reads a Ready confirmed.
+// readStates answers the reads a Ready confirmed; a barrier whose index is
+// not applied yet waits in applyWaits.
 func (g *group) readStates(rss []raft.ReadState) {
 	for _, rs := range rss {
-		if r, ok := g.reads[string(rs.RequestCtx)]; ok {
-			delete(g.reads, string(rs.RequestCtx))
-			r.ch <- readResult{index: rs.Index}
+		r, ok := g.reads[string(rs.RequestCtx)]
+		if !ok {
+			continue
+		}
+		delete(g.reads, string(rs.RequestCtx))
+		if r.barrier && rs.Index > g.applied {
+			if g.applyWaits == nil {
+				g.applyWaits = make(map[string]pendingRead)
+			}
+			r.index = rs.Index
+			g.applyWaits[string(rs.RequestCtx)] = r
+			continue
+		}
+		r.ch <- readResult{index: rs.Index}
+	}
+}
+
+// releaseBarriers answers the barriers whose index is now applied.
+func (g *group) releaseBarriers() {
+	for k, r := range g.applyWaits {
+		if r.index <= g.applied {
+			delete(g.applyWaits, k)
+			r.ch <- readResult{index: r.index}
 		}
 	}
 }
 
-// failReads fails the reads waiting that were asked in another term than
-// the current one, or all of them (all set): raft forgets them silently
-// when its leader or term changes.
+// failReads fails the reads waiting that were asked under another leader
+// or term than the current ones, or all of them (all set, with the
+// barriers waiting to apply): raft forgets them silently when its leader
+// or term changes.
 func (g *group) failReads(all bool, err error) {
 	for k, r := range g.reads {
-		if all || r.term != g.term || g.lead != g.d.cfg.ID {
+		if all || r.term != g.term || r.lead != g.lead {
 			delete(g.reads, k)
+			r.ch <- readResult{err: err}
+		}
+	}
+	if all {
+		for k, r := range g.applyWaits {
+			delete(g.applyWaits, k)
 			r.ch <- readResult{err: err}
 		}
 	}

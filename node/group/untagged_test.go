@@ -144,3 +144,51 @@ func untaggedGroup(t *testing.T) (c *cluster, members []uint64, lead, follower u
 	}
 	return c, members, lead, follower
 }
+
+// TestBarrier: a follower returns from Barrier only once it applied every
+// entry committed before the call, and gets no answer while it cannot
+// apply them.
+func TestBarrier(t *testing.T) {
+	c, _, lead, follower := untaggedGroup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// The follower hears the leader (heartbeats, read answers) but gets
+	// none of the new entries.
+	c.net.setStarved(follower, true)
+	var last uint64
+	for i := range 50 {
+		_, index, err := c.drivers[lead].ProposeAsync(7, fmt.Appendf(nil, "e%d", i), nil).Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = index
+	}
+	cctx, ccancel := context.WithTimeout(ctx, time.Second)
+	defer ccancel()
+	if ri, err := c.drivers[follower].Barrier(cctx, 7); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Barrier on a follower missing entries: %d, %v; want no answer", ri, err)
+	}
+	c.net.setStarved(follower, false)
+	ri, err := c.drivers[follower].Barrier(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := c.sms[[2]uint64{follower, 7}]
+	sm.mu.Lock()
+	applied := sm.indexes[len(sm.indexes)-1]
+	has := slices.Contains(sm.entries, "e49")
+	sm.mu.Unlock()
+	if ri < last || applied < ri || !has {
+		t.Fatalf("Barrier returned %d (last proposal at %d) with the follower applied to %d, last entry there: %v", ri, last, applied, has)
+	}
+	if ri, err := c.drivers[lead].Barrier(ctx, 7); err != nil || ri < last {
+		t.Fatalf("Barrier on the leader: %d, %v; want at least %d", ri, err, last)
+	}
+	c.net.setCut(lead, true)
+	defer c.net.setCut(lead, false)
+	cctx, ccancel = context.WithTimeout(ctx, time.Second)
+	defer ccancel()
+	if ri, err := c.drivers[follower].Barrier(cctx, 7); err == nil {
+		t.Fatalf("Barrier with the leader cut off: confirmed at %d", ri)
+	}
+}
