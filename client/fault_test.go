@@ -293,6 +293,11 @@ type fakeBroker struct {
 	produce func(req *wire.ProduceRequest, payload []byte) *wire.ProduceResponse
 	// verify, when set, answers verify requests.
 	verify func(req *wire.VerifyRequest) *wire.VerifyResponse
+	// topicErr, when set, gives the topic's error in the answer to the
+	// n-th metadata request naming it (from 1); the topic then has no
+	// partitions, and the answers to the others leave it out.
+	topicErr   func(n int32) wire.ErrorCode
+	topicCalls atomic.Int32
 }
 
 func startFakeBroker(t *testing.T, fb *fakeBroker) *fakeBroker {
@@ -331,6 +336,23 @@ func (fb *fakeBroker) serve(ctx context.Context, _ *quic.Conn, st *quic.Stream) 
 		case wire.APIMetadata:
 			fb.metadataCalls.Add(1)
 			tm := wire.TopicMetadata{Name: fb.topic}
+			if fb.topicErr != nil {
+				var req wire.MetadataRequest
+				if fr.DecodeHeader(&f, &req) != nil {
+					return
+				}
+				resp := &wire.MetadataResponse{Brokers: []wire.BrokerInfo{{ID: "fake", Addr: fb.addr}}}
+				if !slices.Contains(req.Topics, fb.topic) {
+					fw.WriteFrame(fh, resp)
+					continue
+				}
+				if tm.Error = fb.topicErr(fb.topicCalls.Add(1)); tm.Error != wire.ErrNone {
+					tm.Message = "from the test"
+					resp.Topics = []wire.TopicMetadata{tm}
+					fw.WriteFrame(fh, resp)
+					continue
+				}
+			}
 			brokers := []wire.BrokerInfo{{ID: "fake", Addr: fb.addr, Zone: fb.zone}}
 			leader, term := "fake", uint64(0)
 			if fb.leader != nil {
@@ -601,5 +623,48 @@ func TestVerifyAsksAgainForPartitionsWithoutLeader(t *testing.T) {
 	defer mu.Unlock()
 	if len(asked) != 3 || len(asked[0]) != 0 || !slices.Equal(asked[1], []int32{1}) || !slices.Equal(asked[2], []int32{1}) {
 		t.Fatalf("asked for %v, want all, then [1] twice", asked)
+	}
+}
+
+// A topic the broker cannot vouch for yet (METADATA_UNAVAILABLE in its
+// metadata answer) is asked for again; a topic it says does not exist is
+// not.
+func TestTopicMetadataRetriesUnavailableTopic(t *testing.T) {
+	for _, tc := range []struct {
+		code      wire.ErrorCode
+		wantCalls int32
+		wantErr   error
+	}{
+		{wire.ErrMetadataUnavailable, 3, nil},
+		{wire.ErrUnknownTopicOrPartition, 1, client.ErrUnknownTopicOrPartition},
+	} {
+		t.Run(tc.code.String(), func(t *testing.T) {
+			fb := startFakeBroker(t, &fakeBroker{topic: "m", parts: 1,
+				topicErr: func(n int32) wire.ErrorCode {
+					if n < 3 {
+						return tc.code
+					}
+					return wire.ErrNone
+				}})
+			ctx := testCtx(t)
+			c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify(),
+				client.WithControlBackoff(time.Millisecond, time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			p, err := c.NewProducer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(ctx)
+			err = p.Produce(ctx, &client.Record{Topic: "m", Partition: 0, Value: []byte("v")}, nil)
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Produce: %v, want %v", err, tc.wantErr)
+			}
+			if n := fb.topicCalls.Load(); n != tc.wantCalls {
+				t.Fatalf("%d metadata requests for the topic, want %d", n, tc.wantCalls)
+			}
+		})
 	}
 }

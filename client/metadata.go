@@ -198,10 +198,27 @@ func (c *Client) topicMetadata(ctx context.Context, topic string, refresh bool) 
 }
 
 func (c *Client) fetchTopic(ctx context.Context, topic string) (*TopicMetadata, error) {
-	resp, err := c.fetchMetadata(ctx, []string{topic})
+	// A broker that cannot tell yet whether the topic exists (its metadata
+	// catching up, the metadata leader being elected) answers a retriable
+	// code for it: ask again, within the control retries.
+	resp, err := controlCall(ctx, c, wire.APIMetadata, &wire.MetadataRequest{Topics: []string{topic}}, c.anyBroker, "",
+		func(r *wire.MetadataResponse) error {
+			if err := wire.AsError(r.Error, r.Message); err != nil {
+				return err
+			}
+			for i := range r.Topics {
+				if t := &r.Topics[i]; t.Name == topic {
+					if err := wire.AsError(t.Error, t.Message); retriable(err) {
+						return err
+					}
+				}
+			}
+			return nil
+		})
 	if err != nil {
 		return nil, err
 	}
+	c.meta.update(resp)
 	for i := range resp.Topics {
 		if t := &resp.Topics[i]; t.Name == topic {
 			if err := wire.AsError(t.Error, t.Message); err != nil {
