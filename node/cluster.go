@@ -108,6 +108,8 @@ type cluster struct {
 	next     atomic.Uint64 // round robin over candidates
 	lastWarn atomic.Int64  // unix ns of the last failed-heartbeat warning
 
+	barrier metaBarrier // syncMeta's rounds
+
 	regMu  sync.Mutex // serialises registrations in handleHeartbeat
 	formMu sync.Mutex // a founder forming the cluster vs. a heartbeat answer joining one
 

@@ -180,14 +180,42 @@ func TestFaultNetIsolatedMetaLeaderIsReplaced(t *testing.T) {
 		committed = info.MetaCommit
 		return err
 	})
-	// The isolated broker never heard of it.
+	// The isolated broker never heard of it, and does not say it does not
+	// exist: unable to confirm with a metadata leader, it answers a
+	// retriable code.
 	if info, err := d.info(old); err == nil && info.MetaApplied >= committed {
 		t.Fatalf("isolated broker applied %d, the majority committed %d", info.MetaApplied, committed)
+	}
+	var md wire.MetadataResponse
+	if err := d.call(old, wire.APIMetadata, &wire.MetadataRequest{Topics: []string{"during-partition"}}, &md); err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Topics) != 1 || md.Topics[0].Error != wire.ErrMetadataUnavailable {
+		t.Fatalf("isolated broker's metadata of the new topic: %+v, want METADATA_UNAVAILABLE", md.Topics)
 	}
 
 	// Healed, the old leader learns the new term and follows: it names
 	// the new leader and applies what was committed without it.
 	c.HealAll()
+	// Asked at once, it confirms with the new leader before answering: the
+	// topic, never "does not exist".
+	c.WaitFor("the old leader's metadata of the new topic", func() error {
+		var md wire.MetadataResponse
+		if err := d.call(old, wire.APIMetadata, &wire.MetadataRequest{Topics: []string{"during-partition"}}, &md); err != nil {
+			return err
+		}
+		if len(md.Topics) != 1 {
+			return fmt.Errorf("%d topics in the answer", len(md.Topics))
+		}
+		switch md.Topics[0].Error {
+		case wire.ErrNone:
+			return nil
+		case wire.ErrMetadataUnavailable:
+			return fmt.Errorf("%s", md.Topics[0].Message)
+		}
+		t.Fatalf("old leader's metadata of the new topic: %s %s", md.Topics[0].Error, md.Topics[0].Message)
+		return nil
+	})
 	c.WaitFor("the old leader following the new one", func() error {
 		info, err := d.info(old)
 		if err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,7 +20,7 @@ func (st *stream) handleControl(f *wire.Frame, r *response) {
 	case wire.APIMetadata:
 		var req wire.MetadataRequest
 		if st.decode(f, r, &req) {
-			r.hdr = b.metadata(req.Topics)
+			r.hdr = b.metadata(st.ctx, req.Topics)
 			st.send(r)
 		}
 	case wire.APICreateTopic:
@@ -43,7 +44,7 @@ func (st *stream) handleControl(f *wire.Frame, r *response) {
 	case wire.APIDescribeTopic:
 		var req wire.DescribeTopicRequest
 		if st.decode(f, r, &req) {
-			r.hdr = b.describe(req.Name)
+			r.hdr = b.describe(st.ctx, req.Name)
 			st.send(r)
 		}
 	case wire.APIListOffsets:
@@ -139,8 +140,10 @@ func (b *Broker) preferredLeader(topic string, id int32) (string, bool) {
 }
 
 // metadata describes the requested topics (all when names is empty) and the
-// live brokers, from this broker's copy of the cluster metadata.
-func (b *Broker) metadata(names []string) *wire.MetadataResponse {
+// live brokers, from this broker's copy of the cluster metadata. A topic
+// missing from it is confirmed missing with the metadata leader first
+// (syncMeta).
+func (b *Broker) metadata(ctx context.Context, names []string) *wire.MetadataResponse {
 	resp := &wire.MetadataResponse{}
 	for _, br := range b.cluster.state.Brokers() {
 		if br.State == meta.BrokerAlive {
@@ -156,17 +159,19 @@ func (b *Broker) metadata(names []string) *wire.MetadataResponse {
 	if len(names) == 0 {
 		infos = b.catalog.List()
 	}
+	synced, syncErr := false, (*wire.Error)(nil)
 	for i, name := range names {
 		if slices.Contains(names[:i], name) {
 			continue // one answer per topic, however often it is asked for
 		}
 		info, ok := b.catalog.Get(name)
+		if !ok && !synced {
+			synced, syncErr = true, b.cluster.syncMeta(ctx)
+			info, ok = b.catalog.Get(name)
+		}
 		if !ok {
-			tm := wire.TopicMetadata{Name: name, Error: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
-			if e := b.cluster.behind(); e != nil {
-				tm.Error, tm.Message = e.Code, e.Message
-			}
-			resp.Topics = append(resp.Topics, tm)
+			e := unknownTopic(name, syncErr)
+			resp.Topics = append(resp.Topics, wire.TopicMetadata{Name: name, Error: e.Code, Message: e.Message})
 			continue
 		}
 		infos = append(infos, info)
@@ -188,13 +193,27 @@ func (b *Broker) metadata(names []string) *wire.MetadataResponse {
 	return resp
 }
 
+// unknownTopic is the answer for a topic missing from this broker's
+// metadata after syncMeta: UNKNOWN_TOPIC_OR_PARTITION once the metadata
+// is confirmed up to date, syncErr (retriable) when it could not be.
+func unknownTopic(name string, syncErr *wire.Error) *wire.Error {
+	if syncErr != nil {
+		return syncErr
+	}
+	return &wire.Error{Code: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
+}
+
 // describe reports a topic's effective config (catalog overrides on the
 // broker's defaults) and, per partition, its leader and the hosted
 // replica's offsets and size (-1 when this broker does not serve it).
-func (b *Broker) describe(name string) *wire.DescribeTopicResponse {
+func (b *Broker) describe(ctx context.Context, name string) *wire.DescribeTopicResponse {
 	info, ok := b.catalog.Get(name)
 	if !ok {
-		return &wire.DescribeTopicResponse{Name: name, Error: wire.ErrUnknownTopicOrPartition, Message: fmt.Sprintf("topic %q does not exist", name)}
+		syncErr := b.cluster.syncMeta(ctx)
+		if info, ok = b.catalog.Get(name); !ok {
+			e := unknownTopic(name, syncErr)
+			return &wire.DescribeTopicResponse{Name: name, Error: e.Code, Message: e.Message}
+		}
 	}
 	cfg, err := b.cfg.TopicDefaults.apply(info.Configs)
 	if err != nil {
