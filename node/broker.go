@@ -281,16 +281,21 @@ func (b *Broker) setTopic(name string, t *topic) {
 func (b *Broker) lookup(topicName string, id int32) (*partition, *wire.Error) {
 	t, ok := b.topics()[topicName]
 	if !ok {
-		if _, known := b.catalog.Get(topicName); known {
-			// Metadata already (or still) lists the topic while its
-			// partitions are being opened (or closed): retriable.
-			return nil, &wire.Error{Code: wire.ErrNotLeader, Message: fmt.Sprintf(
-				"topic %q is being created or deleted on this broker; retry", topicName)}
+		if _, known := b.catalog.Get(topicName); !known {
+			// This broker may not have applied the topic's creation yet
+			// (a client routed here by another broker's metadata):
+			// confirm with the metadata leader before calling it unknown.
+			if e := b.cluster.syncMeta(b.ctx); e != nil {
+				return nil, e
+			}
+			if _, known = b.catalog.Get(topicName); !known {
+				return nil, unknownPartition(topicName, id)
+			}
 		}
-		if e := b.cluster.behind(); e != nil {
-			return nil, e
-		}
-		return nil, unknownPartition(topicName, id)
+		// Metadata already (or still) lists the topic while its
+		// partitions are being opened (or closed): retriable.
+		return nil, &wire.Error{Code: wire.ErrNotLeader, Message: fmt.Sprintf(
+			"topic %q is being created or deleted on this broker; retry", topicName)}
 	}
 	p := t.partition(id)
 	switch {

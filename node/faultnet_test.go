@@ -193,6 +193,15 @@ func TestFaultNetIsolatedMetaLeaderIsReplaced(t *testing.T) {
 	if len(md.Topics) != 1 || md.Topics[0].Error != wire.ErrMetadataUnavailable {
 		t.Fatalf("isolated broker's metadata of the new topic: %+v, want METADATA_UNAVAILABLE", md.Topics)
 	}
+	// Nor does a request for one of its partitions (produce, fetch and
+	// list_offsets look partitions up alike).
+	var lo wire.ListOffsetsResponse
+	if err := d.call(old, wire.APIListOffsets, &wire.ListOffsetsRequest{Topic: "during-partition", Timestamp: -1}, &lo); err != nil {
+		t.Fatal(err)
+	}
+	if lo.Error != wire.ErrMetadataUnavailable {
+		t.Fatalf("isolated broker's list_offsets of the new topic: %s %s, want METADATA_UNAVAILABLE", lo.Error, lo.Message)
+	}
 
 	// Healed, the old leader learns the new term and follows: it names
 	// the new leader and applies what was committed without it.
