@@ -37,6 +37,9 @@ const (
 	kindFinishMove      commandKind = 9
 	kindCancelMove      commandKind = 10
 	kindSetBrokerDrain  commandKind = 11
+	// kindStartMoveAt is StartMove with the move's term; kind 8, written
+	// by brokers before moves recorded it, is still read (term 0).
+	kindStartMoveAt commandKind = 12
 )
 
 // InitCluster is the first entry of a new cluster's metadata log. Applied

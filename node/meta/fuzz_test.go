@@ -24,7 +24,7 @@ func seedCommands(t testing.TB) [][]byte {
 		SetTopicConfigs{Name: "t", Configs: map[string]string{"k": "v"}},
 		SetTopicConfigs{Name: "t"},
 		RemoveBroker{ID: "a"},
-		StartMove{Topic: "t", Move: Move{Partition: 1, Add: "c", Remove: "a", Source: "b"}},
+		StartMove{Topic: "t", Move: Move{Partition: 1, Add: "c", Remove: "a", Source: "b", Term: 300}},
 		FinishMove{Topic: "t", Partition: 1, Replicas: []string{"c", "b"}},
 		FinishMove{Topic: "t", Partition: 0},
 		CancelMove{Topic: "t", Partition: 1},

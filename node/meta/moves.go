@@ -48,11 +48,19 @@ func (m DrainMode) String() string {
 // Move is a replica move in progress: Add (the target) joins the
 // partition's replicas in place of Remove, the data coming from Source (the
 // partition's leader when the move started).
+//
+// Term is the partition's raft term in which Source started the move (0:
+// not recorded, a move started by an older broker). The target's empty
+// replica starts at that term, so it refuses a leader of an earlier term:
+// one cut off since before the target last left the partition still counts
+// the target among its voters and, answered by an empty replica, could
+// make a majority of it with that replica.
 type Move struct {
 	Partition int32
 	Add       string
 	Remove    string
 	Source    string
+	Term      uint64
 }
 
 // Involves reports whether broker id takes part in the move.
@@ -118,27 +126,34 @@ type SetBrokerDrain struct {
 	Mode DrainMode
 }
 
-func (StartMove) kind() commandKind      { return kindStartMove }
+func (StartMove) kind() commandKind      { return kindStartMoveAt }
 func (FinishMove) kind() commandKind     { return kindFinishMove }
 func (CancelMove) kind() commandKind     { return kindCancelMove }
 func (SetBrokerDrain) kind() commandKind { return kindSetBrokerDrain }
 
 // appendMove writes a move: varint partition | string add | string remove |
-// string source.
+// string source | uvarint term.
 func appendMove(b []byte, m *Move) []byte {
 	b = appendVarint(b, int64(m.Partition))
 	b = appendString(b, m.Add)
 	b = appendString(b, m.Remove)
-	return appendString(b, m.Source)
+	b = appendString(b, m.Source)
+	return appendUvarint(b, m.Term)
 }
 
-func (d *decoder) move() Move {
-	return Move{
+// move reads a move; withTerm is false for the formats written before
+// moves recorded their term (snapshot version 2, command kind 8).
+func (d *decoder) move(withTerm bool) Move {
+	m := Move{
 		Partition: d.int32("partition"),
 		Add:       d.string("add"),
 		Remove:    d.string("remove"),
 		Source:    d.string("source"),
 	}
+	if withTerm {
+		m.Term = d.uvarint("term")
+	}
+	return m
 }
 
 // strings reads uvarint(n) | string*n; nil for none.
@@ -188,7 +203,9 @@ func (c SetBrokerDrain) appendBody(b []byte) []byte {
 func (d *decoder) moveCommand(k commandKind) (Command, bool) {
 	switch k {
 	case kindStartMove:
-		return StartMove{Topic: d.string("topic name"), Move: d.move()}, true
+		return StartMove{Topic: d.string("topic name"), Move: d.move(false)}, true
+	case kindStartMoveAt:
+		return StartMove{Topic: d.string("topic name"), Move: d.move(true)}, true
 	case kindFinishMove:
 		return FinishMove{Topic: d.string("topic name"), Partition: d.int32("partition"), Replicas: d.strings("replicas")}, true
 	case kindCancelMove:
@@ -375,12 +392,12 @@ func (s *State) appendMovesLocked(b []byte) []byte {
 
 // readMoves reads what appendMovesLocked wrote into n, checking each move
 // as StartMove would (and that they come sorted, one per partition).
-func (n *State) readMoves(d *decoder) error {
+func (n *State) readMoves(d *decoder, version byte) error {
 	count := d.count("moves")
 	prevTopic, prevPart := "", int32(-1)
 	for range count {
 		name := d.string("topic name")
-		m := d.move()
+		m := d.move(version >= 3)
 		if d.err != nil {
 			return nil
 		}

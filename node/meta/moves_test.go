@@ -14,7 +14,7 @@ func TestMoveLifecycle(t *testing.T) {
 	tp := topic("t", 2, "a")
 	tp.Replicas = [][]string{{"a", "b", "c"}, {"b", "c", "a"}}
 	a.must(CreateTopic{Topic: tp})
-	m := Move{Partition: 0, Add: "d", Remove: "a", Source: "b"}
+	m := Move{Partition: 0, Add: "d", Remove: "a", Source: "b", Term: 7}
 	r := a.must(StartMove{Topic: "t", Move: m})
 	if !r.Changed || !reflect.DeepEqual(r.Topic.Moves, []Move{m}) {
 		t.Fatalf("start: %+v", r)
@@ -130,5 +130,49 @@ func TestRestoreVersion1(t *testing.T) {
 	}
 	if got, _ := s.Snapshot(); !bytes.Equal(got, v2) {
 		t.Fatalf("version 1 restored as %x, want %x", got, v2)
+	}
+}
+
+// StartMove as brokers wrote it before moves recorded their term (kind 8,
+// no term) still decodes, with term 0; and a snapshot of version 2 (moves
+// without a term) still restores.
+func TestMoveWithoutTerm(t *testing.T) {
+	old := appendString([]byte{CommandVersion, byte(kindStartMove)}, "t")
+	old = appendVarint(old, 1)
+	for _, s := range []string{"d", "a", "b"} {
+		old = appendString(old, s)
+	}
+	c, err := DecodeCommand(old)
+	want := StartMove{Topic: "t", Move: Move{Partition: 1, Add: "d", Remove: "a", Source: "b"}}
+	if err != nil || !reflect.DeepEqual(c, want) {
+		t.Fatalf("kind 8: %#v, %v; want %#v", c, err, want)
+	}
+	if _, err := DecodeCommand(append(old, 7)); !errors.Is(err, ErrInvalidCommand) {
+		t.Fatalf("kind 8 with a term: %v", err)
+	}
+
+	a := cluster(t)
+	a.must(reg("d", 4))
+	tp := topic("t", 2, "a")
+	tp.Replicas = [][]string{{"a", "b", "c"}, {"b", "c", "a"}}
+	a.must(CreateTopic{Topic: tp})
+	a.must(StartMove{Topic: "t", Move: Move{Partition: 1, Add: "d", Remove: "a", Source: "b"}})
+	v3, _ := a.s.Snapshot()
+	// The version 2 bytes: version byte 2, each move without its term (a
+	// term of 0 is its last byte, the snapshot's last byte here).
+	v2 := append([]byte{2}, v3[1:len(v3)-1]...)
+	if v3[len(v3)-1] != 0 {
+		t.Fatalf("snapshot does not end with the move's term 0: %x", v3)
+	}
+	s := NewState()
+	if err := s.Restore(v2); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Snapshot(); !bytes.Equal(got, v3) {
+		t.Fatalf("version 2 restored as %x, want %x", got, v3)
+	}
+	// Version 3 bytes cut before the term do not restore.
+	if err := NewState().Restore(v3[:len(v3)-1]); !errors.Is(err, ErrInvalidSnapshot) {
+		t.Fatalf("version 3 without the term: %v", err)
 	}
 }

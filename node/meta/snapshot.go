@@ -8,8 +8,9 @@ import (
 
 // SnapshotVersion is the first byte of a snapshot. Part of the snapshot
 // format: Restore refuses a version it does not know. Version 1 had no drain
-// mode per broker and no moves; Restore still reads it.
-const SnapshotVersion = 2
+// mode per broker and no moves, version 2 no term per move; Restore still
+// reads both.
+const SnapshotVersion = 3
 
 // Snapshot returns the whole state as bytes for a raft snapshot:
 //
@@ -21,7 +22,8 @@ const SnapshotVersion = 2
 //	broker: string id | uvarint raft id | string instance | string addr |
 //	        string zone | byte state | uvarint epoch | uvarint registered |
 //	        byte drain mode
-//	move:   varint partition | string add | string remove | string source
+//	move:   varint partition | string add | string remove | string source |
+//	        uvarint term
 //
 // and topics as in commands. Two states that applied the same entries give
 // the same bytes. The error is always nil today; it is there for formats
@@ -163,7 +165,7 @@ func decodeSnapshot(b []byte) (*State, error) {
 		n.topics[t.Name] = &t
 	}
 	if v >= 2 && d.err == nil {
-		if err := n.readMoves(&d); err != nil {
+		if err := n.readMoves(&d, v); err != nil {
 			return invalid("%v", err)
 		}
 	}
