@@ -158,6 +158,14 @@ type GroupConfig struct {
 	// member joining an existing group (added by a conf change) starts with
 	// empty storage and no Bootstrap.
 	Bootstrap []uint64
+	// Joining marks a member added to join an existing group, with
+	// storage that is empty or was filled only by this joining: until its
+	// configuration includes it (it applied its own addition, and so holds
+	// the log before it), it does not vote. Under the same id, an earlier
+	// member of the group may still count in a stale member's
+	// configuration; a vote given without that member's log could elect a
+	// leader lacking committed entries.
+	Joining bool
 	// SnapshotEntries: every that many applied entries, the state machine's
 	// snapshot is stored and the log compacted. Default 1000.
 	SnapshotEntries uint64

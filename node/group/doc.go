@@ -44,7 +44,12 @@
 //     storage's snapshot and raft applies the committed entries after it.
 //   - Inbound messages are checked (group hosted, addressed to this broker
 //     by the peer that sent it) and bounded (Config.MaxInboundMessages);
-//     what does not pass is dropped and counted. Raft trusts its peers:
+//     what does not pass is dropped and counted. A joining member
+//     (GroupConfig.Joining) drops vote requests until it is in its own
+//     configuration: under the same id, an earlier incarnation of it may
+//     still count in a stale member's configuration, and its vote, given
+//     without that incarnation's log, could elect a leader that lacks
+//     committed entries. Raft trusts its peers:
 //     brokers authenticate each other before their messages reach Step.
 //
 // # Envelopes

@@ -490,6 +490,13 @@ func (d *Driver) stepOne(in inbound) {
 		d.dropped.Add(1)
 		return
 	}
+	if g.joining && isVoteRequest(m) {
+		if !g.member() {
+			d.dropped.Add(1) // GroupConfig.Joining
+			return
+		}
+		g.joining = false
+	}
 	if wakes(m) {
 		d.wakeGroup(g)
 	}
@@ -503,6 +510,23 @@ func (d *Driver) stepOne(in inbound) {
 	if isQuiesceHeartbeat(m) {
 		g.maybeQuiesceFollower(m)
 	}
+}
+
+func isVoteRequest(m *pb.Message) bool {
+	return m.GetType() == pb.MsgVote || m.GetType() == pb.MsgPreVote
+}
+
+// member reports whether this member is in the group's configuration, as
+// voter or learner (a learner may be asked to vote: it may have been
+// promoted without having applied the promotion yet).
+func (g *group) member() bool {
+	cfg := g.rn.Status().Config
+	id := g.d.cfg.ID
+	_, in := cfg.Voters[0][id]
+	_, out := cfg.Voters[1][id]
+	_, l := cfg.Learners[id]
+	_, ln := cfg.LearnersNext[id]
+	return in || out || l || ln
 }
 
 // send queues a group's message for its peer until the next flush.

@@ -427,3 +427,70 @@ func TestFailedLeaderReportsNoLeader(t *testing.T) {
 		t.Fatalf("the failed leader last reported leader %d, want 0 (none)", l)
 	}
 }
+
+// A member removed and then re-created empty (a replica moved away and
+// back) must not help a leader cut off since before the removal, which
+// still counts it as a voter, to a majority: it starts at a later term
+// (the one it is added back in) and, joining, does not vote while it is
+// not in its own configuration.
+func TestRecreatedMemberIgnoresStaleLeader(t *testing.T) {
+	c, members, stale, _ := untaggedGroup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := c.drivers[stale].ProposeAsync(7, []byte("before"), nil).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.net.setCut(stale, true)
+	var lead, gone uint64
+	waitFor(t, "a leader among the others", func() bool {
+		for _, id := range members {
+			if st, ok := c.drivers[id].Status(7); id != stale && ok && st.State == raft.StateLeader {
+				lead = id
+				return true
+			}
+		}
+		return false
+	})
+	for _, id := range members {
+		if id != stale && id != lead {
+			gone = id
+		}
+	}
+	remove := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: new(gone)}}}
+	if _, err := c.drivers[lead].ProposeConfChange(ctx, 7, remove); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.drivers[lead].Status(7)
+
+	// gone comes back empty, at the term its return was decided in.
+	c.stopDriver(gone)
+	c.startDriver(gone)
+	ms := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	if err := ms.SetHardState(&pb.HardState{Term: new(st.Term)}); err != nil {
+		t.Fatal(err)
+	}
+	gc := c.gcfg
+	gc.Group, gc.Storage, gc.SM, gc.Joining = 7, ms, &logSM{}, true
+	if err := c.drivers[gone].AddGroup(gc); err != nil {
+		t.Fatal(err)
+	}
+
+	// The stale member and the re-created one alone: nothing commits,
+	// however long the stale one tries (several election timeouts).
+	c.net.setCut(lead, true)
+	c.net.setCut(stale, false)
+	tctx, tcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer tcancel()
+	for tctx.Err() == nil {
+		if _, index, err := c.drivers[stale].ProposeAsync(7, []byte("stale"), nil).Wait(tctx); err == nil {
+			t.Fatalf("the stale member committed at %d with the re-created one", index)
+		}
+		select {
+		case <-tctx.Done():
+		case <-time.After(10 * testTick):
+		}
+	}
+	if s, _ := c.drivers[stale].Status(7); s.State == raft.StateLeader && s.Term >= st.Term {
+		t.Fatalf("the stale member leads term %d (the group is at %d)", s.Term, st.Term)
+	}
+}

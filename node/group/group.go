@@ -61,6 +61,10 @@ type group struct {
 	deadLead  uint64
 	campaigns int
 
+	// joining: GroupConfig.Joining, until the member first finds itself
+	// in its configuration.
+	joining bool
+
 	dirty   bool
 	removed bool
 	// failed is set (wrapping ErrGroupFailed) when storage or the state
@@ -104,6 +108,7 @@ func (d *Driver) addGroup(gc GroupConfig) (err error) {
 		d:             d,
 		id:            gc.Group,
 		cfg:           gc,
+		joining:       gc.Joining,
 		log:           d.log.With("group", gc.Group),
 		confState:     proto.Clone(pb.EnsureConfState(cs)).(*pb.ConfState),
 		applied:       si,
