@@ -402,8 +402,16 @@ func (c *cluster) joinAddrs() []string {
 // addGroup starts the metadata group from storage (bootstrap names the
 // voters of a brand-new cluster).
 func (c *cluster) addGroup(bootstrap []uint64) error {
-	err := c.driver.AddGroup(group.GroupConfig{
+	// A broker joining with an empty metadata log joins as a new member,
+	// perhaps under the raft id of an earlier copy of itself (same broker
+	// id, data directory lost): it does not vote before it caught up.
+	last, err := c.store.LastIndex()
+	if err != nil {
+		return fmt.Errorf("node: metadata group: %w", err)
+	}
+	err = c.driver.AddGroup(group.GroupConfig{
 		Group: metaGroup, Storage: c.store, SM: metaSM{c}, Bootstrap: bootstrap,
+		Joining: bootstrap == nil && last == 0,
 	})
 	if err != nil {
 		return fmt.Errorf("node: metadata group: %w", err)

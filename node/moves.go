@@ -25,8 +25,12 @@ import (
 // pass of moveLoop (every heartbeat interval), on the metadata and the
 // partition's raft configuration:
 //
-//  1. StartMove (metadata): the target hosts the partition; its reconcile
-//     opens it as an empty learner (no bootstrap).
+//  1. StartMove (metadata), with the leader's term: the target hosts the
+//     partition; its reconcile opens it as an empty learner (no
+//     bootstrap) whose raft term starts at the move's. A leader of an
+//     earlier term, cut off since before the target last left the
+//     partition, may still count the target as a voter: the fresh replica
+//     refuses it rather than help it to a majority.
 //  2. Add the target as a raft learner; raft sends it the log, or a
 //     snapshot and the log from the leader's log start.
 //  3. Once it has caught up (its match index at the commit index, or
@@ -367,7 +371,9 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 			return partStep{} // one move at a time per broker
 		}
 	}
-	mv = meta.Move{Partition: p, Add: add, Remove: remove, Source: b.id}
+	// The term goes with the move: the target's empty replica starts at it
+	// (openReplicated), deaf to leaders of earlier terms.
+	mv = meta.Move{Partition: p, Add: add, Remove: remove, Source: b.id, Term: st.Term}
 	if err := c.propose(ctx, meta.StartMove{Topic: mt.Name, Move: mv}); err != nil {
 		if !errors.Is(err, meta.ErrMoveConflict) {
 			log.Warn("replica move: could not start", "target", add, "remove", remove, "err", err)

@@ -89,8 +89,9 @@ func (sm replicaSM) Restore([]byte) error {
 // group to the driver. A learner (the target of a replica move) starts
 // empty and waits for the leader: it neither bootstraps the group nor
 // campaigns; the leader sends it the log, or a snapshot (its log start)
-// and the log after it.
-func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, id int32, replicas []string, mustExist, learner bool) (*partition, *raftPart, error) {
+// and the log after it. Its raft term starts at startTerm, the move's
+// (see moves.go).
+func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, id int32, replicas []string, mustExist, learner bool, startTerm uint64) (*partition, *raftPart, error) {
 	rc := b.replicaConfig(cfg, topic, id)
 	rc.MustExist = mustExist
 	if err := replica.CheckDir(rc); err != nil {
@@ -98,6 +99,10 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 	}
 	st, err := raftlog.OpenPartition(rc.Dir, raftlog.PartitionOptions{Log: rc.Log, Logger: b.log})
 	if err != nil {
+		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
+	}
+	if err := raiseTerm(st, startTerm); err != nil {
+		st.Close()
 		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
 	}
 	p := replica.OpenOn(rc, st.Log())
@@ -110,7 +115,7 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 		}
 	}
 	err = b.cluster.driver.AddGroup(group.GroupConfig{
-		Group: rp.group, Storage: st, SM: replicaSM{p: p, rp: rp}, Bootstrap: voters,
+		Group: rp.group, Storage: st, SM: replicaSM{p: p, rp: rp}, Bootstrap: voters, Joining: learner,
 		Untagged: true, NoSnapshots: true,
 		// Idle partitions stop ticking; their followers still elect at
 		// once when the leader's broker goes silent (peer.go liveness).
@@ -161,6 +166,16 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 		}
 	}
 	return p, rp, nil
+}
+
+// raiseTerm moves a replica's raft term up to term when it is below (a new
+// term, no vote: what raft does on hearing of a later term).
+func raiseTerm(st *raftlog.PartitionStorage, term uint64) error {
+	hs, _, err := st.InitialState()
+	if err != nil || hs.GetTerm() >= term {
+		return err
+	}
+	return st.Save(&raftpb.HardState{Term: new(term), Vote: new(uint64(0)), Commit: new(hs.GetCommit())}, nil, nil)
 }
 
 // rebalanceLeaders hands the leadership of partitions this broker leads to

@@ -219,7 +219,11 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 			var p *partition
 			var err error
 			if len(hosts) > 1 {
-				p, t.rafts[i], err = b.openReplicated(cfg, mt.ID, mt.Name, id, reps, rc.MustExist, learner)
+				var term uint64 // the move's, for a learner
+				if mv, ok := mt.MoveOf(id); ok && learner {
+					term = mv.Term
+				}
+				p, t.rafts[i], err = b.openReplicated(cfg, mt.ID, mt.Name, id, reps, rc.MustExist, learner, term)
 			} else {
 				p, err = replica.Open(rc)
 			}
