@@ -108,11 +108,7 @@ func TestOfflinePartitionComesBack(t *testing.T) {
 	fb.offline.Store(true)
 	startFakeBroker(t, fb)
 	ctx := testCtx(t)
-	c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fb.client(t, ctx)
 	topics, err := c.ListTopics(ctx)
 	if err != nil || len(topics) != 1 || !topics[0].Partitions[0].Offline {
 		t.Fatalf("ListTopics = %+v, %v; want partition 0 offline", topics, err)
@@ -171,11 +167,7 @@ func TestClusterInfo(t *testing.T) {
 		},
 	}})
 	ctx := testCtx(t)
-	c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fb.client(t, ctx)
 	ci, err := c.ClusterInfo(ctx)
 	if err != nil {
 		t.Fatal(err)

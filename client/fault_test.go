@@ -323,6 +323,17 @@ func startFakeBroker(t *testing.T, fb *fakeBroker) *fakeBroker {
 	return fb
 }
 
+// client returns a client of the fake broker, closed when the test ends.
+func (fb *fakeBroker) client(t *testing.T, ctx context.Context, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(ctx, append([]client.Option{client.WithBrokers(fb.addr), client.WithInsecureSkipVerify()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func (fb *fakeBroker) serve(ctx context.Context, _ *quic.Conn, st *quic.Stream) {
 	fr := wire.NewFrameReader(st, wire.DefaultMaxFrameSize)
 	fw := wire.NewFrameWriter(st)
@@ -442,11 +453,7 @@ func TestPartitionOffline(t *testing.T) {
 			return wire.SubscribePartitionResult{Error: wire.ErrPartitionOffline, Message: reason}, nil
 		}})
 	ctx := testCtx(t)
-	c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fb.client(t, ctx)
 	// Retries would take about an hour: only an immediate failure passes.
 	p, err := c.NewProducer(client.WithRetries(100), client.WithRetryBackoff(time.Minute, time.Hour))
 	if err != nil {
@@ -481,11 +488,7 @@ func TestConsumerGivesUpWithTheCause(t *testing.T) {
 			return wire.SubscribePartitionResult{Error: wire.ErrStorage, Message: "disk on fire"}, nil
 		}})
 	ctx := testCtx(t)
-	c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fb.client(t, ctx)
 	cs, err := c.NewConsumer(client.WithResubscribeRetries(2), client.WithResubscribeBackoff(time.Millisecond, 2*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -514,11 +517,7 @@ func TestConsumerSkipsCorruptBatch(t *testing.T) {
 			return wire.SubscribePartitionResult{Offset: off}, [][]byte{after}
 		}})
 	ctx := testCtx(t)
-	c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fb.client(t, ctx)
 	cs, err := c.NewConsumer()
 	if err != nil {
 		t.Fatal(err)
@@ -605,12 +604,7 @@ func TestVerifyAsksAgainForPartitionsWithoutLeader(t *testing.T) {
 			return &resp
 		}})
 	ctx := testCtx(t)
-	c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify(),
-		client.WithControlBackoff(time.Millisecond, time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fb.client(t, ctx, client.WithControlBackoff(time.Millisecond, time.Millisecond))
 	checks, err := c.Verify(ctx, "v")
 	if err != nil {
 		t.Fatal(err)
@@ -647,12 +641,7 @@ func TestTopicMetadataRetriesUnavailableTopic(t *testing.T) {
 					return wire.ErrNone
 				}})
 			ctx := testCtx(t)
-			c, err := client.New(ctx, client.WithBrokers(fb.addr), client.WithInsecureSkipVerify(),
-				client.WithControlBackoff(time.Millisecond, time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := fb.client(t, ctx, client.WithControlBackoff(time.Millisecond, time.Millisecond))
 			p, err := c.NewProducer()
 			if err != nil {
 				t.Fatal(err)

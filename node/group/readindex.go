@@ -37,16 +37,17 @@ type pendingRead struct {
 // ErrProposalDropped when the leader or term changed meanwhile, and with
 // ctx's error when no quorum answered in time.
 func (d *Driver) ReadIndex(ctx context.Context, id uint64) (uint64, error) {
-	ch := make(chan readResult, 1)
-	key := binary.BigEndian.AppendUint64(nil, d.readSeq.Add(1))
-	if err := d.enqueue(func() { d.readIndex(id, key, ch) }); err != nil {
-		return 0, err
-	}
-	return d.awaitRead(ctx, id, key, ch)
+	return d.read(ctx, id, false)
 }
 
-// awaitRead waits for the answer to the read registered under key.
-func (d *Driver) awaitRead(ctx context.Context, id uint64, key []byte, ch chan readResult) (uint64, error) {
+// read starts a leadership check or a barrier on the loop and waits for
+// its answer.
+func (d *Driver) read(ctx context.Context, id uint64, barrier bool) (uint64, error) {
+	ch := make(chan readResult, 1)
+	key := binary.BigEndian.AppendUint64(nil, d.readSeq.Add(1))
+	if err := d.enqueue(func() { d.startRead(id, key, barrier, ch) }); err != nil {
+		return 0, err
+	}
 	select {
 	case r := <-ch:
 		return r.index, r.err
@@ -62,21 +63,6 @@ func (d *Driver) awaitRead(ctx context.Context, id uint64, key []byte, ch chan r
 	}
 }
 
-// readIndex runs on the loop.
-func (d *Driver) readIndex(id uint64, key []byte, ch chan readResult) {
-	g, err := d.liveGroup(id)
-	if err != nil {
-		ch <- readResult{err: err}
-		return
-	}
-	bs := g.rn.BasicStatus()
-	if bs.RaftState != raft.StateLeader {
-		ch <- readResult{err: &NotLeaderError{Group: id, Leader: bs.Lead}}
-		return
-	}
-	g.startRead(key, pendingRead{ch: ch, term: bs.HardState.GetTerm(), lead: bs.Lead})
-}
-
 // Barrier returns once this member has applied every entry of group id
 // committed before the call, with that entry's index: what it reads from
 // its state machine afterwards is at least as new as what any member
@@ -87,39 +73,35 @@ func (d *Driver) readIndex(id uint64, key []byte, ch chan readResult) {
 // leader or term changed before the leader answered, and with ctx's error
 // when no answer came in time (the leader cut off, say).
 func (d *Driver) Barrier(ctx context.Context, id uint64) (uint64, error) {
-	ch := make(chan readResult, 1)
-	key := binary.BigEndian.AppendUint64(nil, d.readSeq.Add(1))
-	if err := d.enqueue(func() { d.barrier(id, key, ch) }); err != nil {
-		return 0, err
-	}
-	return d.awaitRead(ctx, id, key, ch)
+	return d.read(ctx, id, true)
 }
 
-// barrier runs on the loop.
-func (d *Driver) barrier(id uint64, key []byte, ch chan readResult) {
+// startRead runs on the loop: it checks that the read can be asked here
+// (a leadership check only on the leader; a barrier anywhere a leader is
+// known, since raft drops a read it cannot forward without a word),
+// registers it under key and hands it to raft.
+func (d *Driver) startRead(id uint64, key []byte, barrier bool, ch chan readResult) {
 	g, err := d.liveGroup(id)
 	if err != nil {
 		ch <- readResult{err: err}
 		return
 	}
 	bs := g.rn.BasicStatus()
-	if bs.Lead == raft.None {
-		// raft drops a read it cannot forward, without a word.
+	switch {
+	case !barrier && bs.RaftState != raft.StateLeader:
+		ch <- readResult{err: &NotLeaderError{Group: id, Leader: bs.Lead}}
+		return
+	case bs.Lead == raft.None:
 		ch <- readResult{err: fmt.Errorf("%w: group %d", ErrNoLeader, id)}
 		return
 	}
-	g.startRead(key, pendingRead{ch: ch, term: bs.HardState.GetTerm(), lead: bs.Lead, barrier: true})
-}
-
-// startRead registers r under key and hands the request to raft.
-func (g *group) startRead(key []byte, r pendingRead) {
 	if g.reads == nil {
 		g.reads = make(map[string]pendingRead)
 	}
-	g.reads[string(key)] = r
-	g.d.wakeGroup(g)
+	g.reads[string(key)] = pendingRead{ch: ch, term: bs.HardState.GetTerm(), lead: bs.Lead, barrier: barrier}
+	d.wakeGroup(g)
 	g.rn.ReadIndex(key)
-	g.d.markDirty(g)
+	d.markDirty(g)
 }
 
 // readStates answers the reads a Ready confirmed; a barrier whose index is
