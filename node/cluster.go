@@ -237,7 +237,12 @@ func (c *cluster) start(tlsFiles quicnet.TLSFiles) error {
 	c.peers = newPeers(c.b, c, peerTLS)
 	c.driver, err = group.New(group.Config{
 		ID: c.raftID, TickInterval: c.cfg.RaftTick, Transport: c.peers, Logger: c.b.log.With("group", "meta"),
-		OnGroupFailed: func(uint64, error) { c.metrics.raftGroupsFailed.Inc() },
+		OnGroupFailed: func(g uint64, err error) {
+			c.metrics.raftGroupsFailed.Inc()
+			if g != metaGroup {
+				c.b.groupFailed(g, err)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -1005,7 +1010,7 @@ func (c *cluster) stop() error {
 func (c *cluster) registerMetrics(m *brokerMetrics) {
 	c.metrics.raftSent = m.counter("rafka_raft_messages_sent_total", "Raft messages handed to peer links, all groups.")
 	c.metrics.raftReceived = m.counter("rafka_raft_messages_received_total", "Raft messages received from peers, all groups.")
-	c.metrics.raftGroupsFailed = m.counter("rafka_raft_groups_failed_total", "Raft groups failed on this broker: their storage or state machine failed, or raft panicked on their state (a peer's message it cannot take); such a group stops, the broker and its other groups go on, and the log names it.")
+	c.metrics.raftGroupsFailed = m.counter("rafka_raft_groups_failed_total", "Raft groups failed on this broker: their storage or state machine failed, or raft panicked on their state (a peer's message it cannot take); such a group stops, the broker and its other groups go on, the log names it, and a partition's group is reopened from its log after a pause (1 s, doubling per failure up to 1 min).")
 	c.metrics.raftDropped = m.counter("rafka_raft_messages_dropped_total", "Raft messages dropped: a peer unreachable, a queue full, or a message for another cluster (raft retransmits).")
 	c.metrics.heartbeatsFailed = m.counter("rafka_cluster_heartbeat_failures_total", "Heartbeats to the metadata leader that failed (no leader, unreachable, refused).")
 	c.metrics.fenced = m.counter("rafka_cluster_brokers_fenced_total", "Brokers this broker fenced as metadata leader after their lease expired.")

@@ -50,6 +50,11 @@ type raftPart struct {
 	// seq is the idempotent producers' state, kept by every replica as
 	// entries apply, and the leader's proposals in flight.
 	seq *replica.Sequencer
+	// failedAt is when the group failed (unix ns, 0: it did not); reopens
+	// counts the times the partition was reopened after a failure
+	// (reopen.go).
+	failedAt atomic.Int64
+	reopens  atomic.Int32
 }
 
 // replicaSM applies a partition group's committed entries: the log already

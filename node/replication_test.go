@@ -393,3 +393,37 @@ func (l *steadyLoad) finish(c *nodetest.Cluster, during string) int {
 	}
 	return len(l.acked)
 }
+
+// TestFailedGroupReopens: a follower's partition group that fails (raft
+// panics on a message it cannot take) is reopened from its log after a
+// pause and catches up; the partition takes writes meanwhile.
+func TestFailedGroupReopens(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	ctx := ctxT(t)
+	cl := c.Client()
+	if err := cl.CreateTopic(ctx, "fg", 1, nil, client.WithReplicationFactor(3)); err != nil {
+		t.Fatal(err)
+	}
+	acked := produceAll(t, cl, "fg", 0, 0, 100)
+	lead := leaderOf(t, c, cl, "fg", 0)
+	f := c.Brokers[(lead+1)%3]
+	waitReplicasIdentical(t, c, "fg", 0)
+	before := node.RaftGroupsFailed(f.B)
+	if err := node.StepBadHeartbeat(f.B, "fg", 0); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor("the follower's group to fail", func() error {
+		if n := node.RaftGroupsFailed(f.B); n != before+1 {
+			return fmt.Errorf("%d groups failed", n-before)
+		}
+		return nil
+	})
+	for k, v := range produceAll(t, cl, "fg", 0, 100, 100) {
+		acked[k] = v
+	}
+	waitReplicasIdentical(t, c, "fg", 0)
+	if n := node.PartitionReopens(f.B, "fg", 0); n != 1 {
+		t.Fatalf("reopened %d times, want 1", n)
+	}
+	checkAcked(t, acked, readOffsets(t, cl, "fg", 0, maxOffset(acked)))
+}

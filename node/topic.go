@@ -205,6 +205,7 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 	}
 	created, removed := false, false
 	caughtUp, _ := b.cluster.ready()
+	now := time.Now()
 	for i, reps := range mt.Replicas {
 		id := int32(i)
 		// A move's target hosts the partition too, as a learner that
@@ -212,6 +213,12 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 		hosts := mt.Hosts(id)
 		here := slices.Contains(hosts, b.id)
 		learner := here && !slices.Contains(reps, b.id)
+		reopens := int32(-1) // a failed group's partition being reopened: its reopens so far
+		if rp := t.rafts[i]; here && rp != nil && rp.reopenDue(now) {
+			b.closeHosted(t, id)
+			t.parts[i], t.rafts[i] = nil, nil
+			reopens = rp.reopens.Load()
+		}
 		switch {
 		case here && t.parts[i] == nil:
 			rc := b.replicaConfig(cfg, mt.Name, id)
@@ -224,6 +231,10 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 					term = mv.Term
 				}
 				p, t.rafts[i], err = b.openReplicated(cfg, mt.ID, mt.Name, id, reps, rc.MustExist, learner, term)
+				if err == nil && reopens >= 0 {
+					t.rafts[i].reopens.Store(reopens + 1)
+					b.log.Info("reopened a partition whose raft group failed", "topic", mt.Name, "partition", id, "reopens", reopens+1)
+				}
 			} else {
 				p, err = replica.Open(rc)
 			}
