@@ -239,6 +239,41 @@ func (r *chaosRun) setUp(brokers int) {
 	r.logf("metadata voters %v", r.voters)
 }
 
+// refreshReplicas reads each partition's replicas from a running broker's
+// metadata: they change when a replica moves (placement ranks a broker
+// that registered after the topic was created first for some
+// partitions). With settled set it fails while a move is in progress, so
+// that the lists it leaves are final.
+func (r *chaosRun) refreshReplicas(settled bool) error {
+	running := r.c.Running()
+	if len(running) == 0 {
+		return fmt.Errorf("no broker running")
+	}
+	for i := range r.parts {
+		p := &r.parts[i]
+		reps, moves := node.Replicas(running[0].B, p.topic)
+		if settled && moves > 0 {
+			return fmt.Errorf("%s: %d replica moves in progress", p.topic, moves)
+		}
+		if int(p.id) >= len(reps) {
+			return fmt.Errorf("%v: not in broker %d's metadata", p, running[0].Index)
+		}
+		var idx []int
+		for _, id := range reps[p.id] {
+			k, err := strconv.Atoi(strings.TrimPrefix(id, "b"))
+			if err != nil || k < 0 || k >= len(r.c.Brokers) {
+				return fmt.Errorf("%v: replica %q is not a broker of the test", p, id)
+			}
+			idx = append(idx, k)
+		}
+		if !slices.Equal(idx, p.replicas) {
+			r.logf("%v now on brokers %v", p, idx)
+			p.replicas = idx
+		}
+	}
+	return nil
+}
+
 // refreshVoters reads the metadata voters: they move when a voter's broker
 // is fenced, so each episode takes them again.
 func (r *chaosRun) refreshVoters() error {
@@ -596,6 +631,7 @@ type chaosFault struct {
 // order, then restores everything and waits for progress.
 func (r *chaosRun) episode(ep int) {
 	r.wait("the metadata voters", r.refreshVoters)
+	r.wait("the replicas", func() error { return r.refreshReplicas(false) })
 	var faults []chaosFault
 	var down []int
 	for k := range 1 + r.rng.IntN(2) {
@@ -857,6 +893,10 @@ func (r *chaosRun) check() {
 		// Each replica's committed log must be a prefix of the longest
 		// at all times, and all equal once the followers caught up.
 		err := pollUntil(nodetest.WaitTimeout, func() error {
+			if err := r.refreshReplicas(true); err != nil {
+				return err
+			}
+			p := r.parts[pi]
 			all, long, start, err := r.committedLogs(p)
 			if err != nil {
 				return err
