@@ -245,7 +245,25 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 			log.Warn("replica move: configuration change failed; retrying", "step", what, "err", err)
 		}
 	}
+	// A leader cut off from the partition's other replicas goes on
+	// believing it leads (until CheckQuorum) while it may still reach the
+	// metadata group: its view of the configuration may be stale, and a
+	// metadata change made from it (a move cancelled or recorded) would
+	// tell a broker to delete a copy the real leader still counts. Every
+	// metadata change of a move is therefore made only once a quorum
+	// confirmed this broker's leadership in the term st was read in.
+	confirmed := func() bool {
+		if _, err := c.driver.ReadIndex(ctx, rp.group); err != nil {
+			log.Info("replica move: leadership not confirmed; not changing the metadata", "err", err)
+			return false
+		}
+		now, ok := c.driver.Status(rp.group)
+		return ok && now.Term == st.Term && now.Leader == c.raftID
+	}
 	propose := func(what string, cmd meta.Command) bool {
+		if !confirmed() {
+			return false
+		}
 		if err := c.propose(ctx, cmd); err != nil {
 			log.Warn("replica move: metadata change failed; retrying", "step", what, "err", err)
 			return false
@@ -374,6 +392,9 @@ func (m *mover) stepPartition(mt *meta.Topic, p int32, rp *raftPart, eligible fu
 	// The term goes with the move: the target's empty replica starts at it
 	// (openReplicated), deaf to leaders of earlier terms.
 	mv = meta.Move{Partition: p, Add: add, Remove: remove, Source: b.id, Term: st.Term}
+	if !confirmed() {
+		return partStep{}
+	}
 	if err := c.propose(ctx, meta.StartMove{Topic: mt.Name, Move: mv}); err != nil {
 		if !errors.Is(err, meta.ErrMoveConflict) {
 			log.Warn("replica move: could not start", "target", add, "remove", remove, "err", err)
