@@ -182,9 +182,7 @@ func TestClusterDeadBrokerIsFencedAndRejoins(t *testing.T) {
 	ctx := ctxT(t)
 	cl := c.Client(client.WithBrokers(c.Brokers[0].Addr))
 	// One replica per partition: a dead broker's partitions go offline.
-	if err := cl.CreateTopic(ctx, "dead", 6, nil, client.WithReplicationFactor(1)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "dead", 6, 1)
 	p, err := cl.NewProducer()
 	if err != nil {
 		t.Fatal(err)

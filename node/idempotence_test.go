@@ -202,9 +202,7 @@ func TestIdempotentProducerLeaderKilled(t *testing.T) {
 	ctx := ctxT(t)
 	cl := c.Client()
 	c.WaitFor("3 metadata voters", func() error { return votersOf(c, 3) })
-	if err := cl.CreateTopic(ctx, "kill", 1, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "kill", 1, 3)
 	pr, err := c.Client().NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(1000),
 		client.WithRequestTimeout(2*time.Second), client.WithLinger(time.Millisecond))
 	if err != nil {

@@ -78,12 +78,9 @@ func waitPlacement(t *testing.T, c *nodetest.Cluster, topic string, want [][]str
 // is read back from the new replica sets.
 func TestMoveToJoiningBroker(t *testing.T) {
 	c := nodetest.NewCluster(t, 3)
-	ctx := ctxT(t)
 	cl := c.Client()
 	const parts = 4
-	if err := cl.CreateTopic(ctx, "mv", parts, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "mv", parts, 3)
 	acked := make([]map[string]int64, parts)
 	for p := range int32(parts) {
 		acked[p] = produceAll(t, cl, "mv", p, 0, 300)
@@ -166,12 +163,9 @@ func shortDeadAfter(_ int, cfg *node.Config) { cfg.Cluster.DeadAfter = 2 * time.
 // brokers and are fully replicated again, with every acknowledged record.
 func TestMoveOffDeadBroker(t *testing.T) {
 	c := nodetest.NewCluster(t, 4, shortDeadAfter)
-	ctx := ctxT(t)
 	cl := c.Client()
 	const parts = 3
-	if err := cl.CreateTopic(ctx, "dead", parts, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "dead", parts, 3)
 	acked := make([]map[string]int64, parts)
 	for p := range int32(parts) {
 		acked[p] = produceAll(t, cl, "dead", p, 0, 200)
@@ -225,9 +219,7 @@ func TestDrainUnderLoad(t *testing.T) {
 	ctx := ctxT(t)
 	cl := c.Client()
 	const parts = 3
-	if err := cl.CreateTopic(ctx, "drn", parts, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "drn", parts, 3)
 	load := startSteadyLoad(t, cl, "drn", parts)
 	count := load.count
 	c.WaitFor("writes before the drain", func() error {
@@ -290,9 +282,7 @@ func TestLeadersOnlyDrain(t *testing.T) {
 	c := nodetest.NewCluster(t, 3)
 	ctx := ctxT(t)
 	cl := c.Client()
-	if err := cl.CreateTopic(ctx, "lo", 3, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "lo", 3, 3)
 	for p := range int32(3) {
 		produceAll(t, cl, "lo", p, 0, 20)
 	}
@@ -388,9 +378,7 @@ func TestMoveSurvivesRestarts(t *testing.T) {
 	ctx := ctxT(t)
 	cl := c.Client()
 	const parts = 2
-	if err := cl.CreateTopic(ctx, "rst", parts, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "rst", parts, 3)
 	pr, err := cl.NewProducer(client.WithAcks(client.AcksAll), client.WithRetries(100))
 	if err != nil {
 		t.Fatal(err)

@@ -43,9 +43,7 @@ func TestClusterPeerConnectTo(t *testing.T) {
 	// Clients here reach the listeners only: a client following the
 	// advertised addresses would be as lost as a broker without the map.
 	cl := c.Client(client.WithDialTimeout(time.Second))
-	if err := cl.CreateTopic(ctx, "mapped", 3, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "mapped", 3, 3)
 	c.WaitFor("every partition of the replicated topic led", func() error {
 		ci, err := cl.ClusterInfo(ctx)
 		if err != nil {

@@ -125,6 +125,14 @@ func waitReplicasIdentical(t *testing.T, c *nodetest.Cluster, topic string, p in
 	})
 }
 
+// mustCreate creates a topic of n partitions with rf replicas each.
+func mustCreate(t *testing.T, cl *client.Client, name string, n, rf int32) {
+	t.Helper()
+	if err := cl.CreateTopic(ctxT(t), name, n, nil, client.WithReplicationFactor(rf)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // produceAll produces n records with acks=all, retrying, and returns the
 // value -> offset of every acknowledged one.
 func produceAll(t *testing.T, cl *client.Client, topic string, p int32, from, n int) map[string]int64 {
@@ -220,11 +228,8 @@ func TestReplicatedPartitionSurvivesLeaderLoss(t *testing.T) {
 // same log, with every acknowledged record once.
 func TestReplicatedLeaderIsolated(t *testing.T) {
 	c := nodetest.NewCluster(t, 3, nodetest.WithFaultNet())
-	ctx := ctxT(t)
 	cl := c.Client()
-	if err := cl.CreateTopic(ctx, "iso", 1, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "iso", 1, 3)
 	acked := produceAll(t, cl, "iso", 0, 0, 200)
 	lead := leaderOf(t, c, cl, "iso", 0)
 	c.Isolate(lead)
@@ -269,11 +274,8 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	c := nodetest.NewCluster(t, 3, func(i int, cfg *node.Config) {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs[i], nil))
 	})
-	ctx := ctxT(t)
 	cl := c.Client()
-	if err := cl.CreateTopic(ctx, "roll", 3, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "roll", 3, 3)
 	load := startSteadyLoad(t, cl, "roll", 3)
 	count := load.count
 	for i := range c.Brokers {
@@ -399,11 +401,8 @@ func (l *steadyLoad) finish(c *nodetest.Cluster, during string) int {
 // pause and catches up; the partition takes writes meanwhile.
 func TestFailedGroupReopens(t *testing.T) {
 	c := nodetest.NewCluster(t, 3)
-	ctx := ctxT(t)
 	cl := c.Client()
-	if err := cl.CreateTopic(ctx, "fg", 1, nil, client.WithReplicationFactor(3)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "fg", 1, 3)
 	acked := produceAll(t, cl, "fg", 0, 0, 100)
 	lead := leaderOf(t, c, cl, "fg", 0)
 	f := c.Brokers[(lead+1)%3]

@@ -204,9 +204,7 @@ func TestVerifySingleReplica(t *testing.T) {
 	c := nodetest.NewCluster(t, 1)
 	ctx := ctxT(t)
 	cl := c.Client()
-	if err := cl.CreateTopic(ctx, "solo", 2, nil, client.WithReplicationFactor(1)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, cl, "solo", 2, 1)
 	produceValues(t, cl, "solo", 0, 100, 100)
 	checks, err := cl.Verify(ctx, "solo")
 	if err != nil {
