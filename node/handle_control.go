@@ -159,7 +159,8 @@ func (b *Broker) metadata(ctx context.Context, names []string) *wire.MetadataRes
 	if len(names) == 0 {
 		infos = b.catalog.List()
 	}
-	synced, syncErr := false, (*wire.Error)(nil)
+	var synced bool // syncMeta asked, once per request
+	var syncErr *wire.Error
 	for i, name := range names {
 		if slices.Contains(names[:i], name) {
 			continue // one answer per topic, however often it is asked for

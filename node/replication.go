@@ -94,9 +94,9 @@ func (sm replicaSM) Restore([]byte) error {
 // group to the driver. A learner (the target of a replica move) starts
 // empty and waits for the leader: it neither bootstraps the group nor
 // campaigns; the leader sends it the log, or a snapshot (its log start)
-// and the log after it. Its raft term starts at startTerm, the move's
+// and the log after it. Its raft term starts at start.term, the move's
 // (see moves.go).
-func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, id int32, replicas []string, mustExist, learner bool, startTerm uint64) (*partition, *raftPart, error) {
+func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, id int32, replicas []string, mustExist, learner bool, start replicaStart) (*partition, *raftPart, error) {
 	rc := b.replicaConfig(cfg, topic, id)
 	rc.MustExist = mustExist
 	if err := replica.CheckDir(rc); err != nil {
@@ -106,12 +106,13 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
 	}
-	if err := raiseTerm(st, startTerm); err != nil {
+	if err := raiseTerm(st, start.term); err != nil {
 		st.Close()
 		return nil, nil, fmt.Errorf("node: partition %s/%d: %w", topic, id, err)
 	}
 	p := replica.OpenOn(rc, st.Log())
 	rp := &raftPart{group: partitionGroupID(topicID, id), store: st, seq: replica.NewSequencer(0)}
+	rp.reopens.Store(start.reopens) // before AddGroup: a failure at once counts them
 	var voters []uint64
 	if !learner {
 		voters = make([]uint64, len(replicas))
@@ -171,6 +172,14 @@ func (b *Broker) openReplicated(cfg TopicConfig, topicID string, topic string, i
 		}
 	}
 	return p, rp, nil
+}
+
+// replicaStart is what a replica carries into its opening: the move's term
+// (a learner), and how often the partition was reopened after its group
+// failed (reopen.go).
+type replicaStart struct {
+	term    uint64
+	reopens int32
 }
 
 // raiseTerm moves a replica's raft term up to term when it is below (a new

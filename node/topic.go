@@ -213,11 +213,14 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 		hosts := mt.Hosts(id)
 		here := slices.Contains(hosts, b.id)
 		learner := here && !slices.Contains(reps, b.id)
-		reopens := int32(-1) // a failed group's partition being reopened: its reopens so far
+		var start replicaStart
+		reopened := false // a failed group's partition being reopened
 		if rp := t.rafts[i]; here && rp != nil && rp.reopenDue(now) {
-			b.closeHosted(t, id)
+			if err := b.closeHosted(t, id); err != nil {
+				b.log.Warn("closing a partition whose raft group failed, to reopen it", "topic", mt.Name, "partition", id, "err", err)
+			}
 			t.parts[i], t.rafts[i] = nil, nil
-			reopens = rp.reopens.Load()
+			start.reopens, reopened = rp.reopens.Load()+1, true
 		}
 		switch {
 		case here && t.parts[i] == nil:
@@ -226,14 +229,12 @@ func (b *Broker) reconcileTopic(old *topic, mt meta.Topic) *topic {
 			var p *partition
 			var err error
 			if len(hosts) > 1 {
-				var term uint64 // the move's, for a learner
 				if mv, ok := mt.MoveOf(id); ok && learner {
-					term = mv.Term
+					start.term = mv.Term
 				}
-				p, t.rafts[i], err = b.openReplicated(cfg, mt.ID, mt.Name, id, reps, rc.MustExist, learner, term)
-				if err == nil && reopens >= 0 {
-					t.rafts[i].reopens.Store(reopens + 1)
-					b.log.Info("reopened a partition whose raft group failed", "topic", mt.Name, "partition", id, "reopens", reopens+1)
+				p, t.rafts[i], err = b.openReplicated(cfg, mt.ID, mt.Name, id, reps, rc.MustExist, learner, start)
+				if err == nil && reopened {
+					b.log.Info("reopened a partition whose raft group failed", "topic", mt.Name, "partition", id, "reopens", start.reopens)
 				}
 			} else {
 				p, err = replica.Open(rc)
